@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs'
+import { parse as parseDotenv } from 'dotenv'
+import { Type, type Static } from 'typebox'
+import Value from 'typebox/value'
+
+/**
+ * The one configuration schema (SPEC section 4). Every entry point calls
+ * `loadConfig` first; nothing else reads `process.env`.
+ */
+const Integer = (description: string, defaultValue: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ description, default: defaultValue, minimum, maximum })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    description: 'Runtime environment', default: 'development'
+  }),
+  NODE_HOST: Type.String({ description: 'Address the API listens on', default: '0.0.0.0', minLength: 1 }),
+  NODE_PORT: Integer('Port the API listens on', 3000, 0, 65535),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+    description: 'pino log level', default: 'info'
+  }),
+
+  CHAT_INTERFACE_URL: Type.Optional(Type.String({ description: 'http(s) URL of the chat event stream (required by `worker`)', pattern: '^https?://' })),
+  REDIS_URL: Type.Optional(Type.String({ description: 'Redis URL, e.g. redis://:password@host:6379/0; wins over REDIS_HOST/REDIS_PORT', pattern: '^rediss?://' })),
+  REDIS_HOST: Type.Optional(Type.String({ description: 'Redis host name or address', minLength: 1 })),
+  REDIS_PORT: Integer('Redis TCP port', 6379, 1, 65535),
+  REDIS_NAMESPACE: Type.String({ description: 'Prefix of every Redis key', default: 'chat-stats:', minLength: 1, maxLength: 200 }),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ description: 'Comma-separated host:port seeds of a Redis Cluster', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
+  STORE_SHARDS: Type.Optional(Type.Integer({ description: 'Shards per statistic (default 1 on one Redis, 16 on a cluster)', minimum: 1, maximum: 1024 })),
+
+  FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
+  MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),
+  MAX_TRACKED_WORDS: Integer('Members kept in the all-time word list (lowest counts trimmed)', 1_000_000, 100),
+  MAX_TRACKED_PER_ROOM: Integer('Members kept in each per-room top list', 10_000, 100),
+  MAX_PENDING_UPDATES: Integer('Counter updates the worker holds while the store is down before it stops reading', 2_000_000, 1000),
+  SNAPSHOT_PATH: Type.String({ description: 'Snapshot file of the embedded store', default: 'data/chat-stats.snapshot.json', minLength: 1 }),
+  SNAPSHOT_INTERVAL_MS: Integer('How often the embedded store writes its snapshot', 60000, 100),
+  LEASE_TTL_MS: Integer('Lifetime of the worker lease; a standby worker takes over after it lapses', 10000, 500, 600000),
+  STORE_TIMEOUT_MS: Integer('How long the API waits for the store before answering 503', 2000, 50, 60000),
+
+  ADMIN_TOKEN: Type.Optional(Type.String({ description: 'Bearer token for /stats/failedMessages; unset: loopback clients only', minLength: 16 })),
+  BOT_NICKS: Type.Optional(Type.String({ description: 'Comma-separated nicks that ?bots=exclude leaves out (replaces the default list)' })),
+  CORS_ORIGIN: Type.Optional(Type.String({ description: 'Allowed CORS origins, comma-separated, or * (unset: no CORS)' })),
+  RATE_LIMIT_MAX: Integer('Requests per minute per client', 1200, 1),
+
+  SIMULATOR_RATE: Integer('Events per second of the built-in simulator used by `start` without CHAT_INTERFACE_URL', 200, 1, 10_000_000),
+  SIMULATOR_SEED: Integer('Seed of the built-in simulator', 1, 0, 2 ** 32 - 1)
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  readonly code = 'CS_CONFIG_INVALID'
+  constructor (readonly variable: string, message: string) {
+    super(`invalid configuration: ${variable} ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Secret-bearing variables: never printed back in an error. */
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'CHAT_INTERFACE_URL'])
+
+/**
+ * Reads the configuration from `env` (and, unless `dotenvPath` is null, from
+ * `.env` for variables the environment does not set), converts and validates
+ * it. Throws ConfigError naming the first bad variable.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: string | null = '.env'): Config {
+  const merged: Record<string, string> = {}
+  if (dotenvPath !== null) {
+    let text: string | null = null
+    try {
+      text = readFileSync(dotenvPath, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError('.env', `cannot be read: ${(err as Error).message}`)
+    }
+    if (text !== null) Object.assign(merged, parseDotenv(text))
+  }
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value !== undefined) merged[key] = value
+  }
+  // An empty variable means unset, as in most twelve-factor tools.
+  for (const [key, value] of Object.entries(merged)) if (value.trim() === '') delete merged[key]
+
+  const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, { ...merged }))
+  const [first] = Value.Errors(ConfigSchema, candidate)
+  if (first !== undefined) {
+    const name = first.instancePath.split('/')[1] ?? 'configuration'
+    const schema = (ConfigSchema.properties as Record<string, { description?: string, anyOf?: Array<{ const?: unknown }> }>)[name]
+    const message = schema?.anyOf !== undefined
+      ? `must be one of ${schema.anyOf.map((s) => String(s.const)).join(', ')}`
+      : first.message
+    const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(merged[name] ?? null)})`
+    throw new ConfigError(name, `${message}${shown}${schema?.description !== undefined ? `: ${schema.description}` : ''}`)
+  }
+  return candidate as Config
+}
+
+/** True when a Redis server or cluster is configured (otherwise the embedded store is used). */
+export function usesRedis (config: Config): boolean {
+  return config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined || config.REDIS_CLUSTER_NODES !== undefined
+}
+
+/** The default list that ?bots=exclude leaves out. */
+export const DEFAULT_BOT_NICKS = [
+  'nightbot', 'streamelements', 'moobot', 'fossabot', 'streamlabs', 'wizebot', 'soundalerts',
+  'sery_bot', 'pokemoncommunitygame', 'commanderroot', 'botrixoficial', 'kofistreambot',
+  'tangiabot', 'own3d', 'creatisbot', 'frostytoolsdotcom', 'blerp', 'streamstickers', 'lolrankbot',
+  'supibot', 'streamelementsbot', 'coebot', 'deepbot', 'phantombot', 'ankhbot', 'vivbot', 'scottybot'
+]
+
+export function botNicks (config: Config): Set<string> {
+  if (config.BOT_NICKS === undefined) return new Set(DEFAULT_BOT_NICKS)
+  return new Set(config.BOT_NICKS.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))
+}

@@ -1,0 +1,80 @@
+/**
+ * Decoding a privmsg payload and deciding what it counts as (SPEC section 1).
+ * Pure functions: no I/O, no clock.
+ */
+
+export interface ChatPayload {
+  command: string
+  room: string
+  nick: string
+  target: string
+  body: string
+  tags: string
+}
+
+const FIELDS = ['command', 'room', 'nick', 'target', 'body', 'tags'] as const
+
+/** Why a line or event could not be read; the catalogue of failed-message reasons. */
+export const FailureReason = {
+  invalidJson: 'invalid JSON',
+  notObject: 'JSON is not an object',
+  wrongFieldType: (field: string) => `field "${field}" is not a string`,
+  tooLarge: (maxBytes: number) => `event larger than MAX_EVENT_BYTES (${maxBytes} bytes)`,
+  invalidUtf8: 'invalid UTF-8',
+  unrecognizedLine: 'unrecognized line'
+} as const
+
+export type DecodeResult =
+  | { ok: true, payload: ChatPayload }
+  | { ok: false, reason: string }
+
+/** Parses the data of a privmsg event. Unknown fields are ignored; a missing field is "". */
+export function decodePayload (data: string): DecodeResult {
+  let value: unknown
+  try {
+    value = JSON.parse(data)
+  } catch {
+    return { ok: false, reason: FailureReason.invalidJson }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, reason: FailureReason.notObject }
+  }
+  const record = value as Record<string, unknown>
+  const payload: ChatPayload = { command: '', room: '', nick: '', target: '', body: '', tags: '' }
+  for (const field of FIELDS) {
+    const fieldValue = record[field]
+    if (fieldValue === undefined) continue
+    if (typeof fieldValue !== 'string') return { ok: false, reason: FailureReason.wrongFieldType(field) }
+    payload[field] = fieldValue
+  }
+  return { ok: true, payload }
+}
+
+export type Classified =
+  | { kind: 'chat', nick: string, room: string, body: string, tags: string }
+  | { kind: 'system', command: string, room: string }
+
+/**
+ * A chat message is a payload whose command is "", PRIVMSG or USERNOTICE and
+ * whose nick is not empty; anything else is a system event, counted per command.
+ */
+export function classifyPayload (payload: ChatPayload): Classified {
+  const room = payload.room !== '' ? payload.room : payload.target
+  const command = payload.command
+  if (payload.nick !== '' && (command === '' || command === 'PRIVMSG' || command === 'USERNOTICE')) {
+    return { kind: 'chat', nick: payload.nick, room, body: payload.body, tags: payload.tags }
+  }
+  return { kind: 'system', command: command === '' ? 'PRIVMSG' : command, room }
+}
+
+/** Cuts raw text for the failed-message log at 2 KiB of UTF-8 without splitting a character. */
+export const MAX_FAILED_RAW_BYTES = 2048
+export function cutRaw (raw: string): string {
+  if (raw.length * 3 <= MAX_FAILED_RAW_BYTES) return raw
+  const bytes = Buffer.from(raw.slice(0, MAX_FAILED_RAW_BYTES), 'utf8')
+  if (bytes.length <= MAX_FAILED_RAW_BYTES) return bytes.toString('utf8')
+  let end = MAX_FAILED_RAW_BYTES
+  // Back up to the start of a UTF-8 sequence.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end).toString('utf8')
+}

@@ -1,0 +1,174 @@
+/**
+ * The StatsStore contract: what the worker writes and the API reads.
+ * Two implementations (store/redis, store/memory) pass one conformance suite
+ * (test/contract). Times are epoch milliseconds unless a name says seconds.
+ */
+
+/** The statistics kept as top lists over the whole stream. */
+export type Category = 'words' | 'nicks' | 'rooms' | 'emotes'
+/** The top lists kept inside one room. */
+export type RoomCategory = 'words' | 'nicks' | 'emotes'
+export const CATEGORIES: readonly Category[] = ['words', 'nicks', 'rooms', 'emotes']
+export const ROOM_CATEGORIES: readonly RoomCategory[] = ['words', 'nicks', 'emotes']
+
+/** Counts keyed by value (a word, a nick, a room, an emote, a command). */
+export type Counts = Map<string, number>
+
+/** What one room received within one slice. */
+export interface RoomSlice {
+  messages: number
+  words: Counts
+  nicks: Counts
+  emotes: Counts
+  /** Moderation and other system events aimed at this room, by command. */
+  events: Counts
+}
+
+/**
+ * Everything that arrived within one epoch second (arrival time at the worker).
+ * A batch holds one slice per second it spans, so time buckets stay exact.
+ */
+export interface CountSlice {
+  /** Epoch seconds of arrival. */
+  second: number
+  messages: number
+  words: Counts
+  nicks: Counts
+  rooms: Counts
+  emotes: Counts
+  /** System events by command (an empty command is reported as PRIVMSG). */
+  events: Counts
+  /** Per-room detail; every room in `rooms` or with a system event appears here. */
+  roomDetail: Map<string, RoomSlice>
+}
+
+/** A line or event that could not be read. */
+export interface FailedMessage {
+  /** The raw text, cut at 2 KiB. */
+  raw: string
+  reason: string
+  /** Epoch ms when it arrived. */
+  at: number
+}
+
+/** What one flush writes, in one atomic step. */
+export interface Batch {
+  /**
+   * Flush sequence number, one more than the last committed one. The store
+   * applies a batch only when its sequence is above the committed one, so a
+   * retried flush whose first attempt did commit is not counted twice.
+   */
+  sequence: number
+  /** Ascending by second. */
+  slices: CountSlice[]
+  /** How many failed messages this batch counts (the log below may be capped). */
+  failedCount: number
+  /** The most recent failed messages of this batch, oldest first. */
+  failedLog: FailedMessage[]
+  /** The stream position after this batch (last event id seen), if the stream sends ids. */
+  lastEventId?: string | undefined
+  /** Epoch ms of the last chat message in the batch, if any. */
+  lastMessageAt?: number | undefined
+}
+
+/** The windows a top list can be asked for. */
+export type WindowName = 'all' | '1m' | '5m' | '15m' | '1h' | '24h'
+export const WINDOW_NAMES: readonly WindowName[] = ['all', '1m', '5m', '15m', '1h', '24h']
+
+export interface TopEntry {
+  value: string
+  count: number
+}
+
+export interface TopQuery {
+  window: WindowName
+  /** 1..100 */
+  limit: number
+  /** Values to leave out; the answer still has `limit` entries when that many others exist. */
+  exclude?: ((value: string) => boolean) | undefined
+}
+
+export interface Totals {
+  totalMessages: number
+  failedMessages: number
+  /** System events by command. */
+  events: Record<string, number>
+  /** Epoch ms when the store was first written, or null when empty. */
+  startedAt: number | null
+  /** Epoch ms of the last chat message, or null. */
+  lastMessageAt: number | null
+}
+
+export interface RoomTotals {
+  messages: number
+  /** Moderation and other system events in this room, by command. */
+  events: Record<string, number>
+}
+
+export interface Position {
+  /** The last event id committed with the counts, or null (none yet, or the stream sends no ids). */
+  lastEventId: string | null
+  /** The last committed flush sequence, 0 when none. */
+  sequence: number
+}
+
+export type Resolution = '1s' | '1m'
+
+export interface TimePoint {
+  /** Epoch ms of the start of the interval. */
+  t: number
+  messages: number
+}
+
+export interface StatsStore {
+  /** Connects / loads the snapshot. Throws a clear error when the store cannot be used. */
+  open(): Promise<void>
+  /** Final snapshot / disconnect. Idempotent. */
+  close(): Promise<void>
+  /** Rejects when the store is unreachable. */
+  ping(): Promise<void>
+
+  /**
+   * Writes a batch and the stream position in one atomic step.
+   * 'duplicate' (nothing written) when `batch.sequence` is not above the committed one.
+   * With a lease token, the write is refused (LeaseLostError) unless the token still holds the lease.
+   */
+  applyBatch(batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'>
+  /** The last committed stream position. */
+  position(): Promise<Position>
+
+  totals(): Promise<Totals>
+  /** Messages per interval, oldest first, for the intervals starting in [fromMs, toMs], zero-filled. */
+  series(resolution: Resolution, fromMs: number, toMs: number): Promise<TimePoint[]>
+  /** Sorted by count descending, ties by value ascending in code-point (UTF-8 byte) order. */
+  top(category: Category, query: TopQuery): Promise<TopEntry[]>
+  /** Null when the room was never seen. */
+  roomTotals(room: string, window: WindowName): Promise<RoomTotals | null>
+  roomTop(room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]>
+  /** Newest first. */
+  failedMessages(limit: number): Promise<FailedMessage[]>
+
+  /** Takes the worker lease when free or already ours; true when held. */
+  acquireLease(token: string, ttlMs: number): Promise<boolean>
+  /** Extends the lease; false when it was lost. */
+  renewLease(token: string, ttlMs: number): Promise<boolean>
+  releaseLease(token: string): Promise<void>
+}
+
+/** Raised by applyBatch when the writer no longer holds the lease. */
+export class LeaseLostError extends Error {
+  readonly code = 'CS_LEASE_LOST'
+  constructor () {
+    super('the worker lease is held by another worker')
+    this.name = 'LeaseLostError'
+  }
+}
+
+/** Raised when the store cannot be reached in time. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'CS_STORE_UNAVAILABLE'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}
