@@ -1,0 +1,222 @@
+import { emotesTag, forEachEmote } from '../model/emotes.js'
+import { classifyPayload, cutRaw, decodePayload } from '../model/payload.js'
+import { forEachWord } from '../model/tokenize.js'
+import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
+
+/** Failed messages kept per batch (the store keeps the newest 1,000 overall). */
+export const MAX_FAILED_LOG = 1000
+
+function increment (counts: Counts, key: string, by = 1): void {
+  counts.set(key, (counts.get(key) ?? 0) + by)
+}
+
+function newRoomSlice (): RoomSlice {
+  return { messages: 0, words: new Map(), nicks: new Map(), emotes: new Map(), events: new Map() }
+}
+
+function newSlice (second: number): CountSlice {
+  return {
+    second,
+    messages: 0,
+    words: new Map(),
+    nicks: new Map(),
+    rooms: new Map(),
+    emotes: new Map(),
+    events: new Map(),
+    roomDetail: new Map()
+  }
+}
+
+export interface EventTally {
+  messages: number
+  system: number
+  failed: number
+  skipped: number
+}
+
+/**
+ * Aggregates decoded events into the counts of the next flush. Counts are
+ * kept per arrival second so the store can file them in exact time buckets.
+ */
+export class BatchBuilder {
+  private slices: CountSlice[] = []
+  private current: CountSlice | null = null
+  private room: RoomSlice | null = null
+  private roomName = ''
+  private failedCount = 0
+  private failedLog: FailedMessage[] = []
+  private lastEventId: string | undefined
+  private lastMessageAt: number | undefined
+  /** Distinct counter updates held: the measure of memory the back-pressure bound uses. */
+  pendingUpdates = 0
+  /** Events seen since the builder was created, by outcome. */
+  readonly tally: EventTally = { messages: 0, system: 0, failed: 0, skipped: 0 }
+
+  constructor (private readonly clock: () => number = Date.now) {}
+
+  /** Counts one privmsg event's data as a chat message, a system event or a failed message. */
+  addEvent (data: string, id: string): void {
+    const now = this.clock()
+    const decoded = decodePayload(data)
+    if (!decoded.ok) {
+      this.addFailureAt(data, decoded.reason, id, now)
+      return
+    }
+    const slice = this.sliceAt(now)
+    const event = classifyPayload(decoded.payload)
+    if (event.kind === 'system') {
+      this.tally.system++
+      this.bump(slice.events, event.command)
+      if (event.room !== '') this.bump(this.roomSlice(slice, event.room).events, event.command)
+    } else {
+      this.tally.messages++
+      slice.messages++
+      this.bump(slice.nicks, event.nick)
+      const room = event.room !== '' ? this.roomSlice(slice, event.room) : null
+      if (room !== null) {
+        room.messages++
+        this.bump(slice.rooms, event.room)
+        this.bump(room.nicks, event.nick)
+      }
+      forEachWord(event.body, (word) => {
+        this.bump(slice.words, word)
+        if (room !== null) this.bump(room.words, word)
+      })
+      const tag = emotesTag(event.tags)
+      if (tag !== '') {
+        forEachEmote(event.body, tag, (emote) => {
+          this.bump(slice.emotes, emote)
+          if (room !== null) this.bump(room.emotes, emote)
+        })
+      }
+      this.lastMessageAt = now
+    }
+    if (id !== '') this.lastEventId = id
+  }
+
+  /** Counts a line or event that could not be read. */
+  addFailure (raw: string, reason: string, id: string): void {
+    this.addFailureAt(raw, reason, id, this.clock())
+  }
+
+  /** An event of another type: it only moves the stream position. */
+  addSkipped (id: string): void {
+    this.tally.skipped++
+    if (id !== '') this.lastEventId = id
+  }
+
+  /** True when nothing has been added since the last take(). */
+  get isEmpty (): boolean {
+    return this.slices.length === 0 && this.failedCount === 0 && this.lastEventId === undefined
+  }
+
+  /** Hands over everything aggregated so far as a batch and starts afresh. */
+  take (sequence: number): Batch {
+    const batch: Batch = {
+      sequence,
+      slices: this.slices,
+      failedCount: this.failedCount,
+      failedLog: this.failedLog.length > MAX_FAILED_LOG ? this.failedLog.slice(-MAX_FAILED_LOG) : this.failedLog,
+      lastEventId: this.lastEventId,
+      lastMessageAt: this.lastMessageAt
+    }
+    this.slices = []
+    this.current = null
+    this.room = null
+    this.failedCount = 0
+    this.failedLog = []
+    this.lastEventId = undefined
+    this.lastMessageAt = undefined
+    this.pendingUpdates = 0
+    return batch
+  }
+
+  private addFailureAt (raw: string, reason: string, id: string, now: number): void {
+    this.tally.failed++
+    this.failedCount++
+    this.pendingUpdates++
+    this.failedLog.push({ raw: cutRaw(raw), reason, at: now })
+    if (this.failedLog.length > MAX_FAILED_LOG * 2) this.failedLog = this.failedLog.slice(-MAX_FAILED_LOG)
+    if (id !== '') this.lastEventId = id
+  }
+
+  private bump (counts: Counts, key: string): void {
+    const n = counts.get(key)
+    if (n === undefined) {
+      counts.set(key, 1)
+      this.pendingUpdates++
+    } else {
+      counts.set(key, n + 1)
+    }
+  }
+
+  private sliceAt (nowMs: number): CountSlice {
+    const second = Math.floor(nowMs / 1000)
+    const current = this.current
+    if (current !== null && current.second === second) return current
+    const slice = newSlice(second)
+    this.slices.push(slice)
+    this.current = slice
+    this.room = null
+    this.pendingUpdates++
+    return slice
+  }
+
+  private roomSlice (slice: CountSlice, room: string): RoomSlice {
+    // Consecutive events often share a room: skip the map lookup then.
+    if (this.room !== null && this.roomName === room) return this.room
+    let detail = slice.roomDetail.get(room)
+    if (detail === undefined) {
+      detail = newRoomSlice()
+      slice.roomDetail.set(room, detail)
+      this.pendingUpdates++
+    }
+    this.room = detail
+    this.roomName = room
+    return detail
+  }
+}
+
+/** Folds `later` into `earlier` (same second slices merged), for a flush retried after a store outage. */
+export function mergeBatches (earlier: Batch, later: Batch): Batch {
+  const slices = [...earlier.slices]
+  for (const slice of later.slices) {
+    const last = slices[slices.length - 1]
+    if (last !== undefined && last.second === slice.second) mergeSlice(last, slice)
+    else slices.push(slice)
+  }
+  const failedLog = earlier.failedLog.concat(later.failedLog)
+  return {
+    sequence: earlier.sequence,
+    slices,
+    failedCount: earlier.failedCount + later.failedCount,
+    failedLog: failedLog.length > MAX_FAILED_LOG ? failedLog.slice(-MAX_FAILED_LOG) : failedLog,
+    lastEventId: later.lastEventId ?? earlier.lastEventId,
+    lastMessageAt: later.lastMessageAt ?? earlier.lastMessageAt
+  }
+}
+
+function addCounts (into: Counts, from: Counts): void {
+  for (const [key, n] of from) increment(into, key, n)
+}
+
+function mergeSlice (into: CountSlice, from: CountSlice): void {
+  into.messages += from.messages
+  addCounts(into.words, from.words)
+  addCounts(into.nicks, from.nicks)
+  addCounts(into.rooms, from.rooms)
+  addCounts(into.emotes, from.emotes)
+  addCounts(into.events, from.events)
+  for (const [room, detail] of from.roomDetail) {
+    const target = into.roomDetail.get(room)
+    if (target === undefined) {
+      into.roomDetail.set(room, detail)
+      continue
+    }
+    target.messages += detail.messages
+    addCounts(target.words, detail.words)
+    addCounts(target.nicks, detail.nicks)
+    addCounts(target.emotes, detail.emotes)
+    addCounts(target.events, detail.events)
+  }
+}

@@ -1,0 +1,398 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import { Backoff } from '../ingest/backoff.js'
+import type { ChunkSource, StreamConnection } from '../ingest/sources.js'
+import { StreamParser } from '../ingest/stream-parser.js'
+import { type Batch, LeaseLostError, type StatsStore } from '../store/types.js'
+import { BatchBuilder } from './batch-builder.js'
+
+export interface WorkerOptions {
+  store: StatsStore
+  source: ChunkSource
+  logger: Logger
+  /** FLUSH_INTERVAL_MS, default 250. */
+  flushIntervalMs?: number
+  /** MAX_EVENT_BYTES, default 64 KiB. */
+  maxEventBytes?: number
+  /** MAX_PENDING_UPDATES: above this many unflushed counter updates the worker stops reading. */
+  maxPendingUpdates?: number
+  /** LEASE_TTL_MS; the lease keeps one active worker per namespace. Default 10 s. */
+  leaseTtlMs?: number
+  /** Silence with no byte from the interface before reconnecting. Default 60 s. */
+  idleTimeoutMs?: number
+  /** How often a progress line is logged. Default 5 s. */
+  progressIntervalMs?: number
+  clock?: () => number
+  /** Called with each progress sample (a terminal progress bar, metrics). */
+  onProgress?: (progress: WorkerProgress) => void
+  /** Observability hooks (metrics). */
+  hooks?: WorkerHooks
+}
+
+export interface WorkerHooks {
+  onFlush?: (durationMs: number, batch: Batch) => void
+  onStoreError?: (err: unknown) => void
+  onReconnect?: () => void
+  onConnected?: (connected: boolean) => void
+}
+
+export interface WorkerProgress {
+  eventsPerSecond: number
+  messages: number
+  system: number
+  failed: number
+  skipped: number
+  /** Share of the input read, 0..1, when the size is known (a file). */
+  fraction: number | null
+  pendingUpdates: number
+}
+
+export type WorkerRole = 'starting' | 'standby' | 'active' | 'stopped'
+
+/**
+ * Reads the stream, counts, and flushes to the store: one atomic write per
+ * flush with the stream position, so a restart resumes exactly where the
+ * committed counts end. Reconnects forever with back-off; stops reading
+ * while the store is down and too much is pending; holds a lease so only
+ * one worker per namespace ingests.
+ */
+export class Worker {
+  private readonly store: StatsStore
+  private readonly source: ChunkSource
+  private readonly log: Logger
+  private readonly flushIntervalMs: number
+  private readonly maxEventBytes: number
+  private readonly maxPendingUpdates: number
+  private readonly leaseTtlMs: number
+  private readonly idleTimeoutMs: number
+  private readonly progressIntervalMs: number
+  private readonly clock: () => number
+  private readonly hooks: WorkerHooks
+  private readonly onProgress: ((progress: WorkerProgress) => void) | undefined
+
+  private readonly leaseToken = randomUUID()
+  private builder: BatchBuilder
+  /** A batch sent to the store whose outcome is unknown: resent as is until it commits. */
+  private unconfirmed: Batch | null = null
+  private unconfirmedUpdates = 0
+  private committedSequence = 0
+  /** The id of the last event handed to the builder: where a reconnection resumes. */
+  private lastProcessedId: string | null = null
+
+  private stopping = false
+  private stopped: Promise<void> | null = null
+  private connection: StreamConnection | null = null
+  private flushTimer: NodeJS.Timeout | null = null
+  private flushing: Promise<void> | null = null
+  private drainWaiters: Array<() => void> = []
+  private bytesRead = 0
+  private totalBytes: number | null = null
+
+  role: WorkerRole = 'starting'
+  connected = false
+  reconnects = 0
+
+  constructor (options: WorkerOptions) {
+    this.store = options.store
+    this.source = options.source
+    this.log = options.logger
+    this.flushIntervalMs = options.flushIntervalMs ?? 250
+    this.maxEventBytes = options.maxEventBytes ?? 65536
+    this.maxPendingUpdates = options.maxPendingUpdates ?? 2_000_000
+    this.leaseTtlMs = options.leaseTtlMs ?? 10_000
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000
+    this.progressIntervalMs = options.progressIntervalMs ?? 5000
+    this.clock = options.clock ?? Date.now
+    this.hooks = options.hooks ?? {}
+    this.onProgress = options.onProgress
+    this.builder = new BatchBuilder(this.clock)
+  }
+
+  /** Unflushed counter updates held in memory. */
+  get pendingUpdates (): number {
+    return this.builder.pendingUpdates + this.unconfirmedUpdates
+  }
+
+  get tally (): BatchBuilder['tally'] {
+    return this.builder.tally
+  }
+
+  /**
+   * Runs until the stream ends (a file) or stop() is called. Resolves after
+   * the final flush.
+   */
+  async run (): Promise<void> {
+    const progressTimer = setInterval(() => this.reportProgress(), this.progressIntervalMs)
+    progressTimer.unref()
+    try {
+      while (!this.stopping) {
+        if (!await this.becomeActive()) break
+        const renewTimer = this.keepLease()
+        try {
+          await this.ingest()
+        } finally {
+          clearInterval(renewTimer)
+        }
+        if (this.source.kind === 'file' || this.stopping) break
+      }
+    } finally {
+      clearInterval(progressTimer)
+      this.stopFlushTimer()
+      await this.finalFlush()
+      if (this.role === 'active') await this.store.releaseLease(this.leaseToken).catch(() => {})
+      this.role = 'stopped'
+      this.setConnected(false)
+      this.reportProgress()
+    }
+  }
+
+  /** Stops reading, flushes what was counted, and resolves when run() has finished. */
+  async stop (): Promise<void> {
+    this.stopping = true
+    this.connection?.close()
+    for (const wake of this.drainWaiters.splice(0)) wake()
+    this.stopped ??= new Promise((resolve) => {
+      const check = (): void => { if (this.role === 'stopped') resolve(); else setTimeout(check, 20) }
+      check()
+    })
+    await this.stopped
+  }
+
+  /** Waits for the lease (standby while another worker holds it), then loads the committed position. */
+  private async becomeActive (): Promise<boolean> {
+    let announced = false
+    while (!this.stopping) {
+      try {
+        if (await this.store.acquireLease(this.leaseToken, this.leaseTtlMs)) break
+        if (!announced) this.log.info('another worker holds the lease for this namespace: standing by')
+        announced = true
+        this.role = 'standby'
+      } catch (err) {
+        this.hooks.onStoreError?.(err)
+        this.log.warn({ err }, 'store unreachable while taking the lease; retrying')
+      }
+      await sleep(Math.max(100, Math.floor(this.leaseTtlMs / 4)))
+    }
+    if (this.stopping) return false
+    for (;;) {
+      try {
+        const position = await this.store.position()
+        this.committedSequence = position.sequence
+        this.lastProcessedId = position.lastEventId
+        break
+      } catch (err) {
+        this.hooks.onStoreError?.(err)
+        this.log.warn({ err }, 'store unreachable while reading the position; retrying')
+        await sleep(500)
+        if (this.stopping) return false
+      }
+    }
+    this.role = 'active'
+    this.log.info({ position: this.lastProcessedId, sequence: this.committedSequence }, 'active: ingesting from the committed position')
+    this.startFlushTimer()
+    return true
+  }
+
+  private keepLease (): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      this.store.renewLease(this.leaseToken, this.leaseTtlMs).then((held) => {
+        if (!held) this.loseLease()
+      }, (err: unknown) => {
+        this.hooks.onStoreError?.(err)
+        this.log.warn({ err }, 'lease renewal failed; retrying')
+      })
+    }, Math.max(50, Math.floor(this.leaseTtlMs / 3)))
+    timer.unref()
+    return timer
+  }
+
+  /** Another worker took over: what was not committed is theirs to count, so drop it. */
+  private loseLease (): void {
+    if (this.role !== 'active') return
+    this.log.warn('lost the worker lease: dropping uncommitted counts and standing by')
+    this.role = 'standby'
+    this.stopFlushTimer()
+    this.builder = new BatchBuilder(this.clock)
+    this.unconfirmed = null
+    this.unconfirmedUpdates = 0
+    this.connection?.close()
+    for (const wake of this.drainWaiters.splice(0)) wake()
+  }
+
+  /** Reads the stream (reconnecting with back-off) while this worker is active. */
+  private async ingest (): Promise<void> {
+    const backoff = new Backoff()
+    let retryMs = 0
+    while (!this.stopping && this.role === 'active') {
+      let connection: StreamConnection
+      try {
+        connection = await this.source.open(this.lastProcessedId)
+      } catch (err) {
+        if (this.source.kind === 'file') throw err
+        const delay = Math.max(retryMs, backoff.next())
+        this.reconnects++
+        this.hooks.onReconnect?.()
+        this.log.warn({ err, delayMs: delay }, 'cannot connect to the chat interface; retrying')
+        await this.pause(delay)
+        continue
+      }
+      this.connection = connection
+      this.totalBytes = connection.totalBytes
+      this.setConnected(true)
+      this.log.info({ source: this.source.label, lastEventId: this.lastProcessedId }, 'connected to the chat stream')
+      let sawEvent = false
+      const parser = new StreamParser({
+        onEvent: (data, id) => { sawEvent = true; this.builder.addEvent(data, id); if (id !== '') this.lastProcessedId = id },
+        onFailure: (raw, reason, id) => { sawEvent = true; this.builder.addFailure(raw, reason, id); if (id !== '') this.lastProcessedId = id },
+        onSkipped: (_type, id) => { this.builder.addSkipped(id); if (id !== '') this.lastProcessedId = id },
+        onRetry: (ms) => { retryMs = Math.min(ms, 30_000) }
+      }, { maxEventBytes: this.maxEventBytes, lastEventId: this.lastProcessedId ?? '' })
+
+      let lastChunkAt = this.clock()
+      let waiting = false
+      const idleTimer = setInterval(() => {
+        if (!waiting && this.clock() - lastChunkAt > this.idleTimeoutMs) {
+          this.log.warn({ idleMs: this.idleTimeoutMs }, 'no data from the chat interface: reconnecting')
+          connection.close()
+        }
+      }, Math.min(1000, this.idleTimeoutMs))
+      idleTimer.unref()
+      let error: unknown = null
+      try {
+        for await (const chunk of connection.chunks) {
+          lastChunkAt = this.clock()
+          this.bytesRead += chunk.length
+          parser.push(chunk)
+          if (this.pendingUpdates > this.maxPendingUpdates) {
+            waiting = true
+            await this.waitForDrain()
+            waiting = false
+            lastChunkAt = this.clock()
+          }
+          if (this.stopping || this.role !== 'active') break
+        }
+      } catch (err) {
+        error = err
+      } finally {
+        clearInterval(idleTimer)
+        connection.close()
+        this.connection = null
+        this.setConnected(false)
+      }
+      if (this.source.kind === 'file') {
+        if (error !== null) throw error
+        parser.end(true)
+        return
+      }
+      // A cut connection resends the event it cut, from Last-Event-ID.
+      parser.end(false)
+      if (this.stopping || this.role !== 'active') return
+      if (sawEvent) backoff.reset()
+      const delay = Math.max(retryMs, backoff.next())
+      this.reconnects++
+      this.hooks.onReconnect?.()
+      this.log.warn({ err: error ?? undefined, delayMs: delay, lastEventId: this.lastProcessedId }, 'chat stream ended; reconnecting')
+      await this.pause(delay)
+    }
+  }
+
+  private async pause (ms: number): Promise<void> {
+    const end = this.clock() + ms
+    while (!this.stopping && this.role === 'active' && this.clock() < end) await sleep(Math.min(100, end - this.clock()))
+  }
+
+  private async waitForDrain (): Promise<void> {
+    this.log.warn({ pendingUpdates: this.pendingUpdates, max: this.maxPendingUpdates }, 'store is behind: pausing the stream until counts are flushed')
+    while (this.pendingUpdates > this.maxPendingUpdates && !this.stopping && this.role === 'active') {
+      await new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
+    }
+  }
+
+  private startFlushTimer (): void {
+    this.stopFlushTimer()
+    const tick = (): void => {
+      this.flushing = this.flush().then(() => {}).finally(() => {
+        this.flushing = null
+        if (this.flushTimer !== null) this.flushTimer = setTimeout(tick, this.flushIntervalMs)
+      })
+    }
+    this.flushTimer = setTimeout(tick, this.flushIntervalMs)
+  }
+
+  private stopFlushTimer (): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer)
+    this.flushTimer = null
+  }
+
+  /** One flush: resend the unconfirmed batch if any, else send what was counted since. */
+  private async flush (): Promise<boolean> {
+    if (this.role !== 'active') return true
+    if (this.unconfirmed === null) {
+      if (this.builder.isEmpty) return true
+      this.unconfirmedUpdates = this.builder.pendingUpdates
+      this.unconfirmed = this.builder.take(this.committedSequence + 1)
+    }
+    const batch = this.unconfirmed
+    const started = performance.now()
+    try {
+      const outcome = await this.store.applyBatch(batch, this.leaseToken)
+      if (outcome === 'duplicate') this.log.info({ sequence: batch.sequence }, 'flush had already committed; not counted again')
+      this.committedSequence = batch.sequence
+      this.unconfirmed = null
+      this.unconfirmedUpdates = 0
+      this.hooks.onFlush?.(performance.now() - started, batch)
+      for (const wake of this.drainWaiters.splice(0)) wake()
+      return true
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        this.loseLease()
+        return false
+      }
+      this.hooks.onStoreError?.(err)
+      this.log.warn({ err, pendingUpdates: this.pendingUpdates }, 'flush failed; keeping the counts and retrying')
+      return false
+    }
+  }
+
+  /** On stop: flush until everything counted is committed, for a bounded time. */
+  private async finalFlush (): Promise<void> {
+    if (this.flushing !== null) await this.flushing
+    if (this.role !== 'active') return
+    const deadline = this.clock() + 8000
+    while (this.clock() < deadline) {
+      if (await this.flush() && this.unconfirmed === null && this.builder.isEmpty) return
+      if (this.role !== 'active') return
+      await sleep(100)
+    }
+    this.log.error({ pendingUpdates: this.pendingUpdates }, 'could not flush the last counts before stopping; the next worker resumes from the committed position')
+  }
+
+  private setConnected (connected: boolean): void {
+    if (this.connected === connected) return
+    this.connected = connected
+    this.hooks.onConnected?.(connected)
+  }
+
+  private lastProgress = { at: 0, events: 0 }
+
+  private reportProgress (): void {
+    const now = this.clock()
+    const tally = this.builder.tally
+    const events = tally.messages + tally.system + tally.failed + tally.skipped
+    const elapsed = (now - this.lastProgress.at) / 1000
+    const eventsPerSecond = this.lastProgress.at === 0 || elapsed <= 0 ? 0 : Math.round((events - this.lastProgress.events) / elapsed)
+    this.lastProgress = { at: now, events }
+    const progress: WorkerProgress = {
+      eventsPerSecond,
+      messages: tally.messages,
+      system: tally.system,
+      failed: tally.failed,
+      skipped: tally.skipped,
+      fraction: this.totalBytes !== null && this.totalBytes > 0 ? Math.min(1, this.bytesRead / this.totalBytes) : null,
+      pendingUpdates: this.pendingUpdates
+    }
+    this.onProgress?.(progress)
+    if (this.role === 'active' || this.role === 'stopped') this.log.info(progress, 'ingest progress')
+  }
+}

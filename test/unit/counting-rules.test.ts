@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import { emotesOf, emotesTag } from '../../src/model/emotes.js'
+import { classifyPayload, cutRaw, decodePayload, type ChatPayload } from '../../src/model/payload.js'
+import { tokenize } from '../../src/model/tokenize.js'
+import { StreamParser } from '../../src/ingest/stream-parser.js'
+
+const payload = (fields: Partial<ChatPayload>): ChatPayload =>
+  ({ command: '', room: '', nick: '', target: '', body: '', tags: '', ...fields })
+
+describe('tokenize (SPEC section 1 examples)', () => {
+  const cases: Array<[string, string, string[]]> = [
+    ['Hello, and hello are one word', 'Hello, hello', ['hello', 'hello']],
+    ["don't stays don't", "don't", ["don't"]],
+    ['@forsen is forsen', '@forsen', ['forsen']],
+    [':) is no word', ':)', []],
+    ['<3 is a word (symbols are not punctuation)', '<3', ['<3']],
+    ['😂 is a word', '😂', ['😂']],
+    ['ㅋㅋㅋ stays as typed', 'ㅋㅋㅋ', ['ㅋㅋㅋ']],
+    ['é typed as e + U+0301 is é (NFC)', 'e\u0301', ['\u00e9']],
+    ['lower-case is locale independent', 'İSTANBUL KAP GEL', ['i̇stanbul', 'kap', 'gel']],
+    ['split on Unicode white space', 'a\u00a0b\u3000c\td\u2003e\u0085f', ['a', 'b', 'c', 'd', 'e', 'f']],
+    ['strip leading and trailing punctuation only', '¡¿Qué?! «ok» (x) ...', ['qué', 'ok', 'x']],
+    ['keep inner punctuation', 'a.b.c e-mail', ['a.b.c', 'e-mail']],
+    ['drop longer than 64 code points', 'x'.repeat(64) + ' ' + 'y'.repeat(65), ['x'.repeat(64)]],
+    ['64 astral code points are 128 UTF-16 units and still a word', '😂'.repeat(64), ['😂'.repeat(64)]],
+    ['65 astral code points are dropped', '😂'.repeat(65), []],
+    ['empty body', '', []],
+    ['only spaces', '   \n ', []],
+    ['braces are ordinary', '{ hi } {x}', ['hi', 'x']],
+    ['the spec USERNOTICE body', 'Feliz Natal! Feliz ano novo!', ['feliz', 'natal', 'feliz', 'ano', 'novo']],
+    ['kap gel başkan', 'kap gel başkan', ['kap', 'gel', 'başkan']]
+  ]
+  for (const [name, body, words] of cases) {
+    it(name, () => assert.deepEqual(tokenize(body), words))
+  }
+})
+
+describe('emotes', () => {
+  const cases: Array<[string, string, string, string[]]> = [
+    ['one emote twice', 'Kappa hi Kappa', 'emotes=25:0-4,9-13', ['Kappa', 'Kappa']],
+    ['two emotes, case kept', 'LUL and PogChamp', 'emotes=425618:0-2/88:8-15', ['LUL', 'PogChamp']],
+    ['code points, not UTF-16 units: emoji before the emote', '😂😂 Kappa', 'emotes=25:3-7', ['Kappa']],
+    ['combining characters count as code points', 'e\u0301 Kappa', 'emotes=25:3-7', ['Kappa']],
+    ['out of range is skipped', 'Kappa', 'emotes=25:0-4,3-9', ['Kappa']],
+    ['end before start is skipped', 'Kappa', 'emotes=25:4-0', []],
+    ['malformed entries are skipped', 'Kappa Kappa', 'emotes=25:0-4,x-y,6-/:1-2/25,6-10/25:6-10', ['Kappa', 'Kappa']],
+    ['empty tag', 'Kappa', 'emotes=', []],
+    ['tag in the middle', 'Kappa', 'color=;emotes=25:0-4;flags=', ['Kappa']],
+    ['no emotes tag; similar names do not match', 'Kappa', 'emote-sets=25:0-4;emote-only=1', []]
+  ]
+  for (const [name, body, tags, emotes] of cases) {
+    it(name, () => assert.deepEqual(emotesOf(body, tags), emotes))
+  }
+  it('finds the tag value', () => {
+    assert.equal(emotesTag('a=1;emotes=1:0-1;b=2'), '1:0-1')
+    assert.equal(emotesTag('emotes=1:0-1'), '1:0-1')
+    assert.equal(emotesTag('xemotes=1:0-1'), '')
+  })
+})
+
+describe('decodePayload', () => {
+  const failures: Array<[string, string, string]> = [
+    ['invalid JSON (the fixture)', '{"command":"","body":<you actually hear', 'invalid JSON'],
+    ['not an object: array', '[1,2]', 'JSON is not an object'],
+    ['not an object: null', 'null', 'JSON is not an object'],
+    ['not an object: string', '"x"', 'JSON is not an object'],
+    ['field of the wrong type', '{"body":5}', 'field "body" is not a string'],
+    ['nick as an object', '{"nick":{}}', 'field "nick" is not a string'],
+    ['empty data', '', 'invalid JSON']
+  ]
+  for (const [name, data, reason] of failures) {
+    it(`fails: ${name}`, () => assert.deepEqual(decodePayload(data), { ok: false, reason }))
+  }
+  it('ignores unknown fields and defaults missing ones to ""', () => {
+    assert.deepEqual(decodePayload('{"nick":"a","extra":[1],"body":"{}"}'), { ok: true, payload: payload({ nick: 'a', body: '{}' }) })
+  })
+  it('survives deeply nested JSON', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000)
+    assert.deepEqual(decodePayload(deep), { ok: false, reason: 'JSON is not an object' })
+  })
+})
+
+describe('classifyPayload', () => {
+  const cases: Array<[string, Partial<ChatPayload>, ReturnType<typeof classifyPayload>]> = [
+    ['plain chat message', { nick: 'a', room: '#r', body: 'hi' }, { kind: 'chat', nick: 'a', room: '#r', body: 'hi', tags: '' }],
+    ['PRIVMSG command', { command: 'PRIVMSG', nick: 'a', room: '#r' }, { kind: 'chat', nick: 'a', room: '#r', body: '', tags: '' }],
+    ['USERNOTICE with nick, room from target', { command: 'USERNOTICE', nick: 'a', target: '#t' }, { kind: 'chat', nick: 'a', room: '#t', body: '', tags: '' }],
+    ['USERNOTICE without nick is a system event', { command: 'USERNOTICE', target: '#t' }, { kind: 'system', command: 'USERNOTICE', room: '#t' }],
+    ['CLEARCHAT', { command: 'CLEARCHAT', target: '#forsen', body: 'dashh_u' }, { kind: 'system', command: 'CLEARCHAT', room: '#forsen' }],
+    ['CLEARMSG with a nick is still a system event', { command: 'CLEARMSG', nick: 'a', target: '#r' }, { kind: 'system', command: 'CLEARMSG', room: '#r' }],
+    ['empty command and empty nick: PRIVMSG system event', { room: '#r' }, { kind: 'system', command: 'PRIVMSG', room: '#r' }],
+    ['ROOMSTATE', { command: 'ROOMSTATE', room: '#r', nick: 'x' }, { kind: 'system', command: 'ROOMSTATE', room: '#r' }],
+    ['room wins over target', { nick: 'a', room: '#r', target: '#t' }, { kind: 'chat', nick: 'a', room: '#r', body: '', tags: '' }],
+    ['no room at all', { nick: 'a' }, { kind: 'chat', nick: 'a', room: '', body: '', tags: '' }]
+  ]
+  for (const [name, fields, expected] of cases) {
+    it(name, () => assert.deepEqual(classifyPayload(payload(fields)), expected))
+  }
+
+  it('the reference sample: 11 chat messages, 1 CLEARCHAT, 2 failed', () => {
+    const kinds: string[] = []
+    const parser = new StreamParser({
+      onEvent: (data) => {
+        const decoded = decodePayload(data)
+        kinds.push(decoded.ok ? classifyPayload(decoded.payload).kind : 'failed')
+      },
+      onFailure: () => kinds.push('failed')
+    })
+    parser.push(readFileSync(new URL('../fixtures/reference-sample.sse', import.meta.url)))
+    parser.end(true)
+    assert.deepEqual(kinds.filter((k) => k === 'chat').length, 11)
+    assert.deepEqual(kinds.filter((k) => k === 'system').length, 1)
+    assert.deepEqual(kinds.filter((k) => k === 'failed').length, 2)
+  })
+})
+
+describe('cutRaw', () => {
+  it('keeps short text and cuts long text at 2 KiB of UTF-8 on a character boundary', () => {
+    assert.equal(cutRaw('abc'), 'abc')
+    const cut = cutRaw('é'.repeat(5000))
+    assert.ok(Buffer.byteLength(cut) <= 2048)
+    assert.equal(cut, 'é'.repeat(1024))
+    assert.equal(Buffer.byteLength(cutRaw('😂'.repeat(1000))), 2048)
+  })
+})
