@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { BatchBuilder, MAX_FAILED_LOG, mergeBatches } from '../../src/worker/batch-builder.js'
+
+const chat = (nick: string, room: string, body: string, tags = ''): string =>
+  JSON.stringify({ command: '', room, nick, target: '', body, tags })
+
+describe('BatchBuilder', () => {
+  it('counts chat messages into the slice of their arrival second', () => {
+    let now = 1_700_000_000_500
+    const builder = new BatchBuilder(() => now)
+    builder.addEvent(chat('ann', '#a', 'Hello, hello Kappa', 'emotes=25:13-17'), '1')
+    now += 600 // next second
+    builder.addEvent(chat('bob', '#a', 'hi'), '2')
+    builder.addEvent(JSON.stringify({ command: 'CLEARCHAT', room: '', nick: '', target: '#a', body: 'bob', tags: '' }), '3')
+    const batch = builder.take(5)
+    assert.equal(batch.sequence, 5)
+    assert.equal(batch.lastEventId, '3')
+    assert.equal(batch.lastMessageAt, now)
+    assert.deepEqual(batch.slices.map((s) => [s.second, s.messages]), [[1_700_000_000, 1], [1_700_000_001, 1]])
+    const [first, second] = batch.slices
+    assert.deepEqual([...first!.words], [['hello', 2], ['kappa', 1]])
+    assert.deepEqual([...first!.emotes], [['Kappa', 1]])
+    assert.deepEqual([...first!.roomDetail.get('#a')!.nicks], [['ann', 1]])
+    assert.deepEqual([...second!.events], [['CLEARCHAT', 1]])
+    assert.deepEqual([...second!.roomDetail.get('#a')!.events], [['CLEARCHAT', 1]])
+    assert.deepEqual([...second!.rooms], [['#a', 1]])
+    assert.ok(builder.isEmpty)
+    assert.equal(builder.pendingUpdates, 0)
+  })
+
+  it('counts failures with their reason and keeps the newest of the log', () => {
+    const builder = new BatchBuilder(() => 1000)
+    for (let i = 0; i < MAX_FAILED_LOG + 10; i++) builder.addEvent(i % 2 === 0 ? '{' : '[]', String(i))
+    builder.addFailure('x'.repeat(5000), 'invalid UTF-8', '')
+    const batch = builder.take(1)
+    assert.equal(batch.failedCount, MAX_FAILED_LOG + 11)
+    assert.equal(batch.failedLog.length, MAX_FAILED_LOG)
+    assert.equal(batch.failedLog.at(-1)?.reason, 'invalid UTF-8')
+    assert.equal(batch.failedLog.at(-1)?.raw.length, 2048)
+    assert.equal(batch.failedLog.at(-2)?.reason, 'JSON is not an object')
+    assert.equal(batch.lastEventId, String(MAX_FAILED_LOG + 9))
+    assert.equal(builder.tally.failed, MAX_FAILED_LOG + 11)
+  })
+
+  it('skipped events only move the position', () => {
+    const builder = new BatchBuilder(() => 1000)
+    builder.addSkipped('9')
+    const batch = builder.take(1)
+    assert.deepEqual([batch.slices.length, batch.failedCount, batch.lastEventId], [0, 0, '9'])
+  })
+
+  it('merges batches second by second', () => {
+    let now = 5000
+    const builder = new BatchBuilder(() => now)
+    builder.addEvent(chat('a', '#r', 'x'), '1')
+    const first = builder.take(1)
+    builder.addEvent(chat('a', '#r', 'x y'), '2')
+    now = 6000
+    builder.addEvent(chat('b', '#s', 'z'), '')
+    const merged = mergeBatches(first, builder.take(2))
+    assert.equal(merged.sequence, 1)
+    assert.equal(merged.lastEventId, '2')
+    assert.deepEqual(merged.slices.map((s) => [s.second, s.messages, [...s.words]]), [[5, 2, [['x', 2], ['y', 1]]], [6, 1, [['z', 1]]]])
+    assert.deepEqual([...merged.slices[0]!.roomDetail.get('#r')!.nicks], [['a', 2]])
+  })
+})
