@@ -43,7 +43,7 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGIN: Type.Optional(Type.String({ description: 'Allowed CORS origins, comma-separated, or * (unset: no CORS)' })),
   RATE_LIMIT_MAX: Integer('Requests per minute per client', 1200, 1),
 
-  SIMULATOR_RATE: Integer('Events per second of the built-in simulator used by `start` without CHAT_INTERFACE_URL', 200, 1, 10_000_000),
+  SIMULATOR_RATE: Integer('Events per second of the built-in simulator used by `start` without CHAT_INTERFACE_URL', 500, 1, 10_000_000),
   SIMULATOR_SEED: Integer('Seed of the built-in simulator', 1, 0, 2 ** 32 - 1)
 })
 

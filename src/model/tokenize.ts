@@ -9,6 +9,7 @@ export const MAX_WORD_CODE_POINTS = 64
 const WHITE_SPACE = /\p{White_Space}+/u
 const EDGE_PUNCTUATION = /^\p{P}+|\p{P}+$/gu
 // Bodies that are plain ASCII need no normalisation: most of the firehose.
+// eslint-disable-next-line no-control-regex -- the ASCII range starts at NUL
 const NON_ASCII = /[^\x00-\x7f]/
 
 /** Calls `onWord` for each word occurrence of `body`, in order. */
