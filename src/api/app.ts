@@ -1,0 +1,136 @@
+import { STATUS_CODES } from 'node:http'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifySchemaValidationError, type FastifyTypeProviderDefault } from 'fastify'
+import type { Logger } from 'pino'
+import { botNicks, type Config } from '../config.js'
+import { createLogger } from '../logger.js'
+import { observeHttpRequest } from '../metrics.js'
+import type { StatsStore } from '../store/types.js'
+import { ApiError } from './errors.js'
+import corsPlugin from './plugins/cors.js'
+import helmetPlugin from './plugins/helmet.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import swaggerPlugin from './plugins/swagger.js'
+import dashboardRoutes from './routes/dashboard.js'
+import failedMessagesRoutes from './routes/failed-messages.js'
+import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
+import roomRoutes from './routes/rooms.js'
+import statsRoutes from './routes/stats.js'
+import streamRoutes from './routes/stream.js'
+import topRoutes from './routes/top.js'
+import { StatsReader, type WorkerStatus } from './stats-reader.js'
+
+export type { WorkerStatus } from './stats-reader.js'
+
+export interface BuildAppOptions {
+  config: Config
+  store: StatsStore
+  /** Defaults to createLogger(config). */
+  logger?: Logger
+  /** Epoch ms; default Date.now. Pass the store's clock in tests. */
+  clock?: () => number
+  /** The in-process worker's state (`chat-stats start`); absent when the API runs alone. */
+  workerStatus?: () => WorkerStatus
+  /** Trust X-Forwarded-For (behind a reverse proxy); default false, so clients cannot spoof a loopback address. */
+  trustProxy?: boolean
+  /** Where the dashboard's index.html lives; default src/dashboard. */
+  dashboardDir?: string
+}
+
+/** What every route plugin receives. */
+export interface RouteDeps {
+  config: Config
+  reader: StatsReader
+  clock: () => number
+  workerStatus: (() => WorkerStatus) | undefined
+}
+
+/** A GET-only API: no request needs a body. */
+const BODY_LIMIT_BYTES = 1024
+
+/**
+ * Validation messages name the parameter: `querystring/limit must be <= 100`,
+ * `params/room must NOT have more than 100 characters`; enums list their values.
+ */
+export function formatValidationError (errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const first = errors[0]
+  if (first === undefined) return new Error(`${dataVar} is invalid`)
+  const params = first.params as { missingProperty?: string, allowedValues?: unknown[] }
+  const path = first.instancePath !== '' ? first.instancePath : params.missingProperty !== undefined ? `/${params.missingProperty}` : ''
+  const allowed = Array.isArray(params.allowedValues) ? `: ${params.allowedValues.map(String).join(', ')}` : ''
+  return new Error(`${dataVar}${path} ${first.message ?? 'is invalid'}${allowed}`)
+}
+
+function errorBody (statusCode: number, message: string, code?: string): { statusCode: number, error: string, message: string, code?: string } {
+  const body = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  return code === undefined ? body : { ...body, code }
+}
+
+/**
+ * The API as a Fastify instance, ready to `listen` or `inject` (SPEC section
+ * 2). Every route is typed and documented from its TypeBox schemas; store
+ * reads are bounded by STORE_TIMEOUT_MS (503 after that); one error handler
+ * hides 5xx internals.
+ */
+export async function buildApp (options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, store } = options
+  const clock = options.clock ?? Date.now
+  const app = Fastify({
+    loggerInstance: (options.logger ?? createLogger(config)) as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: options.trustProxy ?? false,
+    // Room names are short; longer params are refused before any store work.
+    maxParamLength: 200,
+    schemaErrorFormatter: formatValidationError,
+    ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // Live streams would otherwise hold close() open.
+    forceCloseConnections: true
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
+    if ('validation' in err && err.validation !== undefined) {
+      return reply.code(400).send(errorBody(400, err.message, 'CS_INVALID_PARAMETER'))
+    }
+    const statusCode = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    if (err instanceof ApiError) {
+      if (statusCode >= 500) request.log.warn({ err }, err.message)
+      return reply.code(statusCode).headers(err.headers).send(errorBody(statusCode, err.message, err.code))
+    }
+    if (statusCode >= 500) {
+      request.log.error({ err }, 'request failed')
+      return reply.code(statusCode).send(errorBody(statusCode, STATUS_CODES[statusCode] ?? 'Internal Server Error'))
+    }
+    return reply.code(statusCode).send(errorBody(statusCode, err.message, err.code))
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, never the URL: unknown paths share one label.
+    observeHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+  })
+
+  await app.register(helmetPlugin)
+  await app.register(corsPlugin, { config })
+  await app.register(rateLimitPlugin, { config })
+  await app.register(swaggerPlugin)
+
+  // Unknown paths count against the rate limit too, so scanning is throttled.
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) => {
+    return await reply.code(404).send(errorBody(404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`, 'CS_NOT_FOUND'))
+  })
+
+  const reader = new StatsReader({ store, clock, timeoutMs: config.STORE_TIMEOUT_MS, botNicks: botNicks(config) })
+  const deps: RouteDeps = { config, reader, clock, workerStatus: options.workerStatus }
+  await app.register(statsRoutes, deps)
+  await app.register(topRoutes, deps)
+  await app.register(roomRoutes, deps)
+  await app.register(failedMessagesRoutes, deps)
+  await app.register(streamRoutes, deps)
+  await app.register(healthRoutes, deps)
+  await app.register(metricsRoutes)
+  await app.register(dashboardRoutes, { dashboardDir: options.dashboardDir })
+
+  await app.ready()
+  // Callers see a plain FastifyInstance; the TypeBox provider only matters inside the routes.
+  return app.withTypeProvider<FastifyTypeProviderDefault>()
+}

@@ -1,0 +1,58 @@
+/**
+ * The API's coded errors. Each has a stable `code`, an HTTP status and a
+ * message safe to show to clients (the error handler sends these messages as
+ * they are, but hides the message of any other 5xx error).
+ */
+export class ApiError extends Error {
+  /** Extra response headers (WWW-Authenticate, Retry-After). */
+  readonly headers: Record<string, string>
+  constructor (
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    options?: ErrorOptions & { headers?: Record<string, string> }
+  ) {
+    super(message, options)
+    this.name = 'ApiError'
+    this.headers = options?.headers ?? {}
+  }
+}
+
+type ErrorFactory<A extends unknown[]> = ((...args: A) => ApiError) & { code: string, statusCode: number }
+
+function defineError<A extends unknown[]> (code: string, statusCode: number, build: (...args: A) => { message: string, cause?: unknown, headers?: Record<string, string> }): ErrorFactory<A> {
+  const factory = (...args: A): ApiError => {
+    const { message, cause, headers } = build(...args)
+    return new ApiError(code, statusCode, message, { cause, headers })
+  }
+  return Object.assign(factory, { code, statusCode })
+}
+
+export const Errors = {
+  invalidParameter: defineError('CS_INVALID_PARAMETER', 400, (path: string, message: string) => ({ message: `${path} ${message}` })),
+  roomNotFound: defineError('CS_ROOM_NOT_FOUND', 404, (room: string) => ({ message: `room ${JSON.stringify(room)} has no statistics` })),
+  adminTokenRequired: defineError('CS_ADMIN_TOKEN_REQUIRED', 401, (reason: 'missing' | 'invalid') => ({
+    message: reason === 'missing' ? 'this route needs Authorization: Bearer <ADMIN_TOKEN>' : 'the bearer token is not valid',
+    headers: { 'www-authenticate': reason === 'missing' ? 'Bearer realm="chat-stats"' : 'Bearer realm="chat-stats", error="invalid_token"' }
+  })),
+  adminLoopbackOnly: defineError('CS_ADMIN_LOOPBACK_ONLY', 403, () => ({
+    message: 'this route answers only loopback clients while ADMIN_TOKEN is not set'
+  })),
+  storeUnavailable: defineError('CS_STORE_UNAVAILABLE', 503, (cause: unknown) => ({
+    message: 'the statistics store is unavailable', cause, headers: { 'retry-after': '1' }
+  })),
+  storeTimeout: defineError('CS_STORE_TIMEOUT', 503, (timeoutMs: number) => ({
+    message: `the statistics store did not answer within ${timeoutMs} ms`, headers: { 'retry-after': '1' }
+  })),
+  workerNotReady: defineError('CS_WORKER_NOT_READY', 503, (role: string) => ({
+    message: `the worker is not connected to the chat stream (role: ${role})`, headers: { 'retry-after': '1' }
+  })),
+  tooManyStreams: defineError('CS_TOO_MANY_STREAMS', 503, (max: number) => ({
+    message: `at most ${max} live streams are served at once`, headers: { 'retry-after': '5' }
+  }))
+} as const
+
+/** True for the 503 errors raised because the store failed or was too slow. */
+export function isStoreError (err: unknown): err is ApiError {
+  return err instanceof ApiError && (err.code === Errors.storeUnavailable.code || err.code === Errors.storeTimeout.code)
+}

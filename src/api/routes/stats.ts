@@ -1,0 +1,39 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteDeps } from '../app.js'
+import { Errors } from '../errors.js'
+import { STORE_ROUTE_ERRORS } from '../schemas/common.js'
+import {
+  DEFAULT_RATE_WINDOW_SECONDS, DEFAULT_SERIES_WINDOW, MAX_SECOND_SERIES_WINDOW, StatsBody, StatsQuery, Timeseries, TimeseriesQuery
+} from '../schemas/stats.js'
+
+/** GET /stats and GET /stats/timeseries. */
+const statsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader }) => {
+  app.get('/stats', {
+    schema: {
+      summary: 'Global counters and the message rate',
+      description: 'Total chat messages, failed messages, system events by command, the first and last write times (ISO 8601, or null) and the mean messages per second over the last `window` complete seconds (the second being filled is left out).',
+      tags: ['stats'],
+      querystring: StatsQuery,
+      response: { 200: StatsBody, ...STORE_ROUTE_ERRORS }
+    }
+  }, async (request) => await reader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS))
+
+  app.get('/stats/timeseries', {
+    schema: {
+      summary: 'Messages per second or per minute',
+      description: `Chat messages per interval over the last \`window\` seconds, oldest first, zero-filled, \`t\` in epoch ms; the last point is the interval being filled. At 1s resolution the window is at most ${MAX_SECOND_SERIES_WINDOW} s (per-second counts are kept a day), at 1m at most 7 days.`,
+      tags: ['stats'],
+      querystring: TimeseriesQuery,
+      response: { 200: Timeseries, ...STORE_ROUTE_ERRORS }
+    }
+  }, async (request) => {
+    const resolution = request.query.resolution ?? '1s'
+    const window = request.query.window ?? DEFAULT_SERIES_WINDOW
+    if (resolution === '1s' && window > MAX_SECOND_SERIES_WINDOW) {
+      throw Errors.invalidParameter('querystring/window', `must be <= ${MAX_SECOND_SERIES_WINDOW} when resolution is 1s`)
+    }
+    return await reader.series(resolution, window)
+  })
+}
+
+export default statsRoutes

@@ -1,0 +1,115 @@
+import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino'
+import type { Config } from './config.js'
+
+const REDACTED = '[redacted]'
+
+// scheme://user:password@host… and scheme://token@host…: the part before @ may be a credential.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@?#]*@/gi
+// The query string of an absolute URL (the chat interface URL carries its key there).
+const URL_QUERY = /\b([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)\?[^\s#"'<>]*/gi
+
+/**
+ * A URL fit for logs: the password (or a lone user-info token) becomes `***`,
+ * the query string becomes `[redacted]`, the fragment is dropped. Text that is
+ * not a URL is scrubbed of anything URL-like the same way.
+ */
+export function redactUrl (url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return redactUrlsInText(url)
+  }
+  if (parsed.password !== '') parsed.password = '***'
+  else if (parsed.username !== '') parsed.username = '***'
+  const hadQuery = parsed.search !== ''
+  parsed.search = ''
+  parsed.hash = ''
+  return hadQuery ? `${parsed.toString()}?${REDACTED}` : parsed.toString()
+}
+
+/** Replaces credentials and query strings of every absolute URL inside free text. */
+export function redactUrlsInText (text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1***@').replace(URL_QUERY, `$1?${REDACTED}`)
+}
+
+/** The literal secret strings of a configuration: the admin token, Redis passwords, the interface URL's query and credentials. */
+export function configSecrets (config: Partial<Config>): string[] {
+  const secrets: string[] = []
+  if (config.ADMIN_TOKEN !== undefined) secrets.push(config.ADMIN_TOKEN)
+  for (const value of [config.REDIS_URL, config.CHAT_INTERFACE_URL]) {
+    if (value === undefined) continue
+    try {
+      const url = new URL(value)
+      if (url.password !== '') secrets.push(url.password, decodeURIComponent(url.password))
+      else if (url.username !== '') secrets.push(url.username, decodeURIComponent(url.username))
+      if (url.search.length > 1) secrets.push(url.search.slice(1))
+    } catch {
+      // The config schema only lets URLs through; an unparsable one is logged nowhere.
+    }
+  }
+  // Short fragments would blank out ordinary words in every log line.
+  return [...new Set(secrets)].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
+}
+
+function scrubber (secrets: string[]): (text: string) => string {
+  return (text) => {
+    let out = text
+    for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED)
+    return out.includes('://') ? redactUrlsInText(out) : out
+  }
+}
+
+/** Pino redaction paths: authorization headers wherever a request is logged, and config secrets. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  'request.headers.authorization',
+  'config.ADMIN_TOKEN',
+  'config.REDIS_URL',
+  'config.CHAT_INTERFACE_URL',
+  'ADMIN_TOKEN',
+  'password',
+  '*.password'
+]
+
+/**
+ * The service's pino logger: level from LOG_LEVEL, authorization headers
+ * redacted, and every string at the top of a log object, the message and the
+ * error message/stack scrubbed of configured secrets and URL credentials or
+ * query strings. `destination` defaults to stdout (tests pass a stream).
+ */
+export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config>, destination?: DestinationStream): Logger {
+  const scrub = scrubber(configSecrets(config))
+  const scrubValue = (value: unknown): unknown => typeof value === 'string' ? scrub(value) : value
+  const options: pino.LoggerOptions = {
+    level: config.LOG_LEVEL,
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+    serializers: {
+      err: (err: Error) => {
+        const out = stdSerializers.err(err) as unknown as Record<string, unknown>
+        for (const key of ['message', 'stack']) out[key] = scrubValue(out[key])
+        return out
+      },
+      url: (url: unknown) => typeof url === 'string' ? redactUrl(url) : url,
+      redisUrl: (url: unknown) => typeof url === 'string' ? redactUrl(url) : url,
+      interfaceUrl: (url: unknown) => typeof url === 'string' ? redactUrl(url) : url
+    },
+    formatters: {
+      log: (object) => {
+        const out: Record<string, unknown> = {}
+        for (const [key, value] of Object.entries(object)) out[key] = scrubValue(value)
+        return out
+      }
+    },
+    hooks: {
+      logMethod (args, method) {
+        const scrubbed = args.map((arg) => scrubValue(arg)) as Parameters<typeof method>
+        method.apply(this, scrubbed)
+      }
+    }
+  }
+  return destination === undefined ? pino(options) : pino(options, destination)
+}
