@@ -1,0 +1,451 @@
+// The live dashboard: one EventSource on /stats/stream, re-opened whenever the
+// selection (window, filters, room) changes, and a render of each snapshot.
+// Plain ES module, no build step; uPlot is served by the API from node_modules.
+/* global location, history, matchMedia, getComputedStyle, ResizeObserver, MessageEvent, URLSearchParams */
+import uPlot from './vendor/uplot/uPlot.esm.js'
+
+const LIMIT = 10
+const WINDOWS = ['all', '1m', '5m', '15m', '1h', '24h']
+const WINDOW_LABELS = { all: 'all time', '1m': 'last minute', '5m': 'last 5 minutes', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last 24 hours' }
+/** The dashboard's defaults; only values that differ go into the URL. */
+const DEFAULTS = { window: 'all', stopwords: 'exclude', bots: 'exclude', room: null }
+/** The stream sends a snapshot every second: this long without one means it is stuck. */
+const STALL_MS = 6000
+const RETRY_FIRST_MS = 500
+const RETRY_MAX_MS = 8000
+const CHART_HEIGHT = 180
+
+const $ = (id) => {
+  const element = document.getElementById(id)
+  if (element === null) throw new Error(`dashboard: #${id} is missing`)
+  return element
+}
+
+const main = $('main')
+const ui = {
+  connection: $('connection'),
+  connectionText: $('connection-text'),
+  rate: $('stat-rate'),
+  rateHint: $('stat-rate-hint'),
+  total: $('stat-total'),
+  failed: $('stat-failed'),
+  uptime: $('stat-uptime'),
+  started: $('stat-started'),
+  worker: $('stat-worker'),
+  chart: $('chart'),
+  chartSummary: $('chart-summary'),
+  filters: $('filters'),
+  window: $('window'),
+  stopwords: $('stopwords'),
+  bots: $('bots'),
+  topLists: $('top-lists'),
+  topHeading: $('top-heading'),
+  lists: { words: $('list-words'), nicks: $('list-nicks'), rooms: $('list-rooms'), emotes: $('list-emotes') },
+  roomDetail: $('room-detail'),
+  roomBack: $('room-back'),
+  roomHeading: $('room-heading'),
+  roomName: $('room-name'),
+  roomMissing: $('room-missing'),
+  roomMessages: $('room-messages'),
+  roomWindow: $('room-window'),
+  roomRate: $('room-rate'),
+  roomRateHint: $('room-rate-hint'),
+  roomModeration: $('room-moderation'),
+  roomLists: { words: $('room-list-words'), nicks: $('room-list-nicks'), emotes: $('room-list-emotes') },
+  updatedAt: $('updated-at')
+}
+
+const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 })
+const decimalFormats = [0, 1, 2].map((digits) => new Intl.NumberFormat(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits }))
+
+/** Rates read best with fewer decimals as they grow: 0.42, 7.35, 41.2, 412. */
+function formatRate (value) {
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2
+  return decimalFormats[digits].format(value)
+}
+
+function formatDuration (ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000))
+  const d = Math.floor(seconds / 86400)
+  const h = Math.floor((seconds % 86400) / 3600)
+  const m = Math.floor((seconds % 3600) / 60)
+  const s = seconds % 60
+  if (d > 0) return `${d} d ${h} h`
+  if (h > 0) return `${h} h ${m} min`
+  if (m > 0) return `${m} min ${s} s`
+  return `${s} s`
+}
+
+// ---------------------------------------------------------------- state & URL
+
+/** The selection as kept in the URL fragment: `#window=5m&room=%23forsen`. */
+function readState () {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ''))
+  const window = params.get('window')
+  const stopwords = params.get('stopwords')
+  const bots = params.get('bots')
+  const room = params.get('room')
+  return {
+    window: WINDOWS.includes(window) ? window : DEFAULTS.window,
+    stopwords: stopwords === 'include' || stopwords === 'exclude' ? stopwords : DEFAULTS.stopwords,
+    bots: bots === 'include' || bots === 'exclude' ? bots : DEFAULTS.bots,
+    room: room !== null && room !== '' ? room : null
+  }
+}
+
+function fragmentFor (state) {
+  const params = new URLSearchParams()
+  for (const key of ['window', 'stopwords', 'bots', 'room']) {
+    if (state[key] !== null && state[key] !== DEFAULTS[key]) params.set(key, state[key])
+  }
+  const text = params.toString()
+  return text === '' ? '#' : `#${text}`
+}
+
+function streamQuery (state) {
+  const params = new URLSearchParams({ window: state.window, limit: String(LIMIT), stopwords: state.stopwords, bots: state.bots })
+  if (state.room !== null) params.set('room', state.room)
+  return params.toString()
+}
+
+let state = readState()
+
+// ---------------------------------------------------------------- connection
+
+let source = null
+let sourceQuery = ''
+let retryTimer = null
+let stallTimer = null
+let retryDelay = RETRY_FIRST_MS
+let connectionState = ''
+
+/** Changes the status line only when the state changes, so screen readers hear each change once. */
+function setConnection (next, text) {
+  if (next === connectionState && ui.connectionText.textContent === text) return
+  connectionState = next
+  ui.connection.dataset.state = next
+  ui.connectionText.textContent = text
+}
+
+function closeStream () {
+  if (source !== null) source.close()
+  source = null
+  clearTimeout(retryTimer)
+  clearTimeout(stallTimer)
+  retryTimer = null
+}
+
+function armStallTimer () {
+  clearTimeout(stallTimer)
+  stallTimer = setTimeout(() => { dropped('no data for a while') }, STALL_MS)
+}
+
+/** The stream broke (server gone, refused, stalled): close it and retry with back-off. */
+function dropped (why) {
+  closeStream()
+  const delay = Math.round(retryDelay * (0.8 + Math.random() * 0.4))
+  retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS)
+  setConnection('disconnected', `Disconnected — reconnecting in ${Math.ceil(delay / 1000)} s (${why})`)
+  retryTimer = setTimeout(openStream, delay)
+}
+
+function openStream () {
+  closeStream()
+  const query = streamQuery(state)
+  const stream = new EventSource(`/stats/stream?${query}`)
+  source = stream
+  sourceQuery = query
+  if (connectionState !== 'disconnected') setConnection('connecting', 'Connecting…')
+  armStallTimer()
+
+  stream.addEventListener('stats', (event) => {
+    if (stream !== source) return
+    let snapshot
+    try {
+      snapshot = JSON.parse(event.data)
+    } catch {
+      return
+    }
+    retryDelay = RETRY_FIRST_MS
+    armStallTimer()
+    setConnection('live', 'Live')
+    render(snapshot, query)
+  })
+
+  stream.addEventListener('error', (event) => {
+    if (stream !== source) return
+    // The API's own `event: error` (the store is unreachable) arrives here too, with data; the stream goes on.
+    if (event instanceof MessageEvent && typeof event.data === 'string' && event.data !== '') {
+      armStallTimer()
+      let message = 'the store is not answering'
+      try { message = JSON.parse(event.data).message ?? message } catch { /* keep the default */ }
+      setConnection('degraded', `Connected, but the statistics are unavailable: ${message}`)
+      return
+    }
+    // EventSource would retry on its own at a fixed pace but gives up on an HTTP error (429, 503): retry ourselves, always.
+    dropped('the stream closed')
+  })
+}
+
+// ---------------------------------------------------------------- chart
+
+let chart = null
+let chartData = [[], []]
+
+function cssVar (name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim()
+}
+
+function createChart () {
+  if (chart !== null) chart.destroy()
+  const text = cssVar('--muted')
+  const grid = cssVar('--grid')
+  const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '12px system-ui, sans-serif' }
+  chart = new uPlot({
+    width: Math.max(200, ui.chart.clientWidth),
+    height: CHART_HEIGHT,
+    legend: { show: false },
+    cursor: { show: false },
+    scales: {
+      x: { time: true },
+      y: { range: (_u, _min, max) => [0, max > 0 ? Math.ceil(max * 1.1) : 1] }
+    },
+    series: [
+      {},
+      { label: 'messages per second', stroke: cssVar('--accent'), fill: cssVar('--accent-fill'), width: 2, points: { show: false } }
+    ],
+    axes: [axis, { ...axis, size: 56 }]
+  }, chartData, ui.chart)
+}
+
+function renderChart (series) {
+  // The last point is the second being filled: leave it out, or the line always dips at the end.
+  const complete = series.slice(0, -1)
+  chartData = [complete.map((point) => point.t / 1000), complete.map((point) => point.messages)]
+  if (chart === null) createChart()
+  else chart.setData(chartData)
+  const last = complete.at(-1)
+  ui.chart.dataset.points = String(complete.length)
+  ui.chart.dataset.lastT = last === undefined ? '' : String(last.t)
+  ui.chart.dataset.lastValue = last === undefined ? '' : String(last.messages)
+  if (last === undefined) {
+    ui.chartSummary.textContent = 'No data yet.'
+    return
+  }
+  let peak = 0
+  let sum = 0
+  for (const point of complete) {
+    peak = Math.max(peak, point.messages)
+    sum += point.messages
+  }
+  ui.chartSummary.textContent = `Last second: ${integer.format(last.messages)}/s · peak ${integer.format(peak)}/s · mean ${formatRate(sum / complete.length)}/s over ${Math.round(complete.length / 60)} min`
+}
+
+new ResizeObserver(() => {
+  if (chart !== null) chart.setSize({ width: Math.max(200, ui.chart.clientWidth), height: CHART_HEIGHT })
+}).observe(ui.chart)
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { if (chart !== null) createChart() })
+
+// ---------------------------------------------------------------- top lists
+
+/**
+ * Renders a ranked bar list in place: rows are kept by value and moved only
+ * when the order changes, and a focused row keeps its focus, so keyboard
+ * users are not thrown out of the list every second.
+ */
+function renderBars (list, items, key, linkFor) {
+  const focused = list.contains(document.activeElement) ? document.activeElement : null
+  const existing = new Map()
+  for (const row of list.querySelectorAll('li[data-value]')) existing.set(row.dataset.value, row)
+  list.querySelector('li.empty')?.remove()
+
+  const max = items.reduce((m, item) => Math.max(m, item.count), 0)
+  let previous = null
+  items.forEach((item, index) => {
+    const value = item[key]
+    let row = existing.get(value)
+    if (row === undefined) row = createBarRow(value, linkFor)
+    existing.delete(value)
+    row.dataset.count = String(item.count)
+    row.querySelector('.rank').textContent = String(index + 1)
+    row.querySelector('.count').textContent = integer.format(item.count)
+    row.querySelector('.fill').style.width = `${max > 0 ? (item.count / max) * 100 : 0}%`
+    if (linkFor !== undefined) row.querySelector('a').href = linkFor(value)
+    const expectedNext = previous === null ? list.firstElementChild : previous.nextElementSibling
+    if (expectedNext !== row) list.insertBefore(row, expectedNext)
+    previous = row
+  })
+  for (const row of existing.values()) row.remove()
+
+  if (items.length === 0) {
+    const empty = document.createElement('li')
+    empty.className = 'empty'
+    empty.textContent = state.window === 'all' ? 'Nothing counted yet.' : `Nothing in the ${WINDOW_LABELS[state.window]}.`
+    list.append(empty)
+  }
+  if (focused !== null && focused !== document.activeElement && list.contains(focused)) focused.focus({ preventScroll: true })
+}
+
+function createBarRow (value, linkFor) {
+  const row = document.createElement('li')
+  row.dataset.value = value
+  const rank = document.createElement('span')
+  rank.className = 'rank'
+  rank.setAttribute('aria-hidden', 'true')
+  const label = document.createElement(linkFor === undefined ? 'span' : 'a')
+  label.className = 'label'
+  label.textContent = value
+  label.title = value
+  const count = document.createElement('span')
+  count.className = 'count'
+  const bar = document.createElement('span')
+  bar.className = 'bar'
+  bar.setAttribute('aria-hidden', 'true')
+  const fill = document.createElement('span')
+  fill.className = 'fill'
+  bar.append(fill)
+  row.append(bar, rank, label, count)
+  return row
+}
+
+const roomLink = (room) => fragmentFor({ ...state, room })
+
+// ---------------------------------------------------------------- snapshot
+
+function renderStats (stats, at) {
+  ui.rate.dataset.value = String(stats.messagesPerSecond)
+  ui.rate.textContent = formatRate(stats.messagesPerSecond)
+  ui.rateHint.textContent = `mean over the last ${stats.windowSeconds} s`
+  ui.total.dataset.value = String(stats.totalMessages)
+  ui.total.textContent = integer.format(stats.totalMessages)
+  ui.failed.dataset.value = String(stats.failedMessages)
+  ui.failed.textContent = integer.format(stats.failedMessages)
+  if (stats.startedAt === null) {
+    ui.uptime.textContent = '–'
+    ui.started.textContent = 'nothing counted yet'
+  } else {
+    const started = Date.parse(stats.startedAt)
+    ui.uptime.textContent = formatDuration(at - started)
+    ui.started.textContent = `since ${new Date(started).toLocaleString()}`
+  }
+}
+
+function renderWorker (worker) {
+  if (worker === null || worker === undefined) {
+    ui.worker.dataset.state = 'separate'
+    ui.worker.textContent = 'separate process'
+  } else if (!worker.connected) {
+    ui.worker.dataset.state = 'disconnected'
+    ui.worker.textContent = worker.role === 'standby' ? 'standby (another worker is active)' : 'not connected to the chat'
+  } else {
+    ui.worker.dataset.state = 'connected'
+    ui.worker.textContent = `connected (${worker.role})`
+  }
+}
+
+function renderRoom (room) {
+  const wanted = state.room
+  if (room === undefined || room === null) {
+    ui.roomMissing.hidden = room !== null
+    for (const element of [ui.roomMessages, ui.roomRate]) {
+      element.textContent = room === null ? '0' : '–'
+      element.dataset.value = room === null ? '0' : ''
+    }
+    ui.roomModeration.textContent = '–'
+    for (const list of Object.values(ui.roomLists)) renderBars(list, [], 'value')
+    return
+  }
+  if (room.room !== wanted) return
+  ui.roomMissing.hidden = true
+  ui.roomMessages.dataset.value = String(room.messages)
+  ui.roomMessages.textContent = integer.format(room.messages)
+  ui.roomWindow.textContent = WINDOW_LABELS[room.window] ?? room.window
+  ui.roomRate.dataset.value = String(room.messagesPerSecond)
+  ui.roomRate.textContent = formatRate(room.messagesPerSecond)
+  ui.roomRateHint.textContent = room.window === 'all' ? 'over the last minute' : `mean over the ${WINDOW_LABELS[room.window] ?? room.window}`
+  const moderation = Object.entries(room.moderation).map(([command, count]) => `${command} ${integer.format(count)}`)
+  ui.roomModeration.textContent = moderation.length === 0 ? 'none' : moderation.join(' · ')
+  renderBars(ui.roomLists.words, room.words, 'word')
+  renderBars(ui.roomLists.nicks, room.nicks, 'nick')
+  renderBars(ui.roomLists.emotes, room.emotes, 'emote')
+}
+
+function render (snapshot, query) {
+  renderStats(snapshot.stats, snapshot.at)
+  renderWorker(snapshot.worker)
+  renderChart(snapshot.series)
+  renderBars(ui.lists.words, snapshot.top.words, 'word')
+  renderBars(ui.lists.nicks, snapshot.top.nicks, 'nick')
+  renderBars(ui.lists.rooms, snapshot.top.rooms, 'room', roomLink)
+  renderBars(ui.lists.emotes, snapshot.top.emotes, 'emote')
+  if (state.room !== null) renderRoom(snapshot.room)
+  const at = new Date(snapshot.at)
+  ui.updatedAt.dateTime = at.toISOString()
+  ui.updatedAt.textContent = at.toLocaleTimeString()
+  // What the page shows, for anyone (a test, a curious user) comparing it with the API.
+  main.dataset.snapshotAt = String(snapshot.at)
+  main.dataset.query = query
+}
+
+// ---------------------------------------------------------------- views
+
+function clearRoomView () {
+  ui.roomMessages.textContent = '–'
+  ui.roomMessages.dataset.value = ''
+  ui.roomRate.textContent = '–'
+  ui.roomRate.dataset.value = ''
+  ui.roomModeration.textContent = '–'
+  ui.roomMissing.hidden = true
+  for (const list of Object.values(ui.roomLists)) list.replaceChildren()
+}
+
+/** Shows the overview or a room's drill-down for the current state. */
+function applyView (previousRoom, moveFocus) {
+  ui.window.value = state.window
+  ui.stopwords.checked = state.stopwords === 'exclude'
+  ui.bots.checked = state.bots === 'exclude'
+  const inRoom = state.room !== null
+  ui.topLists.hidden = inRoom
+  ui.roomDetail.hidden = !inRoom
+  ui.roomBack.href = fragmentFor({ ...state, room: null })
+  document.title = inRoom ? `${state.room} · chat-stats` : 'chat-stats: live dashboard'
+  for (const link of ui.lists.rooms.querySelectorAll('a')) link.href = roomLink(link.closest('li').dataset.value)
+  if (inRoom && state.room !== previousRoom) {
+    ui.roomName.textContent = state.room
+    clearRoomView()
+  }
+  if (!moveFocus) return
+  if (inRoom) {
+    ui.roomHeading.focus()
+  } else if (previousRoom !== null) {
+    // Back to the list: land on the room just left, when it is still listed.
+    const row = [...ui.lists.rooms.querySelectorAll('li[data-value]')].find((li) => li.dataset.value === previousRoom)
+    const link = row?.querySelector('a')
+    if (link !== undefined && link !== null) link.focus()
+    else ui.topHeading.focus()
+  }
+}
+
+window.addEventListener('hashchange', () => {
+  const previous = state
+  state = readState()
+  applyView(previous.room, true)
+  if (streamQuery(state) !== sourceQuery) openStream()
+})
+
+ui.filters.addEventListener('change', () => {
+  state = {
+    ...state,
+    window: WINDOWS.includes(ui.window.value) ? ui.window.value : DEFAULTS.window,
+    stopwords: ui.stopwords.checked ? 'exclude' : 'include',
+    bots: ui.bots.checked ? 'exclude' : 'include'
+  }
+  // Filters replace the history entry; only room changes add one, so Back leaves a room.
+  history.replaceState(null, '', fragmentFor(state))
+  applyView(state.room, false)
+  openStream()
+})
+ui.filters.addEventListener('submit', (event) => { event.preventDefault() })
+
+applyView(null, false)
+openStream()
