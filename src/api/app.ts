@@ -81,7 +81,7 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: options.trustProxy ?? false,
     // Room names are short; longer params are refused before any store work.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     schemaErrorFormatter: formatValidationError,
     ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, allErrors: false } },
     // Live streams would otherwise hold close() open.

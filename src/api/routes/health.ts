@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { RouteDeps } from '../app.js'
 import { Errors } from '../errors.js'
-import { ServiceUnavailable } from '../schemas/common.js'
+import { ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 
 const Live = Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] })
 
@@ -22,7 +22,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader,
       summary: 'Liveness',
       description: 'Answers 200 while the process serves HTTP; touches nothing else. Not rate-limited from loopback.',
       tags: ['health'],
-      response: { 200: Live }
+      response: { 200: Live, 429: TooManyRequests }
     }
   }, async () => ({ status: 'ok' as const }))
 
@@ -31,7 +31,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader,
       summary: 'Readiness',
       description: 'Answers 200 when the store answers a ping within STORE_TIMEOUT_MS and, when a worker runs in this process, it is connected to the stream or standing by; else 503 with the reason. Not rate-limited from loopback.',
       tags: ['health'],
-      response: { 200: Ready, 503: ServiceUnavailable }
+      response: { 200: Ready, 429: TooManyRequests, 503: ServiceUnavailable }
     }
   }, async () => {
     await reader.ping()

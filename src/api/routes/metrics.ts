@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../../metrics.js'
+import { TooManyRequests } from '../schemas/common.js'
 
 /** GET /metrics, the Prometheus text exposition of src/metrics.ts. */
 const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -13,7 +14,8 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: {
           description: 'Prometheus text format 0.0.4',
           content: { 'text/plain': { schema: Type.String({ examples: ['chat_stats_ingest_events_total{outcome="message"} 1284112\n'] }) } }
-        }
+        },
+        429: TooManyRequests
       }
     }
   }, async (_request, reply) => {

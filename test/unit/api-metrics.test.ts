@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { metricsRegistry, workerMetrics } from '../../src/metrics.js'
+import type { Batch } from '../../src/store/types.js'
+
+async function value (name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = metricsRegistry.getSingleMetric(name)
+  assert.ok(metric !== undefined, name)
+  const { values } = await metric.get()
+  const match = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l) && !('le' in v.labels))
+  return match?.value ?? 0
+}
+
+describe('workerMetrics', () => {
+  it('turns cumulative progress into counter increments and feeds flush, reconnect and connection metrics', async () => {
+    const { hooks, onProgress } = workerMetrics()
+    const before = {
+      messages: await value('chat_stats_ingest_events_total', { outcome: 'message' }),
+      failed: await value('chat_stats_failed_messages_total'),
+      reconnects: await value('chat_stats_stream_reconnects_total'),
+      storeErrors: await value('chat_stats_store_errors_total', { operation: 'worker' })
+    }
+    const progress = { eventsPerSecond: 0, messages: 10, system: 2, failed: 1, skipped: 0, fraction: null, pendingUpdates: 42 }
+    onProgress(progress)
+    onProgress({ ...progress, messages: 25, failed: 3, pendingUpdates: 7 })
+    assert.equal(await value('chat_stats_ingest_events_total', { outcome: 'message' }) - before.messages, 25)
+    assert.equal(await value('chat_stats_failed_messages_total') - before.failed, 3)
+    assert.equal(await value('chat_stats_pending_updates'), 7)
+
+    hooks.onReconnect?.()
+    hooks.onConnected?.(true)
+    hooks.onStoreError?.(new Error('down'))
+    assert.equal(await value('chat_stats_stream_reconnects_total') - before.reconnects, 1)
+    assert.equal(await value('chat_stats_stream_connected'), 1)
+    assert.equal(await value('chat_stats_store_errors_total', { operation: 'worker' }) - before.storeErrors, 1)
+    hooks.onConnected?.(false)
+    assert.equal(await value('chat_stats_stream_connected'), 0)
+
+    const batch = { sequence: 1, slices: [{ second: 1, messages: 3 }, { second: 2, messages: 4 }], failedCount: 0, failedLog: [] } as unknown as Batch
+    hooks.onFlush?.(12, batch)
+    const text = await metricsRegistry.metrics()
+    assert.match(text, /^chat_stats_flush_batch_messages_sum \d+/m)
+    assert.match(text, /^chat_stats_flush_duration_seconds_count [1-9]\d*/m)
+  })
+})
