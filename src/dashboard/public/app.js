@@ -13,7 +13,7 @@ const DEFAULTS = { window: 'all', stopwords: 'exclude', bots: 'exclude', room: n
 const STALL_MS = 6000
 const RETRY_FIRST_MS = 500
 const RETRY_MAX_MS = 8000
-const CHART_HEIGHT = 180
+const CHART_MIN_HEIGHT = 150
 
 const $ = (id) => {
   const element = document.getElementById(id)
@@ -56,6 +56,8 @@ const ui = {
 }
 
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 })
+const clockSeconds = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+const clockMinutes = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
 const decimalFormats = [0, 1, 2].map((digits) => new Intl.NumberFormat(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits }))
 
 /** Rates read best with fewer decimals as they grow: 0.42, 7.35, 41.2, 412. */
@@ -201,9 +203,14 @@ function createChart () {
   const text = cssVar('--muted')
   const grid = cssVar('--grid')
   const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '12px system-ui, sans-serif' }
+  const timeAxis = {
+    ...axis,
+    space: 64,
+    incrs: [10, 15, 30, 60, 120, 300],
+    values: (_u, splits, _axis, _space, increment) => splits.map((seconds) => (increment >= 60 ? clockMinutes : clockSeconds).format(seconds * 1000))
+  }
   chart = new uPlot({
-    width: Math.max(200, ui.chart.clientWidth),
-    height: CHART_HEIGHT,
+    ...chartSize(),
     legend: { show: false },
     cursor: { show: false },
     scales: {
@@ -214,7 +221,7 @@ function createChart () {
       {},
       { label: 'messages per second', stroke: cssVar('--accent'), fill: cssVar('--accent-fill'), width: 2, points: { show: false } }
     ],
-    axes: [axis, { ...axis, size: 56 }]
+    axes: [timeAxis, { ...axis, size: 56 }]
   }, chartData, ui.chart)
 }
 
@@ -241,9 +248,11 @@ function renderChart (series) {
   ui.chartSummary.textContent = `Last second: ${integer.format(last.messages)}/s · peak ${integer.format(peak)}/s · mean ${formatRate(sum / complete.length)}/s over ${Math.round(complete.length / 60)} min`
 }
 
-new ResizeObserver(() => {
-  if (chart !== null) chart.setSize({ width: Math.max(200, ui.chart.clientWidth), height: CHART_HEIGHT })
-}).observe(ui.chart)
+function chartSize () {
+  return { width: Math.max(200, ui.chart.clientWidth), height: Math.max(CHART_MIN_HEIGHT, ui.chart.clientHeight) }
+}
+
+new ResizeObserver(() => { if (chart !== null) chart.setSize(chartSize()) }).observe(ui.chart)
 matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { if (chart !== null) createChart() })
 
 // ---------------------------------------------------------------- top lists
