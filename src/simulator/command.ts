@@ -1,0 +1,82 @@
+import { expectedCounts, expectedCountsToJson } from './expected.js'
+import { SimulatorOptionError, startSimulator, type SimulatorHandle, type SimulatorLogger } from './server.js'
+
+export interface SimulateCommandOptions {
+  seed: number | string
+  /** Events per second; 0 = as fast as the client reads. */
+  rate: number | string
+  port: number | string
+  /** Default 127.0.0.1. */
+  host?: string | undefined
+  /** Total events (required with `expect`). */
+  count?: number | string | undefined
+  /** Print the expected counts for (seed, count) as JSON instead of serving. */
+  expect?: boolean | undefined
+}
+
+export interface SimulateCommandIo {
+  stdout: { write: (text: string, callback?: (err?: Error | null) => void) => unknown }
+  /** Gets the "serving URL" line; without one, that line goes to stdout. */
+  logger?: SimulatorLogger | undefined
+  /** Stops the server when aborted. Default: the first SIGINT or SIGTERM. */
+  signal?: AbortSignal | undefined
+  /** Called once the server listens. */
+  onListening?: ((handle: SimulatorHandle) => void) | undefined
+}
+
+function wholeNumber (option: string, value: number | string, minimum: number, maximum: number): number {
+  const number = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isSafeInteger(number) || number < minimum || number > maximum) {
+    throw new SimulatorOptionError(`--${option}`, `must be a whole number from ${minimum} to ${maximum} (got ${JSON.stringify(value)})`)
+  }
+  return number
+}
+
+function processSignals (): { signal: AbortSignal, dispose: () => void } {
+  const controller = new AbortController()
+  const abort = (): void => controller.abort()
+  process.once('SIGINT', abort)
+  process.once('SIGTERM', abort)
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', abort)
+      process.off('SIGTERM', abort)
+    }
+  }
+}
+
+/**
+ * `chat-stats simulate`: serves the firehose until stopped (SIGINT/SIGTERM or
+ * `io.signal`), logging one line with its URL; with `expect`, prints the
+ * exact counts a correct worker ends with after events 1..count as JSON
+ * (keys sorted, maps as objects) and returns. Throws SimulatorOptionError
+ * naming a bad option.
+ */
+export async function runSimulateCommand (options: SimulateCommandOptions, io: SimulateCommandIo): Promise<void> {
+  const seed = wholeNumber('seed', options.seed, 0, 0xffffffff)
+  const rate = wholeNumber('rate', options.rate, 0, Number.MAX_SAFE_INTEGER)
+  const port = wholeNumber('port', options.port, 0, 65535)
+  const count = options.count === undefined ? undefined : wholeNumber('count', options.count, 0, Number.MAX_SAFE_INTEGER)
+
+  if (options.expect === true) {
+    if (count === undefined) throw new SimulatorOptionError('--expect', 'needs --count: the counts are those after events 1..count')
+    const json = expectedCountsToJson(expectedCounts(seed, count))
+    await new Promise<void>((resolve, reject) => {
+      io.stdout.write(json + '\n', (err) => err == null ? resolve() : reject(err))
+    })
+    return
+  }
+
+  const handle = await startSimulator({ seed, rate, port, host: options.host, count, logger: io.logger })
+  if (io.logger === undefined) io.stdout.write(`simulator serving ${handle.url} (seed ${seed}, ${rate === 0 ? 'unpaced' : `${rate} events/s`}${count === undefined ? '' : `, ${count} events`})\n`)
+  io.onListening?.(handle)
+  const signals = io.signal === undefined ? processSignals() : null
+  const signal = io.signal ?? (signals as { signal: AbortSignal }).signal
+  try {
+    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+  } finally {
+    signals?.dispose()
+    await handle.close()
+  }
+}

@@ -1,0 +1,10 @@
+/** The synthetic chat firehose (SPEC section 4, `chat-stats simulate`). */
+export { generateEvent, generateEventWithIntent, generateRange, EVENT_MIX } from './generator.js'
+export type { EventIntent, GeneratedEvent, Malformation } from './generator.js'
+export { expectedCounts, intendedCounts, expectedCountsToJson, topEntries } from './expected.js'
+export type { ExpectedCounts, ExpectedRoomCounts } from './expected.js'
+export { startSimulator, resumeIndex, checkSimulatorOptions, SimulatorOptionError } from './server.js'
+export type { SimulatorHandle, SimulatorLogger, SimulatorOptions, SimulatorStats } from './server.js'
+export { writeCapture } from './capture.js'
+export { runSimulateCommand } from './command.js'
+export type { SimulateCommandIo, SimulateCommandOptions } from './command.js'
