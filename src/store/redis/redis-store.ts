@@ -1,0 +1,423 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { compareTopEntries } from '../top-order.js'
+import {
+  type Batch,
+  CATEGORIES,
+  type Category,
+  type FailedMessage,
+  LeaseLostError,
+  type Position,
+  type Resolution,
+  ROOM_CATEGORIES,
+  type RoomCategory,
+  type RoomTotals,
+  type StatsStore,
+  StoreUnavailableError,
+  type TimePoint,
+  type TopEntry,
+  type TopQuery,
+  type Totals,
+  WINDOW_NAMES,
+  type WindowName
+} from '../types.js'
+import { bucketsCovering, type WindowSpec, windowSpec } from '../windows.js'
+import { encodeBatch } from './batch-encoding.js'
+import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from './keys.js'
+import { type LuaScript, SCRIPTS } from './scripts.js'
+
+export interface RedisClientOptions {
+  /** redis:// or rediss:// URL; wins over host/port. */
+  url?: string | undefined
+  /** Default 127.0.0.1. */
+  host?: string | undefined
+  /** Default 6379. */
+  port?: number | undefined
+  /** Longest wait for one command before it fails (STORE_TIMEOUT_MS). */
+  commandTimeoutMs: number
+  /** Longest pause between reconnection attempts; default 2000 ms. */
+  maxReconnectDelayMs?: number
+  /** Connection errors (the client reconnects by itself); by default they are dropped, commands report them. */
+  onError?: (err: Error) => void
+}
+
+/**
+ * An ioredis client for the store that fails fast instead of queueing while
+ * Redis is down (so the API can answer 503 in time), gives up on a command
+ * after `commandTimeoutMs`, and reconnects forever with a capped back-off.
+ * It connects on RedisStore.open().
+ */
+export function createRedisClient (options: RedisClientOptions): Redis {
+  const maxDelay = options.maxReconnectDelayMs ?? 2000
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: Math.max(options.commandTimeoutMs, 1000),
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxDelay)
+  }
+  const client = options.url !== undefined
+    ? new Redis(options.url, common)
+    : new Redis({ ...common, host: options.host ?? '127.0.0.1', port: options.port ?? 6379 })
+  client.on('error', options.onError ?? (() => {}))
+  return client
+}
+
+export interface RedisStoreOptions {
+  /** An ioredis client made by the caller (see createRedisClient); open() connects it, close() quits it. */
+  redis: Redis
+  /** Prefix of every key (REDIS_NAMESPACE). */
+  namespace: string
+  /** Members kept in each all-time global top list (MAX_TRACKED_WORDS). */
+  maxTrackedWords: number
+  /** Members kept in each all-time room top list (MAX_TRACKED_PER_ROOM). */
+  maxTrackedPerRoom: number
+  /** Failed messages kept; default 1000. */
+  maxFailedLog?: number | undefined
+  /** Epoch ms; default Date.now. Decides windows, expiries and startedAt. */
+  clock?: (() => number) | undefined
+  /** When set, every store call fails with StoreUnavailableError after this long (a guard above the client's own commandTimeout). */
+  commandTimeoutMs?: number | undefined
+}
+
+/** How long a window's union of buckets is reused (SPEC: a window answer may be up to 1 s old). */
+export const WINDOW_CACHE_MS = 1000
+/** Longest wait for the connection in open() when no commandTimeoutMs is set. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000
+/** Most intervals one series() call may ask for. */
+const MAX_SERIES_POINTS = 1_000_000
+/** Server replies that mean "Redis cannot serve now", not "the command is wrong". */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)\b/
+
+const STEP_MS: Record<Resolution, number> = { '1s': 1000, '1m': 60_000 }
+
+function toStoreError (err: unknown): Error {
+  if (err instanceof StoreUnavailableError || err instanceof LeaseLostError) return err
+  const error = err instanceof Error ? err : new Error(String(err))
+  if (error.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(error.message)) return error
+  return new StoreUnavailableError(`Redis is unavailable: ${error.message}`, { cause: error })
+}
+
+function checkPositiveInteger (name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${String(value)}`)
+  return value
+}
+
+function checkToken (token: unknown): string {
+  if (typeof token !== 'string' || token === '') throw new TypeError('a lease token must be a non-empty string')
+  return token
+}
+
+function checkQuery (query: TopQuery): void {
+  if (!WINDOW_NAMES.includes(query.window)) throw new RangeError(`unknown window ${String(query.window)}`)
+  checkPositiveInteger('limit', query.limit)
+  if (query.exclude !== undefined && typeof query.exclude !== 'function') throw new TypeError('exclude must be a function')
+}
+
+function pairsToEntries (flat: string[]): TopEntry[] {
+  const entries: TopEntry[] = []
+  for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ value: flat[i]!, count: Number(flat[i + 1]) })
+  return entries
+}
+
+function parsePosition (stored: string | null): Position {
+  if (stored === null) return { lastEventId: null, sequence: 0 }
+  const colon = stored.indexOf(':')
+  return colon === -1
+    ? { lastEventId: null, sequence: Number(stored) }
+    : { lastEventId: stored.slice(colon + 1), sequence: Number(stored.slice(0, colon)) }
+}
+
+function countsRecord (hash: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [field, value] of Object.entries(hash)) {
+    const n = Number(value)
+    if (n !== 0) out[field] = n
+  }
+  return out
+}
+
+function optionalNumber (value: string | undefined): number | null {
+  return value === undefined ? null : Number(value)
+}
+
+/**
+ * The production StatsStore on Redis (SPEC section 3). Key layout: keys.ts;
+ * scripts: lua/. A flush is one EVALSHA of apply-batch.lua; top lists are
+ * sorted sets, windows are unions of time-bucket sets cached for 1 s.
+ */
+export class RedisStore implements StatsStore {
+  readonly keys: RedisKeys
+  private readonly redis: Redis
+  private readonly clock: () => number
+  private readonly maxTrackedWords: number
+  private readonly maxTrackedPerRoom: number
+  private readonly maxFailedLog: number
+  private readonly commandTimeoutMs: number | undefined
+
+  constructor (options: RedisStoreOptions) {
+    if (!(options.redis instanceof Redis)) throw new TypeError('RedisStore needs an ioredis client in options.redis')
+    this.redis = options.redis
+    this.keys = new RedisKeys(options.namespace)
+    this.clock = options.clock ?? Date.now
+    this.maxTrackedWords = checkPositiveInteger('maxTrackedWords', options.maxTrackedWords)
+    this.maxTrackedPerRoom = checkPositiveInteger('maxTrackedPerRoom', options.maxTrackedPerRoom)
+    this.maxFailedLog = checkPositiveInteger('maxFailedLog', options.maxFailedLog ?? 1000)
+    this.commandTimeoutMs = options.commandTimeoutMs === undefined ? undefined : checkPositiveInteger('commandTimeoutMs', options.commandTimeoutMs)
+  }
+
+  async open (): Promise<void> {
+    const redis = this.redis
+    try {
+      await this.withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, async () => {
+        if (redis.status === 'wait' || redis.status === 'end') await redis.connect()
+        else if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', resolve))
+      })
+      await this.run(() => Promise.all(Object.values(SCRIPTS).map((script) => redis.script('LOAD', script.source))))
+    } catch (err) {
+      // The client keeps reconnecting in the background; close() stops it.
+      const cause = toStoreError(err)
+      throw new StoreUnavailableError(`cannot open the Redis store: ${cause.message.replace(/^Redis is unavailable: /, '')}`, { cause })
+    }
+  }
+
+  async close (): Promise<void> {
+    const redis = this.redis
+    if (redis.status === 'end') return
+    if (redis.status !== 'ready') {
+      redis.disconnect()
+      return
+    }
+    try {
+      await this.withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () => redis.quit())
+    } catch {
+      redis.disconnect()
+    }
+  }
+
+  async ping (): Promise<void> {
+    await this.run(() => this.redis.ping())
+  }
+
+  async applyBatch (batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'> {
+    const token = leaseToken === undefined ? '' : checkToken(leaseToken)
+    const { keys, args } = encodeBatch(batch, {
+      keys: this.keys,
+      nowMs: this.clock(),
+      maxTrackedWords: this.maxTrackedWords,
+      maxTrackedPerRoom: this.maxTrackedPerRoom,
+      maxFailedLog: this.maxFailedLog,
+      leaseToken: token
+    })
+    const outcome = await this.run(() => this.evalScript(SCRIPTS.applyBatch, keys, args))
+    if (outcome === 1) return 'applied'
+    if (outcome === 0) return 'duplicate'
+    if (outcome === -1) throw new LeaseLostError()
+    throw new Error(`apply-batch.lua answered ${String(outcome)}`)
+  }
+
+  async position (): Promise<Position> {
+    return parsePosition(await this.run(() => this.redis.get(this.keys.position)))
+  }
+
+  async totals (): Promise<Totals> {
+    const [totals, events] = await this.run(async () => {
+      const replies = await this.redis.multi().hgetall(this.keys.totals).hgetall(this.keys.events).exec()
+      return this.replies(replies) as [Record<string, string>, Record<string, string>]
+    })
+    return {
+      totalMessages: Number(totals.messages ?? 0),
+      failedMessages: Number(totals.failed ?? 0),
+      events: countsRecord(events),
+      startedAt: optionalNumber(totals.startedAt),
+      lastMessageAt: optionalNumber(totals.lastMessageAt)
+    }
+  }
+
+  async series (resolution: Resolution, fromMs: number, toMs: number): Promise<TimePoint[]> {
+    const step = STEP_MS[resolution]
+    if (step === undefined) throw new RangeError(`unknown resolution ${String(resolution)}`)
+    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw new RangeError('series needs finite fromMs and toMs')
+    const first = Math.ceil(fromMs / step) * step
+    const last = Math.floor(toMs / step) * step
+    if (last < first) return []
+    const count = (last - first) / step + 1
+    if (count > MAX_SERIES_POINTS) throw new RangeError(`series of ${count} points asked; at most ${MAX_SERIES_POINTS}`)
+
+    // 1s: one hash per minute, field = second of the minute; 1m: one hash per day, field = minute of the day.
+    const perKey = resolution === '1s' ? 60_000 : 86_400_000
+    const fieldOf = resolution === '1s' ? (t: number) => String((t / 1000) % 60) : (t: number) => String((t / 60_000) % 1440)
+    const firstKey = Math.floor(first / perKey)
+    const lastKey = Math.floor(last / perKey)
+    const hashes = await this.run(async () => {
+      const pipeline = this.redis.pipeline()
+      for (let n = firstKey; n <= lastKey; n++) pipeline.hgetall(resolution === '1s' ? this.keys.secondSeries(n) : this.keys.minuteSeries(n))
+      return this.replies(await pipeline.exec()) as Array<Record<string, string>>
+    })
+    const points: TimePoint[] = new Array(count)
+    for (let i = 0; i < count; i++) {
+      const t = first + i * step
+      const messages = hashes[Math.floor(t / perKey) - firstKey]![fieldOf(t)]
+      points[i] = { t, messages: messages === undefined ? 0 : Number(messages) }
+    }
+    return points
+  }
+
+  async top (category: Category, query: TopQuery): Promise<TopEntry[]> {
+    if (!CATEGORIES.includes(category)) throw new RangeError(`unknown category ${String(category)}`)
+    checkQuery(query)
+    if (query.window === 'all') return this.readTop([this.keys.top(category)], query)
+    const spec = windowSpec(query.window)
+    const buckets = bucketsCovering(spec, this.clock())
+    const keys = [this.keys.windowCache(spec, category, buckets[buckets.length - 1]!)]
+    for (const bucket of buckets) keys.push(this.keys.windowBucket(spec, category, bucket))
+    return this.readTop(keys, query)
+  }
+
+  async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]> {
+    if (typeof room !== 'string') throw new TypeError('room must be a string')
+    if (!ROOM_CATEGORIES.includes(category)) throw new RangeError(`unknown room category ${String(category)}`)
+    checkQuery(query)
+    if (query.window === 'all') return this.readTop([this.keys.roomTop(room, category)], query)
+    const spec = windowSpec(query.window)
+    const buckets = bucketsCovering(spec, this.clock())
+    const keys = [this.keys.roomWindowCache(spec, category, buckets[buckets.length - 1]!, room)]
+    for (const bucket of buckets) keys.push(this.keys.roomTopBucket(spec, category, bucket, room))
+    return this.readTop(keys, query)
+  }
+
+  async roomTotals (room: string, window: WindowName): Promise<RoomTotals | null> {
+    if (typeof room !== 'string') throw new TypeError('room must be a string')
+    if (!WINDOW_NAMES.includes(window)) throw new RangeError(`unknown window ${String(window)}`)
+    const keys = [this.keys.room(room)]
+    if (window !== 'all') {
+      const spec: WindowSpec = windowSpec(window)
+      for (const bucket of bucketsCovering(spec, this.clock())) keys.push(this.keys.roomWindowBucket(spec, bucket, room))
+    }
+    const flat = await this.run(() => this.evalScript(SCRIPTS.roomTotals, keys, [])) as Array<string | number> | null
+    if (flat === null) return null
+    const totals: RoomTotals = { messages: 0, events: {} }
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = String(flat[i])
+      const n = Number(flat[i + 1])
+      if (field === ROOM_MESSAGES_FIELD) totals.messages = n
+      else if (field.startsWith(ROOM_EVENT_FIELD_PREFIX) && n !== 0) totals.events[field.slice(ROOM_EVENT_FIELD_PREFIX.length)] = n
+    }
+    return totals
+  }
+
+  async failedMessages (limit: number): Promise<FailedMessage[]> {
+    if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${String(limit)}`)
+    const count = Math.min(limit, this.maxFailedLog)
+    if (count === 0) return []
+    const entries = await this.run(() => this.redis.lrange(this.keys.failedLog, 0, count - 1))
+    return entries.map((entry) => {
+      const { raw, reason, at } = JSON.parse(entry) as FailedMessage
+      return { raw, reason, at }
+    })
+  }
+
+  async acquireLease (token: string, ttlMs: number): Promise<boolean> {
+    const args = [checkToken(token), String(checkPositiveInteger('ttlMs', ttlMs))]
+    return await this.run(() => this.evalScript(SCRIPTS.leaseAcquire, [this.keys.lease], args)) === 1
+  }
+
+  async renewLease (token: string, ttlMs: number): Promise<boolean> {
+    const args = [checkToken(token), String(checkPositiveInteger('ttlMs', ttlMs))]
+    return await this.run(() => this.evalScript(SCRIPTS.leaseRenew, [this.keys.lease], args)) === 1
+  }
+
+  async releaseLease (token: string): Promise<void> {
+    const args = [checkToken(token)]
+    await this.run(() => this.evalScript(SCRIPTS.leaseRelease, [this.keys.lease], args))
+  }
+
+  /**
+   * The exact top list of the sorted set keys[0] (keys[1..]: bucket keys that
+   * build it when it is a window cache). Without `exclude` one script call
+   * does it; with `exclude` pages are read until `limit` accepted entries are
+   * found, then the tie group at the cut is read in ascending value order so
+   * the smallest accepted values win the cut, as compareTopEntries requires.
+   */
+  private async readTop (keys: string[], query: TopQuery): Promise<TopEntry[]> {
+    const { limit, exclude } = query
+    const read = (...args: string[]): Promise<string[]> =>
+      this.run(() => this.evalScript(SCRIPTS.top, keys, [String(WINDOW_CACHE_MS), ...args]) as Promise<string[]>)
+    if (exclude === undefined) return pairsToEntries(await read('top', String(limit))).sort(compareTopEntries)
+
+    const accepted: TopEntry[] = []
+    let cut: string | null = null
+    let pageSize = Math.max(2 * limit, 64)
+    for (let offset = 0; cut === null; offset += pageSize, pageSize = Math.min(pageSize * 2, 10_000)) {
+      const page = await read('desc', String(offset), String(offset + pageSize - 1))
+      for (let i = 0; i + 1 < page.length; i += 2) {
+        const value = page[i]!
+        if (exclude(value)) continue
+        accepted.push({ value, count: Number(page[i + 1]) })
+        if (accepted.length === limit) {
+          cut = page[i + 1]!
+          break
+        }
+      }
+      if (page.length < 2 * pageSize) break
+    }
+    if (cut === null) return accepted.sort(compareTopEntries)
+
+    const cutCount = Number(cut)
+    const result = accepted.filter((entry) => entry.count > cutCount).sort(compareTopEntries)
+    pageSize = Math.max(2 * (limit - result.length), 64)
+    for (let offset = 0; result.length < limit; offset += pageSize, pageSize = Math.min(pageSize * 2, 10_000)) {
+      const members = await read('tie', cut, String(offset), String(pageSize))
+      for (const value of members) {
+        if (exclude(value)) continue
+        result.push({ value, count: cutCount })
+        if (result.length === limit) break
+      }
+      if (members.length < pageSize) break
+    }
+    return result
+  }
+
+  /** EVALSHA, loading the script again when Redis lost it (restart, SCRIPT FLUSH). */
+  private async evalScript (script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    if (script.numberOfKeys !== null && keys.length !== script.numberOfKeys) throw new Error(`${script.name} takes ${script.numberOfKeys} keys`)
+    const command = [script.sha, String(keys.length)].concat(keys, args)
+    try {
+      return await this.redis.call('evalsha', command)
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      await this.redis.script('LOAD', script.source)
+      return await this.redis.call('evalsha', command)
+    }
+  }
+
+  /** The results of a pipeline or MULTI, throwing the first error. */
+  private replies (results: Array<[Error | null, unknown]> | null): unknown[] {
+    if (results === null) throw new StoreUnavailableError('Redis aborted the transaction')
+    return results.map(([err, value]) => {
+      if (err !== null) throw err
+      return value
+    })
+  }
+
+  /** Runs one store operation, mapping connection failures to StoreUnavailableError. */
+  private async run<T> (work: () => Promise<T>): Promise<T> {
+    try {
+      return this.commandTimeoutMs === undefined ? await work() : await this.withTimeout(this.commandTimeoutMs, work)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  private async withTimeout<T> (ms: number, work: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${ms} ms`)), ms)
+    })
+    try {
+      return await Promise.race([work(), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
