@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifySchemaValidationError, type FastifyTypeProviderDefault } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyTypeProviderDefault } from 'fastify'
 import type { Logger } from 'pino'
 import { botNicks, type Config } from '../config.js'
 import { createLogger } from '../logger.js'
@@ -20,6 +20,7 @@ import statsRoutes from './routes/stats.js'
 import streamRoutes from './routes/stream.js'
 import topRoutes from './routes/top.js'
 import { StatsReader, type WorkerStatus } from './stats-reader.js'
+import { formatValidationError, strictValidatorCompiler } from './validation.js'
 
 export type { WorkerStatus } from './stats-reader.js'
 
@@ -49,19 +50,6 @@ export interface RouteDeps {
 /** A GET-only API: no request needs a body. */
 const BODY_LIMIT_BYTES = 1024
 
-/**
- * Validation messages name the parameter: `querystring/limit must be <= 100`,
- * `params/room must NOT have more than 100 characters`; enums list their values.
- */
-export function formatValidationError (errors: FastifySchemaValidationError[], dataVar: string): Error {
-  const first = errors[0]
-  if (first === undefined) return new Error(`${dataVar} is invalid`)
-  const params = first.params as { missingProperty?: string, allowedValues?: unknown[] }
-  const path = first.instancePath !== '' ? first.instancePath : params.missingProperty !== undefined ? `/${params.missingProperty}` : ''
-  const allowed = Array.isArray(params.allowedValues) ? `: ${params.allowedValues.map(String).join(', ')}` : ''
-  return new Error(`${dataVar}${path} ${first.message ?? 'is invalid'}${allowed}`)
-}
-
 function errorBody (statusCode: number, message: string, code?: string): { statusCode: number, error: string, message: string, code?: string } {
   const body = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
   return code === undefined ? body : { ...body, code }
@@ -83,10 +71,10 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     // Room names are short; longer params are refused before any store work.
     routerOptions: { maxParamLength: 200 },
     schemaErrorFormatter: formatValidationError,
-    ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, allErrors: false } },
     // Live streams would otherwise hold close() open.
     forceCloseConnections: true
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(strictValidatorCompiler)
 
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
     if ('validation' in err && err.validation !== undefined) {

@@ -4,7 +4,9 @@ import type { Category, FailedMessage, Resolution, RoomCategory, StatsStore, Tim
 import { windowSeconds } from '../store/windows.js'
 import { ApiError, Errors } from './errors.js'
 import type { FilterMode } from './schemas/common.js'
-import { TOP_KEYS, type RoomBody, type StatsBody, type StreamSnapshot, type TopKey } from './schemas/stats.js'
+import {
+  MAX_MINUTE_SERIES_WINDOW, MAX_RATE_WINDOW_SECONDS, MAX_SECOND_SERIES_WINDOW, TOP_KEYS, type RoomBody, type StatsBody, type StreamSnapshot, type TopKey
+} from './schemas/stats.js'
 
 /** What the in-process worker reports (present only when API and worker share a process). */
 export interface WorkerStatus {
@@ -85,6 +87,7 @@ export class StatsReader {
   }
 
   async stats (rateWindowSeconds: number): Promise<StatsBody> {
+    assertWindow('window', rateWindowSeconds, MAX_RATE_WINDOW_SECONDS)
     return await this.guard(async () => await this.readStats(rateWindowSeconds))
   }
 
@@ -98,6 +101,7 @@ export class StatsReader {
   }
 
   async series (resolution: Resolution, windowSecondsWanted: number): Promise<TimePoint[]> {
+    assertWindow('window', windowSecondsWanted, resolution === '1s' ? MAX_SECOND_SERIES_WINDOW : MAX_MINUTE_SERIES_WINDOW)
     return await this.guard(async () => await this.readSeries(resolution, windowSecondsWanted))
   }
 
@@ -111,6 +115,7 @@ export class StatsReader {
    * store reads per tick, not N.
    */
   async snapshot (params: SnapshotParams, worker: WorkerStatus | null): Promise<StreamSnapshot> {
+    assertWindow('rateWindow', params.rateWindow, MAX_RATE_WINDOW_SECONDS)
     const key = JSON.stringify([params.window, params.limit, params.stopwords, params.bots, params.rateWindow, params.room ?? null])
     const now = performance.now()
     for (const [k, entry] of this.snapshots) if (now - entry.takenAt >= SNAPSHOT_REUSE_MS) this.snapshots.delete(k)
@@ -207,6 +212,11 @@ export class StatsReader {
     if (room !== undefined) snapshot.room = room
     return snapshot
   }
+}
+
+/** The routes validate these already; a bad value here would make the store walk an unbounded range. */
+function assertWindow (name: string, seconds: number, max: number): void {
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > max) throw Errors.invalidParameter(`querystring/${name}`, `must be an integer in 1..${max}`)
 }
 
 function toItems<K extends TopKey> (key: K, entries: TopEntry[]): Array<TopItem<K>> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { FastifySchemaValidationError } from 'fastify'
-import { formatValidationError } from '../../src/api/app.js'
+import { formatValidationError } from '../../src/api/validation.js'
 import { ApiError, Errors, isStoreError } from '../../src/api/errors.js'
 import { isLoopback } from '../../src/api/net.js'
 import { corsOrigins } from '../../src/api/plugins/cors.js'
@@ -30,6 +30,8 @@ describe('formatValidationError', () => {
   it('names a missing property', () => {
     assert.equal(formatValidationError([error({ message: "must have required property 'room'", params: { missingProperty: 'room' } })], 'params').message,
       "params/room must have required property 'room'")
+    assert.equal(formatValidationError([error({ message: 'must have required properties room', params: { requiredProperties: ['room'] } })], 'params').message,
+      'params/room must have required properties room')
   })
 })
 
