@@ -225,9 +225,11 @@ function createChart () {
   }, chartData, ui.chart)
 }
 
-function renderChart (series) {
+function renderChart (series, startedAt) {
   // The last point is the second being filled: leave it out, or the line always dips at the end.
-  const complete = series.slice(0, -1)
+  // Seconds before the first message ever counted are not "zero messages": a new store charts from its start.
+  const firstSecond = startedAt === null ? Infinity : Math.floor(Date.parse(startedAt) / 1000) * 1000
+  const complete = series.slice(0, -1).filter((point) => point.t >= firstSecond)
   chartData = [complete.map((point) => point.t / 1000), complete.map((point) => point.messages)]
   if (chart === null) createChart()
   else chart.setData(chartData)
@@ -245,7 +247,7 @@ function renderChart (series) {
     peak = Math.max(peak, point.messages)
     sum += point.messages
   }
-  ui.chartSummary.textContent = `Last second: ${integer.format(last.messages)}/s · peak ${integer.format(peak)}/s · mean ${formatRate(sum / complete.length)}/s over ${Math.round(complete.length / 60)} min`
+  ui.chartSummary.textContent = `Last second: ${integer.format(last.messages)}/s · peak ${integer.format(peak)}/s · mean ${formatRate(sum / complete.length)}/s over ${complete.length >= 90 ? `${Math.round(complete.length / 60)} min` : `${complete.length} s`}`
 }
 
 function chartSize () {
@@ -382,7 +384,7 @@ function renderRoom (room) {
 function render (snapshot, query) {
   renderStats(snapshot.stats, snapshot.at)
   renderWorker(snapshot.worker)
-  renderChart(snapshot.series)
+  renderChart(snapshot.series, snapshot.stats.startedAt)
   renderBars(ui.lists.words, snapshot.top.words, 'word')
   renderBars(ui.lists.nicks, snapshot.top.nicks, 'nick')
   renderBars(ui.lists.rooms, snapshot.top.rooms, 'room', roomLink)
