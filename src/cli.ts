@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import type { Logger } from 'pino'
+import { startApiServer } from './api/server.js'
+import { type Config, ConfigError, loadConfig } from './config.js'
+import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
+import { createLogger, redactUrl } from './logger.js'
+import { workerMetrics } from './metrics.js'
+import { createStore, onShutdownSignal } from './runtime.js'
+import { runSimulateCommand, startSimulator } from './simulator/index.js'
+import { Worker, type WorkerProgress } from './worker/worker.js'
+
+/**
+ * `chat-stats`: start (API + worker + embedded store + built-in simulator),
+ * api, worker, simulate. Usage errors exit 2; configuration errors exit 1
+ * with a message naming the variable.
+ */
+
+/** The package version, from src/ (tsx) or dist/src/ (built). */
+function packageVersion (): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'chat-stats' && pkg.version !== undefined) return pkg.version
+    } catch {
+      // Not this layout: try the next one.
+    }
+  }
+  return 'unknown'
+}
+const version = packageVersion()
+
+function integer (name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`)
+    const n = Number(value)
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}`)
+    return n
+  }
+}
+
+function configOrExit (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`chat-stats: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+}
+
+function workerFor (config: Config, source: ChunkSource, logger: Logger, store: ReturnType<typeof createStore>['store'], showProgress?: (p: WorkerProgress) => void): Worker {
+  const metrics = workerMetrics()
+  return new Worker({
+    store,
+    source,
+    logger: logger.child({ component: 'worker' }),
+    flushIntervalMs: config.FLUSH_INTERVAL_MS,
+    maxEventBytes: config.MAX_EVENT_BYTES,
+    maxPendingUpdates: config.MAX_PENDING_UPDATES,
+    leaseTtlMs: config.LEASE_TTL_MS,
+    hooks: metrics.hooks,
+    onProgress: (progress) => {
+      metrics.onProgress(progress)
+      showProgress?.(progress)
+    }
+  })
+}
+
+async function openStore (config: Config, logger: Logger): Promise<ReturnType<typeof createStore>['store']> {
+  const { store, description } = createStore(config, logger)
+  logger.info({ store: description }, 'opening the store')
+  await store.open()
+  return store
+}
+
+async function startCommand (): Promise<void> {
+  const config = configOrExit()
+  const logger = createLogger(config)
+  const store = await openStore(config, logger)
+  let simulator: Awaited<ReturnType<typeof startSimulator>> | null = null
+  let source: ChunkSource
+  if (config.CHAT_INTERFACE_URL !== undefined) {
+    source = httpSource(config.CHAT_INTERFACE_URL, redactUrl(config.CHAT_INTERFACE_URL))
+  } else {
+    simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
+    logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
+    source = httpSource(simulator.url, 'built-in simulator')
+  }
+  const worker = workerFor(config, source, logger, store)
+  const api = await startApiServer({
+    config,
+    store,
+    logger,
+    workerStatus: () => ({ connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none' })
+  })
+  logger.info({ address: api.address }, `dashboard and API on ${api.address}, docs at ${api.address}/documentation`)
+  const running = worker.run().catch((err: unknown) => { logger.error({ err }, 'worker stopped on an error') })
+  onShutdownSignal(logger, async () => {
+    await worker.stop()
+    await running
+    await api.close()
+    await simulator?.close()
+    await store.close()
+  })
+}
+
+async function apiCommand (): Promise<void> {
+  const config = configOrExit()
+  const logger = createLogger(config)
+  const store = await openStore(config, logger)
+  const api = await startApiServer({ config, store, logger })
+  logger.info({ address: api.address }, `API on ${api.address}, docs at ${api.address}/documentation`)
+  onShutdownSignal(logger, async () => {
+    await api.close()
+    await store.close()
+  })
+}
+
+function progressBar (progress: WorkerProgress): void {
+  const width = 30
+  const fraction = progress.fraction ?? 0
+  const filled = Math.round(fraction * width)
+  const bar = '#'.repeat(filled) + '-'.repeat(width - filled)
+  const share = progress.fraction === null ? '' : `${(fraction * 100).toFixed(1)}% `
+  process.stderr.write(`\r[${bar}] ${share}${progress.eventsPerSecond.toLocaleString('en')} ev/s  messages ${progress.messages.toLocaleString('en')}  failed ${progress.failed.toLocaleString('en')}   `)
+}
+
+async function workerCommand (options: { file?: string, fallbackSimulator?: boolean }): Promise<void> {
+  const config = configOrExit()
+  const logger = createLogger(config)
+  let source: ChunkSource
+  let simulator: Awaited<ReturnType<typeof startSimulator>> | null = null
+  if (options.file !== undefined) {
+    source = fileSource(options.file)
+  } else if (config.CHAT_INTERFACE_URL !== undefined) {
+    source = httpSource(config.CHAT_INTERFACE_URL, redactUrl(config.CHAT_INTERFACE_URL))
+  } else if (options.fallbackSimulator === true) {
+    simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
+    logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
+    source = httpSource(simulator.url, 'built-in simulator')
+  } else {
+    process.stderr.write('chat-stats: invalid configuration: CHAT_INTERFACE_URL is required by `worker` (or pass --file PATH)\n')
+    process.exit(1)
+  }
+  const store = await openStore(config, logger)
+  const onTerminal = options.file !== undefined && process.stderr.isTTY
+  const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
+  onShutdownSignal(logger, async () => {
+    await worker.stop()
+    await simulator?.close()
+    await store.close()
+  })
+  try {
+    await worker.run()
+  } catch (err) {
+    logger.error({ err }, 'cannot read the stream')
+    await store.close()
+    process.exit(1)
+  }
+  if (onTerminal) process.stderr.write('\n')
+  await store.close()
+  const { messages, system, failed, skipped } = worker.tally
+  logger.info({ messages, system, failed, skipped }, 'end of input: counts committed')
+  logger.flush?.()
+}
+
+function buildProgram (): Command {
+  const program = new Command('chat-stats')
+    .description('Real-time statistics over a live chat firehose.')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`chat-stats: ${text.replace(/^error: /, '')}`) })
+
+  program.command('start')
+    .description('API, dashboard and worker in one process: the embedded store unless Redis is configured, the built-in simulator unless CHAT_INTERFACE_URL is set')
+    .action(startCommand)
+
+  program.command('api')
+    .description('the API and dashboard, reading the store (REDIS_URL or REDIS_HOST for Redis)')
+    .action(apiCommand)
+
+  program.command('worker')
+    .description('read CHAT_INTERFACE_URL (or a capture with --file) and count into the store')
+    .option('--file <path>', 'replay a captured stream from a file (- for stdin), then exit after the final flush')
+    .option('--fallback-simulator', 'with no CHAT_INTERFACE_URL, count the built-in simulator instead of stopping (the docker compose demo)')
+    .action(workerCommand)
+
+  program.command('simulate')
+    .description('serve a realistic synthetic chat firehose in the reference format (deterministic for a seed)')
+    .addOption(new Option('--rate <n>', 'events per second (0 = as fast as the client reads)').argParser(integer('--rate', 0, 10_000_000)).default(1000))
+    .addOption(new Option('--seed <n>', 'random seed').argParser(integer('--seed', 0, 2 ** 32 - 1)).default(1))
+    .addOption(new Option('--port <n>', 'port to listen on (0 = any free port)').argParser(integer('--port', 0, 65535)).default(4100))
+    .addOption(new Option('--host <address>', 'address to listen on').default('127.0.0.1'))
+    .addOption(new Option('--count <n>', 'end the stream after this many events').argParser(integer('--count', 1, Number.MAX_SAFE_INTEGER)))
+    .option('--expect', 'print the exact counts a correct worker ends with for --seed and --count, as JSON, and exit')
+    .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean }) => {
+      const config = configOrExit()
+      await runSimulateCommand({ ...options, expect: options.expect === true }, { stdout: process.stdout, logger: createLogger(config) })
+    })
+
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({ outputError: (text, write) => write(`chat-stats ${command.name()}: ${text.replace(/^error: /, '')}`) })
+  }
+  return program
+}
+
+async function main (argv: string[]): Promise<void> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      process.exit(err.exitCode === 0 ? 0 : 2)
+    }
+    throw err
+  }
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`chat-stats: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,75 @@
+import type { Logger } from 'pino'
+import { type Config, usesRedis } from './config.js'
+import { redactUrl } from './logger.js'
+import { MemoryStore } from './store/memory/memory-store.js'
+import { createRedisClient, RedisStore } from './store/redis/redis-store.js'
+import type { StatsStore } from './store/types.js'
+
+/**
+ * Wiring shared by the commands: which store a process uses, and a graceful
+ * shutdown on SIGTERM/SIGINT.
+ */
+
+export interface StoreHandle {
+  store: StatsStore
+  /** A short description with no secrets, for the start-up log line. */
+  description: string
+}
+
+/** The Redis store when Redis is configured, else the embedded store with its snapshot file. */
+export function createStore (config: Config, logger: Logger): StoreHandle {
+  const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM }
+  if (usesRedis(config)) {
+    const redis = createRedisClient({
+      url: config.REDIS_URL,
+      host: config.REDIS_HOST,
+      port: config.REDIS_PORT,
+      commandTimeoutMs: config.STORE_TIMEOUT_MS
+    })
+    const where = config.REDIS_URL !== undefined ? redactUrl(config.REDIS_URL) : `${config.REDIS_HOST ?? '127.0.0.1'}:${config.REDIS_PORT}`
+    return {
+      store: new RedisStore({ redis, namespace: config.REDIS_NAMESPACE, commandTimeoutMs: config.STORE_TIMEOUT_MS, ...bounds }),
+      description: `redis ${where} namespace ${config.REDIS_NAMESPACE}`
+    }
+  }
+  return {
+    store: new MemoryStore({
+      ...bounds,
+      snapshotPath: config.SNAPSHOT_PATH,
+      snapshotIntervalMs: config.SNAPSHOT_INTERVAL_MS,
+      logger
+    }),
+    description: `embedded store, snapshot ${config.SNAPSHOT_PATH}`
+  }
+}
+
+/**
+ * Runs `shutdown` once on the first SIGTERM or SIGINT, then exits 0; a second
+ * signal or a shutdown that takes longer than `limitMs` exits 1.
+ */
+export function onShutdownSignal (logger: Logger, shutdown: () => Promise<void>, limitMs = 9500): void {
+  let closing = false
+  const handler = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    closing = true
+    logger.info({ signal }, 'shutting down: stop reading, final flush')
+    const timer = setTimeout(() => {
+      logger.error({ limitMs }, 'shutdown took too long: exiting')
+      process.exit(1)
+    }, limitMs)
+    timer.unref()
+    shutdown().then(() => {
+      logger.info('stopped cleanly')
+      logger.flush?.()
+      process.exit(0)
+    }, (err: unknown) => {
+      logger.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', handler)
+  process.on('SIGINT', handler)
+}
