@@ -11,7 +11,8 @@ import { type Stack, startStack } from './harness.js'
  * simulator -> worker -> embedded store -> API. Live checks first; then the
  * worker is stopped so the store no longer changes and the page can be
  * compared with the API exactly; the shared clock is moved forward to make
- * the windows differ; last, the API goes away and comes back.
+ * the windows differ; then the API goes away and comes back, and last the
+ * store goes away under the API.
  *
  * Screenshots go to artifacts/ (dashboard.png at 1280x800, dashboard-375.png
  * full page at 375 px, plus dark and room views); UPDATE_DOCS_SCREENSHOT=1
@@ -318,6 +319,13 @@ describe('dashboard at GET /', { skip }, () => {
         return document.getElementById('connection')?.dataset.state === 'live' && Number(document.getElementById('main')?.dataset.snapshotAt) > before
       }, lastSeen, { timeout: WAIT_MS })
       assert.match(await status.textContent() ?? '', /Live/)
+    })
+
+    it('says so when the API cannot read the store', async () => {
+      await stack.closeStore()
+      assert.equal((await fetch(`${stack.baseUrl}/stats`)).status, 503)
+      await page.waitForFunction(() => document.getElementById('connection')?.dataset.state === 'degraded', undefined, { timeout: WAIT_MS })
+      assert.match(await page.textContent('#connection') ?? '', /statistics are unavailable: .*store/)
     })
   })
 })

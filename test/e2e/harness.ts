@@ -27,6 +27,8 @@ export interface Stack {
   stopApi: () => Promise<void>
   /** Starts the API again on the same port and store. */
   startApi: () => Promise<void>
+  /** Closes the store under the running API: every read fails from now on (the API answers 503). */
+  closeStore: () => Promise<void>
   /** GET a JSON path of the API. */
   getJson: <T>(path: string) => Promise<T>
   close: () => Promise<void>
@@ -86,6 +88,7 @@ export async function startStack (options: StackOptions): Promise<Stack> {
     freeze,
     stopApi,
     startApi,
+    closeStore: async () => { await store.close() },
     getJson: async <T>(path: string): Promise<T> => {
       const response = await fetch(`${baseUrl}${path}`)
       if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`)

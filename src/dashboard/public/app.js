@@ -5,6 +5,7 @@
 import uPlot from './vendor/uplot/uPlot.esm.js'
 
 const LIMIT = 10
+const MAX_ROOM_LENGTH = 100
 const WINDOWS = ['all', '1m', '5m', '15m', '1h', '24h']
 const WINDOW_LABELS = { all: 'all time', '1m': 'last minute', '5m': 'last 5 minutes', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last 24 hours' }
 /** The dashboard's defaults; only values that differ go into the URL. */
@@ -91,7 +92,8 @@ function readState () {
     window: WINDOWS.includes(window) ? window : DEFAULTS.window,
     stopwords: stopwords === 'include' || stopwords === 'exclude' ? stopwords : DEFAULTS.stopwords,
     bots: bots === 'include' || bots === 'exclude' ? bots : DEFAULTS.bots,
-    room: room !== null && room !== '' ? room : null
+    // The API takes room names up to 100 characters; a longer one in a hand-edited URL would only fail the stream.
+    room: room !== null && room !== '' && room.length <= MAX_ROOM_LENGTH ? room : null
   }
 }
 
@@ -147,7 +149,9 @@ function dropped (why) {
   closeStream()
   const delay = Math.round(retryDelay * (0.8 + Math.random() * 0.4))
   retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS)
-  setConnection('disconnected', `Disconnected — reconnecting in ${Math.ceil(delay / 1000)} s (${why})`)
+  // One steady text while retrying, so a screen reader announces the outage once, not every attempt.
+  setConnection('disconnected', 'Disconnected — reconnecting…')
+  ui.connection.title = `${why}; next attempt in ${Math.ceil(delay / 1000)} s`
   retryTimer = setTimeout(openStream, delay)
 }
 
@@ -171,6 +175,7 @@ function openStream () {
     retryDelay = RETRY_FIRST_MS
     armStallTimer()
     setConnection('live', 'Live')
+    ui.connection.title = ''
     render(snapshot, query)
   })
 
@@ -206,12 +211,14 @@ function createChart () {
   const timeAxis = {
     ...axis,
     space: 64,
-    incrs: [10, 15, 30, 60, 120, 300],
+    incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
     values: (_u, splits, _axis, _space, increment) => splits.map((seconds) => (increment >= 60 ? clockMinutes : clockSeconds).format(seconds * 1000))
   }
   chart = new uPlot({
     ...chartSize(),
     legend: { show: false },
+    // Room on the right for the last time label, which is centred on its tick.
+    padding: [10, 40, 0, 0],
     cursor: { show: false },
     scales: {
       x: { time: true },
