@@ -83,6 +83,11 @@ describe('OpenAPI', () => {
     const res = await api.inject({ url: '/documentation/' })
     assert.equal(res.statusCode, 200)
     assert.match(res.body, /swagger-ui/i)
+    // Swagger UI injects a <style>: inline styles are allowed on its pages only, scripts never.
+    const csp = String(res.headers['content-security-policy'])
+    assert.match(csp, /style-src 'self' 'unsafe-inline'/)
+    assert.match(csp, /script-src 'self';/)
+    assert.ok(!String((await api.inject({ url: '/stats' })).headers['content-security-policy']).includes('unsafe-inline'))
     const script = await api.inject({ url: '/documentation/static/swagger-initializer.js' })
     assert.equal(script.statusCode, 200)
   })

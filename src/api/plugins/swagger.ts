@@ -45,6 +45,7 @@ export default fp(async (app) => {
     routePrefix: '/documentation',
     // No third-party validator badge: the CSP allows images from 'self' only.
     uiConfig: { validatorUrl: null, deepLinking: true },
-    staticCSP: false
+    // Swagger UI injects one <style> element; allow inline styles on its pages only (scripts stay 'self').
+    transformStaticCSP: (header: string) => header.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
   })
 }, { name: 'swagger' })
