@@ -1,4 +1,4 @@
-import { recordStoreError } from '../metrics.js'
+import { recordStoreError, type StoreOperation } from '../metrics.js'
 import { isStopword } from '../stopwords.js'
 import type { Category, FailedMessage, Resolution, RoomCategory, StatsStore, TimePoint, TopEntry, WindowName } from '../store/types.js'
 import { windowSeconds } from '../store/windows.js'
@@ -66,7 +66,7 @@ export class StatsReader {
   }
 
   /** Runs `work` against the store within the timeout; failures become 503 ApiErrors. */
-  async guard<T> (work: () => Promise<T>): Promise<T> {
+  async guard<T> (work: () => Promise<T>, operation: StoreOperation = 'read'): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(Errors.storeTimeout(this.timeoutMs)), this.timeoutMs)
@@ -74,7 +74,7 @@ export class StatsReader {
     try {
       return await Promise.race([work(), timeout])
     } catch (err) {
-      recordStoreError('read')
+      recordStoreError(operation)
       if (err instanceof ApiError) throw err
       throw Errors.storeUnavailable(err)
     } finally {
@@ -83,7 +83,7 @@ export class StatsReader {
   }
 
   async ping (): Promise<void> {
-    await this.guard(async () => await this.store.ping())
+    await this.guard(async () => await this.store.ping(), 'ping')
   }
 
   async stats (rateWindowSeconds: number): Promise<StatsBody> {
