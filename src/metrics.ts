@@ -5,7 +5,7 @@ import type { WorkerHooks, WorkerProgress } from './worker/worker.js'
 /**
  * Every metric of the service, in one registry that `GET /metrics` renders.
  * The worker increments the ingest metrics through the functions below (or
- * `workerMetricsHooks()`), the API the HTTP ones. One registry per process.
+ * `workerMetrics()`), the API the HTTP ones. One registry per process.
  */
 export const metricsRegistry = new Registry()
 collectDefaultMetrics({ register: metricsRegistry })
