@@ -1,0 +1,188 @@
+import { compareTopEntries, compareValues } from '../top-order.js'
+import type { TopEntry } from '../types.js'
+
+/** True when (countA, valueA) comes strictly before (countB, valueB) in top-list order. */
+export function ranksBefore (countA: number, valueA: string, countB: number, valueB: string): boolean {
+  return countA > countB || (countA === countB && compareValues(valueA, valueB) < 0)
+}
+
+/**
+ * The first `k` members of `counts` in top-list order (count desc, value asc),
+ * by one pass with a bounded heap: O(n log k), no sort of the whole map.
+ */
+export function selectTop (counts: ReadonlyMap<string, number>, k: number): TopEntry[] {
+  if (k <= 0) return []
+  if (counts.size <= k) {
+    const all: TopEntry[] = []
+    for (const [value, count] of counts) all.push({ value, count })
+    return all.sort(compareTopEntries)
+  }
+  // Heap whose root is the entry that ranks last among those kept.
+  const heap: TopEntry[] = []
+  const after = (a: TopEntry, b: TopEntry): boolean => ranksBefore(b.count, b.value, a.count, a.value)
+  for (const [value, count] of counts) {
+    if (heap.length < k) {
+      let i = heap.length
+      const entry = { value, count }
+      heap.push(entry)
+      while (i > 0) {
+        const parent = (i - 1) >> 1
+        const p = heap[parent] as TopEntry
+        if (!after(entry, p)) break
+        heap[i] = p
+        i = parent
+      }
+      heap[i] = entry
+      continue
+    }
+    const root = heap[0] as TopEntry
+    // Most members lose on the count alone: keep that test cheap.
+    if (count < root.count || !ranksBefore(count, value, root.count, root.value)) continue
+    const entry = { value, count }
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      if (left >= k) break
+      const right = left + 1
+      let child = left
+      if (right < k && after(heap[right] as TopEntry, heap[left] as TopEntry)) child = right
+      const c = heap[child] as TopEntry
+      if (!after(c, entry)) break
+      heap[i] = c
+      i = child
+    }
+    heap[i] = entry
+  }
+  return heap.sort(compareTopEntries)
+}
+
+/** Initial number of leading entries a cache keeps; it grows when `exclude` needs more. */
+export const INITIAL_TOP_CAPACITY = 256
+
+/**
+ * The leading entries of a count map in top-list order, kept exact as the map
+ * changes, so a top-N read costs O(N) instead of a pass over a map that may
+ * hold a million members.
+ *
+ * Invariant while valid: `entries` are the first `entries.length` members in
+ * order; when `complete` they are all members, otherwise every other member
+ * ranks after the last entry. Increments keep that cheaply (a member outside
+ * can only enter by beating the last entry); a decrement that pushes an entry
+ * out of reach just drops it. The owner reports every change of the map.
+ */
+export class TopCache {
+  private entries: TopEntry[] = []
+  private complete = false
+  private valid = false
+  private capacity: number
+
+  constructor (private readonly counts: ReadonlyMap<string, number>, initialCapacity = INITIAL_TOP_CAPACITY) {
+    this.capacity = Math.max(1, initialCapacity)
+  }
+
+  /** Forget the entries; the next read recomputes them. */
+  invalidate (): void {
+    this.valid = false
+    this.entries = []
+    this.complete = false
+  }
+
+  /** A member's count went from `oldCount` (0: new member) up to `newCount`. */
+  increased (value: string, oldCount: number, newCount: number): void {
+    if (!this.valid) return
+    if (oldCount > 0 && this.holds(oldCount, value)) {
+      const i = this.indexOf(oldCount, value)
+      if (i < 0) return this.invalidate()
+      const entry = this.entries[i] as TopEntry
+      entry.count = newCount
+      let j = i
+      while (j > 0) {
+        const previous = this.entries[j - 1] as TopEntry
+        if (!ranksBefore(newCount, value, previous.count, previous.value)) break
+        this.entries[j] = previous
+        j--
+      }
+      this.entries[j] = entry
+      return
+    }
+    this.offer(value, newCount)
+  }
+
+  /** A member's count went from `oldCount` down to `newCount` (0: the member is gone). */
+  decreased (value: string, oldCount: number, newCount: number): void {
+    if (!this.valid || !this.holds(oldCount, value)) return
+    const i = this.indexOf(oldCount, value)
+    if (i < 0) return this.invalidate()
+    this.entries.splice(i, 1)
+    if (newCount > 0) this.offer(value, newCount)
+    if (!this.complete && this.entries.length === 0) this.invalidate()
+  }
+
+  /** The first `limit` members for which `exclude` is not true, in top-list order (copies). */
+  read (limit: number, exclude?: (value: string) => boolean): TopEntry[] {
+    for (;;) {
+      if (!this.valid) this.rebuild()
+      const out: TopEntry[] = []
+      for (const entry of this.entries) {
+        if (exclude?.(entry.value) === true) continue
+        out.push({ value: entry.value, count: entry.count })
+        if (out.length === limit) return out
+      }
+      if (this.complete) return out
+      // Too few kept to answer: keep more from now on (excluded values crowd the head of word lists).
+      if (this.entries.length >= this.capacity || exclude !== undefined) this.capacity *= 4
+      this.invalidate()
+    }
+  }
+
+  /** Entries kept right now (for tests and sizing). */
+  get size (): number {
+    return this.entries.length
+  }
+
+  private rebuild (): void {
+    this.entries = selectTop(this.counts, this.capacity)
+    this.complete = this.counts.size <= this.capacity
+    this.valid = true
+  }
+
+  /** Whether the member with this rank is among the entries. */
+  private holds (count: number, value: string): boolean {
+    if (this.complete) return true
+    const last = this.entries[this.entries.length - 1]
+    return last !== undefined && !ranksBefore(last.count, last.value, count, value)
+  }
+
+  /** Offers a member that is not among the entries. */
+  private offer (value: string, count: number): void {
+    if (!this.complete) {
+      const last = this.entries[this.entries.length - 1]
+      if (last === undefined) return this.invalidate()
+      if (!ranksBefore(count, value, last.count, last.value)) return
+    }
+    this.entries.splice(this.insertionPoint(count, value), 0, { value, count })
+    if (this.entries.length > this.capacity) {
+      this.entries.pop()
+      this.complete = false
+    }
+  }
+
+  /** First index whose entry ranks after (count, value). */
+  private insertionPoint (count: number, value: string): number {
+    let lo = 0
+    let hi = this.entries.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const e = this.entries[mid] as TopEntry
+      if (ranksBefore(e.count, e.value, count, value) || (e.count === count && e.value === value)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  private indexOf (count: number, value: string): number {
+    const i = this.insertionPoint(count, value) - 1
+    const e = this.entries[i]
+    return e !== undefined && e.value === value && e.count === count ? i : -1
+  }
+}
