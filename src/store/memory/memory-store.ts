@@ -77,7 +77,7 @@ function checkCounts (counts: unknown, where: string): void {
 /** Checks the whole batch before anything is written, so a bad batch writes nothing. */
 function validateBatch (batch: Batch): void {
   if (typeof batch !== 'object' || batch === null) throw new InvalidBatchError('not an object')
-  if (!Number.isSafeInteger(batch.sequence)) throw new InvalidBatchError(`sequence must be an integer, got ${String(batch.sequence)}`)
+  if (!Number.isSafeInteger(batch.sequence) || batch.sequence < 1) throw new InvalidBatchError(`sequence must be a positive integer, got ${String(batch.sequence)}`)
   if (!Array.isArray(batch.slices)) throw new InvalidBatchError('slices must be an array')
   for (const [i, slice] of batch.slices.entries()) {
     const where = `slices[${i}]`
@@ -351,7 +351,7 @@ export class MemoryStore implements StatsStore {
 
   async failedMessages (limit: number): Promise<FailedMessage[]> {
     this.assertOpen()
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${String(limit)}`)
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${String(limit)}`)
     const log = this.state.failedLog
     const out: FailedMessage[] = []
     for (let i = log.length - 1; i >= 0 && out.length < limit; i--) {
