@@ -1,7 +1,7 @@
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../../src/store/types.js'
 
-/** Counts written as an object or as pairs (pairs keep an exact insertion order and allow any key). */
-export type CountsInput = Record<string, number> | ReadonlyArray<readonly [string, number]>
+/** Counts written as an object, as pairs (exact insertion order, any key) or as a ready map. */
+export type CountsInput = Record<string, number> | ReadonlyArray<readonly [string, number]> | ReadonlyMap<string, number>
 
 export interface RoomInput {
   messages?: number
@@ -30,7 +30,8 @@ export interface BatchInput {
 
 /** A Counts map from an object or pairs. */
 export function counts (input: CountsInput = {}): Counts {
-  return new Map(Array.isArray(input) ? input : Object.entries(input))
+  if (input instanceof Map) return new Map(input)
+  return new Map(Array.isArray(input) ? input : Object.entries(input as Record<string, number>))
 }
 
 /** One room's slice; missing parts are empty. */
