@@ -1,0 +1,447 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  MemoryStore, type MemoryStoreOptions, SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError
+} from '../../src/store/memory/memory-store.js'
+import { nodeFileSystem, SNAPSHOT_FORMAT, type SnapshotFileSystem } from '../../src/store/memory/snapshot.js'
+import {
+  CATEGORIES, type FailedMessage, ROOM_CATEGORIES, type StatsStore, StoreUnavailableError, WINDOW_NAMES
+} from '../../src/store/types.js'
+import { batch, chatSlice, slice } from '../helpers/batches.js'
+
+/** A day start in epoch seconds (every bucket size divides 86400). */
+const DAY = Date.UTC(2025, 0, 15) / 1000
+
+async function tempDir (t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'chat-stats-snapshot-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Made {
+  store: MemoryStore
+  clock: { now: number }
+}
+
+function makeStore (t: TestContext, path: string | null, options: Partial<MemoryStoreOptions> & { now?: number } = {}): Made {
+  const clock = { now: options.now ?? (DAY + 3600) * 1000 }
+  const store = new MemoryStore({ clock: () => clock.now, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, snapshotPath: path, ...options })
+  t.after(() => store.close().catch(() => {}))
+  return { store, clock }
+}
+
+/** Everything a reader can see, for before/after comparisons. */
+async function readAll (store: StatsStore, rooms: string[], fromMs: number, toMs: number): Promise<unknown> {
+  const out: Record<string, unknown> = {
+    position: await store.position(),
+    totals: await store.totals(),
+    failed: await store.failedMessages(10_000),
+    seconds: await store.series('1s', fromMs, toMs),
+    minutes: await store.series('1m', fromMs, toMs)
+  }
+  for (const window of WINDOW_NAMES) {
+    for (const category of CATEGORIES) out[`${category} ${window}`] = await store.top(category, { window, limit: 10_000 })
+    for (const room of rooms) {
+      out[`${room} ${window}`] = await store.roomTotals(room, window)
+      for (const category of ROOM_CATEGORIES) out[`${room} ${category} ${window}`] = await store.roomTop(room, category, { window, limit: 10_000 })
+    }
+  }
+  return out
+}
+
+const failed = (i: number): FailedMessage => ({ raw: `{"bad":${i} "ünïcode" \u2028 \r\n`, reason: 'invalid JSON', at: DAY * 1000 + i })
+
+/** A few batches over several seconds and rooms, with events, failures, odd values. */
+async function fill (made: Made): Promise<void> {
+  const { store, clock } = made
+  const base = DAY + 3600
+  const seconds = [base - 400, base - 50, base - 1, base]
+  let sequence = 0
+  for (const second of seconds) {
+    clock.now = second * 1000 + 250
+    const s = chatSlice(second, [
+      { nick: 'ann', room: '#a', words: ['hello', 'kappa', 'hello', '😀'], emotes: ['Kappa'] },
+      { nick: 'bob', room: '#b', words: ['\uE000', 'ㅋㅋㅋ', 'é'] },
+      { nick: 'cid', room: '', words: ['solo', '__proto__'] },
+      { nick: `n${second}`, room: '#a', words: [`w${second % 7}`] }
+    ], [{ command: 'CLEARCHAT', room: '#a' }, { command: '__proto__', room: '#b' }, { command: 'USERNOTICE' }])
+    await store.applyBatch(batch(++sequence, [s], {
+      lastEventId: `id-${sequence}`,
+      lastMessageAt: clock.now - 10,
+      failedLog: [failed(sequence)],
+      failedCount: 2
+    }))
+  }
+}
+
+describe('MemoryStore snapshot', () => {
+  it('keeps counts, windows, rooms, series, position and failed log across close and open', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const first = makeStore(t, path)
+    await first.store.open()
+    await fill(first)
+    const rooms = ['#a', '#b']
+    const range: [number, number] = [(DAY + 3000) * 1000, (DAY + 3700) * 1000]
+    const before = await readAll(first.store, rooms, ...range)
+    await first.store.close()
+    assert.ok((await stat(path)).size > 0, 'close() wrote the snapshot')
+
+    const second = makeStore(t, path, { now: first.clock.now })
+    await second.store.open()
+    assert.deepEqual(await readAll(second.store, rooms, ...range), before)
+    assert.deepEqual(await second.store.position(), { lastEventId: 'id-4', sequence: 4 })
+    assert.equal((await second.store.totals()).failedMessages, 8)
+    // The reopened store goes on counting from where it was, and refuses replays.
+    assert.equal(await second.store.applyBatch(batch(4, [])), 'duplicate')
+    assert.equal(await second.store.applyBatch(batch(5, [chatSlice(DAY + 3600, [{ nick: 'ann', words: ['hello'] }])])), 'applied')
+    assert.deepEqual((await second.store.top('words', { window: 'all', limit: 1 }))[0], { value: 'hello', count: 9 })
+  })
+
+  it('is a valid JSON document with a version', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const made = makeStore(t, path)
+    await made.store.open()
+    await fill(made)
+    await made.store.snapshotNow()
+    const document = JSON.parse(await readFile(path, 'utf8')) as { format: string, version: number, records: unknown[][] }
+    assert.equal(document.format, SNAPSHOT_FORMAT)
+    assert.equal(document.version, 1)
+    assert.deepEqual(document.records[0]?.[0], 'meta')
+    assert.deepEqual(document.records.at(-1)?.[0], 'end')
+  })
+
+  it('starts empty without a file, writes nothing until something changed, then creates the directory', async (t) => {
+    const path = join(await tempDir(t), 'nested', 'deeper', 'store.json')
+    const made = makeStore(t, path)
+    await made.store.open()
+    assert.deepEqual(await made.store.position(), { lastEventId: null, sequence: 0 })
+    assert.deepEqual(await made.store.top('words', { window: 'all', limit: 10 }), [])
+    await made.store.close()
+    await assert.rejects(stat(path), { code: 'ENOENT' })
+
+    const again = makeStore(t, path)
+    await again.store.open()
+    await again.store.applyBatch(batch(1, [slice(DAY + 3600, { messages: 1, words: { hi: 1 } })]))
+    await again.store.close()
+    const reopened = makeStore(t, path)
+    await reopened.store.open()
+    assert.deepEqual(await reopened.store.top('words', { window: 'all', limit: 10 }), [{ value: 'hi', count: 1 }])
+  })
+
+  it('writes periodically when the store changed', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const made = makeStore(t, path, { snapshotIntervalMs: 20 })
+    await made.store.open()
+    await made.store.applyBatch(batch(1, [slice(DAY + 3600, { messages: 1, words: { tick: 1 } })]))
+    const deadline = Date.now() + 20_000
+    while (made.store.lastSnapshot === null && Date.now() < deadline) await sleep(10)
+    assert.ok(made.store.lastSnapshot !== null, 'a periodic snapshot was written')
+    assert.match(await readFile(path, 'utf8'), /"tick",1/)
+  })
+
+  it('applies the current bounds and drops expired data when loading', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const big = makeStore(t, path, { maxTrackedWords: 1000, maxTrackedPerRoom: 1000, maxFailedLog: 50 })
+    await big.store.open()
+    const words: Array<[string, number]> = Array.from({ length: 300 }, (_, i) => [`w${i}`, 1 + (i % 5)])
+    const second = DAY + 3600
+    await big.store.applyBatch(batch(1, [slice(second, {
+      messages: 1,
+      words,
+      roomDetail: { '#r': { messages: 1, words } }
+    })], { failedLog: Array.from({ length: 40 }, (_, i) => failed(i)) }))
+    await big.store.close()
+
+    const small = makeStore(t, path, { maxTrackedWords: 100, maxTrackedPerRoom: 10, maxFailedLog: 5, now: big.clock.now })
+    await small.store.open()
+    const all = await small.store.top('words', { window: 'all', limit: 1000 })
+    const ascending = [...words].sort((a, b) => a[1] - b[1] || Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))
+    const kept = (max: number): Array<{ value: string, count: number }> => ascending.slice(ascending.length - max)
+      .map(([value, count]) => ({ value, count }))
+      .sort((a, b) => b.count - a.count || Buffer.compare(Buffer.from(a.value), Buffer.from(b.value)))
+    assert.deepEqual(all, kept(100))
+    assert.deepEqual(await small.store.roomTop('#r', 'words', { window: 'all', limit: 1000 }), kept(10))
+    // Window buckets are bounded by expiry only.
+    assert.equal((await small.store.top('words', { window: '1h', limit: 1000 })).length, 300)
+    assert.deepEqual((await small.store.failedMessages(100)).map((f) => f.at), [39, 38, 37, 36, 35].map((i) => DAY * 1000 + i))
+    await small.store.close()
+
+    // Two days later every window bucket and the per-second series have expired; minutes are kept 7 days.
+    const later = makeStore(t, path, { now: (second + 2 * 86_400) * 1000 })
+    await later.store.open()
+    const sizes = later.store.structureSizes()
+    assert.deepEqual(sizes.buckets, { '1m': 0, '5m': 0, '15m': 0, '1h': 0, '24h': 0 })
+    assert.equal(sizes.seconds, 0)
+    assert.equal(sizes.minutes, 1)
+    // The store opened with smaller bounds wrote nothing back: it had no batch to save.
+    assert.equal(sizes.lists.words, 300)
+  })
+
+  it('round-trips 100,000 words and a big room in chunks', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const made = makeStore(t, path, { maxTrackedWords: 200_000, maxTrackedPerRoom: 50_000 })
+    await made.store.open()
+    const words = new Map<string, number>()
+    for (let i = 0; i < 100_000; i++) words.set(`wörd-${i.toString(36)}-😀`, 1 + (i % 13))
+    await made.store.applyBatch(batch(1, [slice(DAY + 3600, { messages: 5, words, roomDetail: { '#big': { messages: 5, words } } })]))
+    const before = await made.store.top('words', { window: 'all', limit: 100 })
+    await made.store.close()
+    assert.ok((made.store.lastSnapshot?.records ?? 0) > 10, 'lists are written in several records')
+    const again = makeStore(t, path, { maxTrackedWords: 200_000, maxTrackedPerRoom: 50_000, now: made.clock.now })
+    await again.store.open()
+    assert.equal(again.store.structureSizes().lists.words, 100_000)
+    assert.deepEqual(await again.store.top('words', { window: 'all', limit: 100 }), before)
+    assert.deepEqual(await again.store.roomTop('#big', 'words', { window: '15m', limit: 100 }), before)
+  })
+})
+
+/** A snapshot file's text from records, with a correct checksum (so validation, not the checksum, must catch what is wrong). */
+function snapshotText (records: unknown[], version: unknown = 1): string {
+  let body = `${JSON.stringify({ format: SNAPSHOT_FORMAT, version, savedAt: 0 }).slice(0, -1)},"records":[\n`
+  for (const record of records) body += `${JSON.stringify(record)},\n`
+  const sha256 = createHash('sha256').update(body).digest('hex')
+  return `${body}${JSON.stringify(['end', { records: records.length, sha256 }])}\n]}\n`
+}
+
+const meta = ['meta', { sequence: 3, lastEventId: 'x', totalMessages: 5, failedMessages: 0, events: {}, startedAt: 1, lastMessageAt: 2 }]
+
+describe('MemoryStore refuses a bad snapshot and leaves it untouched', () => {
+  async function validSnapshot (t: TestContext, dir: string): Promise<string> {
+    const path = join(dir, 'valid.json')
+    const made = makeStore(t, path)
+    await made.store.open()
+    await fill(made)
+    await made.store.close()
+    return readFile(path, 'utf8')
+  }
+
+  async function expectRefused (t: TestContext, dir: string, name: string, content: string | Buffer, reason: RegExp): Promise<void> {
+    const path = join(dir, `${name}.json`)
+    await writeFile(path, content)
+    const original = await readFile(path)
+    const { store } = makeStore(t, path, { snapshotIntervalMs: 5 })
+    const error = await store.open().then(() => null, (err: unknown) => err)
+    assert.ok(error instanceof SnapshotCorruptError, `${name}: ${String(error)}`)
+    assert.equal(error.code, 'CS_SNAPSHOT_CORRUPT')
+    assert.ok(error.message.includes(path), `${name}: the message names the file: ${error.message}`)
+    assert.match(error.message, reason, name)
+    // Nothing runs on a store that failed to open: no reads, no periodic or final snapshot.
+    await assert.rejects(store.ping(), StoreUnavailableError)
+    await assert.rejects(store.applyBatch(batch(9, [])), StoreUnavailableError)
+    await assert.rejects(store.snapshotNow(), StoreUnavailableError)
+    await sleep(30)
+    await store.close()
+    assert.deepEqual(await readFile(path), original, `${name}: the file is unchanged byte for byte`)
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), [], 'no temp file')
+  }
+
+  it('refuses damaged and truncated files', async (t) => {
+    const dir = await tempDir(t)
+    const valid = await validSnapshot(t, dir)
+    const lines = valid.split('\n')
+    await expectRefused(t, dir, 'empty', '', /empty/)
+    await expectRefused(t, dir, 'garbage', 'hello world\n', /not a chat-stats-memory-snapshot file/)
+    await expectRefused(t, dir, 'other-json', '{"foo":1}\n', /not a chat-stats-memory-snapshot file/)
+    await expectRefused(t, dir, 'binary', Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x0a]), /not a chat-stats-memory-snapshot file/)
+    await expectRefused(t, dir, 'half', valid.slice(0, Math.floor(valid.length / 2)), /truncated|invalid JSON/)
+    await expectRefused(t, dir, 'no-end', `${lines.slice(0, -3).join('\n')}\n`, /truncated.*no end record/)
+    await expectRefused(t, dir, 'no-close', `${lines.slice(0, -2).join('\n')}\n`, /closing/)
+    await expectRefused(t, dir, 'tampered', valid.replace('"hello",8', '"hello",9'), /checksum/)
+    await expectRefused(t, dir, 'dropped-line', [...lines.slice(0, 2), ...lines.slice(3)].join('\n'), /counts \d+ records, the file has/)
+    await expectRefused(t, dir, 'trailing', `${valid}["more"],\n`, /after the end record/)
+    assert.ok(valid.includes('"hello",8'), 'the tampering above changed a real count')
+  })
+
+  it('refuses an unknown version and a wrong shape even with a correct checksum', async (t) => {
+    const dir = await tempDir(t)
+    await expectRefused(t, dir, 'version', snapshotText([meta], 2), /unsupported version 2/)
+    await expectRefused(t, dir, 'no-meta', snapshotText([]), /no meta record/)
+    await expectRefused(t, dir, 'meta-late', snapshotText([['top', 'words', ['a', 1]], meta]), /first record must be "meta"/)
+    await expectRefused(t, dir, 'negative', snapshotText([meta, ['top', 'words', ['a', -1]]]), /positive integer/)
+    await expectRefused(t, dir, 'fraction', snapshotText([meta, ['top', 'words', ['a', 1.5]]]), /positive integer/)
+    await expectRefused(t, dir, 'odd', snapshotText([meta, ['top', 'words', ['a', 1, 'b']]]), /flat \[key, count/)
+    await expectRefused(t, dir, 'duplicate', snapshotText([meta, ['top', 'words', ['a', 1]], ['top', 'words', ['a', 2]]]), /"a" appears twice/)
+    await expectRefused(t, dir, 'category', snapshotText([meta, ['top', 'hashtags', ['a', 1]]]), /unknown category/)
+    await expectRefused(t, dir, 'window', snapshotText([meta, ['bucket', '2h', 1, 'words', ['a', 1]]]), /unknown window/)
+    await expectRefused(t, dir, 'orphan', snapshotText([meta, ['roomTop', '#x', 'words', ['a', 1]]]), /no room record/)
+    await expectRefused(t, dir, 'type', snapshotText([meta, ['mystery', 1]]), /unknown record type/)
+    await expectRefused(t, dir, 'meta-shape', snapshotText([['meta', { sequence: -1 }]]), /sequence/)
+    await expectRefused(t, dir, 'failed-shape', snapshotText([meta, ['failed', [{ raw: 1 }]]]), /raw/)
+  })
+
+  it('reports a snapshot path it cannot read', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'a-directory')
+    await mkdir(path)
+    const { store } = makeStore(t, path)
+    await assert.rejects(store.open(), (err: unknown) => err instanceof SnapshotUnreadableError && err.code === 'CS_SNAPSHOT_UNREADABLE' && err.message.includes(path))
+    await store.close()
+    assert.ok((await stat(path)).isDirectory())
+  })
+})
+
+interface FaultOptions {
+  failOnWrite?: number
+  failRename?: boolean
+  onWrite?: () => void
+}
+
+/** node:fs/promises with injected failures; records what each snapshot wrote. */
+function faultyFileSystem (options: FaultOptions): SnapshotFileSystem & { writes: number, openTemps: number, maxOpenTemps: number, written: string[] } {
+  const fs = {
+    writes: 0,
+    openTemps: 0,
+    maxOpenTemps: 0,
+    /** The text of every temp file, in the order they were opened. */
+    written: [] as string[],
+    mkdir: nodeFileSystem.mkdir,
+    unlink: nodeFileSystem.unlink,
+    async rename (from: string, to: string): Promise<void> {
+      if (options.failRename === true) throw new Error('rename failed (injected)')
+      await nodeFileSystem.rename(from, to)
+    },
+    async open (path: string, flags: string) {
+      const handle = await nodeFileSystem.open(path, flags)
+      if (flags !== 'wx') return handle
+      fs.openTemps++
+      fs.maxOpenTemps = Math.max(fs.maxOpenTemps, fs.openTemps)
+      const index = fs.written.push('') - 1
+      let closed = false
+      return {
+        async write (data: string): Promise<unknown> {
+          fs.writes++
+          options.onWrite?.()
+          if (fs.writes === options.failOnWrite) throw new Error('no space left on device (injected)')
+          fs.written[index] += data
+          return handle.write(data)
+        },
+        sync: () => handle.sync(),
+        async close (): Promise<void> {
+          if (!closed) fs.openTemps--
+          closed = true
+          await handle.close()
+        }
+      }
+    }
+  }
+  return fs
+}
+
+/** The meta record and the all-time count of one word in a snapshot's text. */
+function snapshotFacts (text: string, word: string): { sequence: number, totalMessages: number, count: number } {
+  const document = JSON.parse(text) as { records: unknown[][] }
+  const metaRecord = document.records[0]?.[1] as { sequence: number, totalMessages: number }
+  let count = 0
+  for (const record of document.records) {
+    if (record[0] !== 'top' || record[1] !== 'words') continue
+    const flat = record[2] as unknown[]
+    for (let i = 0; i < flat.length; i += 2) if (flat[i] === word) count = flat[i + 1] as number
+  }
+  return { sequence: metaRecord.sequence, totalMessages: metaRecord.totalMessages, count }
+}
+
+describe('MemoryStore writes snapshots atomically', () => {
+  async function storeWithSnapshot (t: TestContext, fileSystem?: SnapshotFileSystem): Promise<Made & { path: string, dir: string, original: Buffer }> {
+    const dir = await tempDir(t)
+    const path = join(dir, 'store.json')
+    const made = makeStore(t, path, { maxTrackedWords: 100_000, fileSystem })
+    await made.store.open()
+    await fill(made)
+    await made.store.snapshotNow()
+    // Enough to take several write chunks.
+    const words = new Map<string, number>()
+    for (let i = 0; i < 60_000; i++) words.set(`a-rather-long-word-number-${i}`, 1 + (i % 3))
+    made.clock.now += 1000
+    await made.store.applyBatch(batch(100, [slice(Math.floor(made.clock.now / 1000), { messages: 1, words })]))
+    return { ...made, path, dir, original: await readFile(path) }
+  }
+
+  it('leaves the previous snapshot whole when a write fails midway, and recovers', async (t) => {
+    let target = ''
+    let original: Buffer | null = null
+    let checks = 0
+    const fs = faultyFileSystem({
+      failOnWrite: 3,
+      onWrite: () => {
+        if (original === null) return
+        checks++
+        assert.deepEqual(readFileSync(target), original, 'the target never shows a partial snapshot')
+      }
+    })
+    const made = await storeWithSnapshot(t, fs)
+    target = made.path
+    original = made.original
+    fs.writes = 0
+    await assert.rejects(made.store.snapshotNow(), (err: unknown) => err instanceof SnapshotWriteError && err.code === 'CS_SNAPSHOT_WRITE' && /no space left/.test(err.message))
+    assert.equal(fs.writes, 3)
+    assert.ok(checks >= 2)
+    assert.deepEqual(await readFile(made.path), made.original)
+    assert.deepEqual((await readdir(made.dir)).sort(), ['store.json'], 'the temp file is removed')
+
+    // The store still works, and the next snapshot succeeds.
+    await made.store.applyBatch(batch(101, [slice(Math.floor(made.clock.now / 1000), { messages: 1, words: { after: 1 } })]))
+    original = null
+    await made.store.snapshotNow()
+    await made.store.close()
+    const reopened = makeStore(t, made.path, { maxTrackedWords: 100_000, now: made.clock.now })
+    await reopened.store.open()
+    assert.deepEqual(await reopened.store.position(), { lastEventId: 'id-4', sequence: 101 })
+  })
+
+  it('leaves the previous snapshot when the rename fails', async (t) => {
+    const options: FaultOptions = {}
+    const made = await storeWithSnapshot(t, faultyFileSystem(options))
+    options.failRename = true
+    await assert.rejects(made.store.snapshotNow(), (err: unknown) => err instanceof SnapshotWriteError && /rename failed/.test(err.message))
+    assert.deepEqual(await readFile(made.path), made.original)
+    assert.deepEqual(await readdir(made.dir), ['store.json'], 'the temp file is removed')
+  })
+
+  it('runs one snapshot at a time and holds writes back while it reads the state', async (t) => {
+    const fs = faultyFileSystem({})
+    const made = await storeWithSnapshot(t, fs)
+    const before = fs.written.length
+    const second = Math.floor(made.clock.now / 1000)
+    const snapshots = [made.store.snapshotNow(), made.store.snapshotNow(), made.store.snapshotNow()]
+    // Called while the first snapshot reads the state: it waits, so that snapshot does not hold it.
+    const applied = made.store.applyBatch(batch(200, [slice(second, { messages: 1, words: { late: 1 } })]))
+    await Promise.all(snapshots)
+    assert.equal(await applied, 'applied')
+    assert.equal(fs.maxOpenTemps, 1, 'snapshot writes never overlap')
+    const written = fs.written.slice(before)
+    assert.equal(written.length, 2, 'requests made during a write coalesce into one more snapshot')
+    assert.deepEqual(snapshotFacts(written[0] as string, 'late'), { sequence: 100, totalMessages: 17, count: 0 })
+    assert.deepEqual(snapshotFacts(written[1] as string, 'late'), { sequence: 200, totalMessages: 18, count: 1 })
+    assert.equal(await readFile(made.path, 'utf8'), written[1])
+  })
+
+  it('captures a consistent state: counts always match the position', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'store.json')
+    const fs = faultyFileSystem({})
+    const made = makeStore(t, path, { fileSystem: fs })
+    await made.store.open()
+    const second = DAY + 3600
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 1; i <= 40; i++) {
+      pending.push(made.store.applyBatch(batch(i, [slice(second, { messages: 1, words: { tick: 1 } })])))
+      if (i % 5 === 0) pending.push(made.store.snapshotNow())
+      if (i % 3 === 0) await sleep(0)
+    }
+    await Promise.all(pending)
+    await made.store.snapshotNow()
+    assert.ok(fs.written.length >= 3)
+    for (const text of fs.written) {
+      const facts = snapshotFacts(text, 'tick')
+      assert.equal(facts.totalMessages, facts.sequence)
+      assert.equal(facts.count, facts.sequence)
+    }
+    assert.equal(snapshotFacts(await readFile(path, 'utf8'), 'tick').sequence, 40)
+  })
+})
