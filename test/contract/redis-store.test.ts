@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type AddressInfo, type Server, type Socket, connect as connectTcp } from 'node:net'
 import { after, describe, it, type TestContext } from 'node:test'
@@ -7,6 +8,7 @@ import type { Command } from 'ioredis'
 import { encodeBatch, FIXED_KEY_COUNT } from '../../src/store/redis/batch-encoding.js'
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { createRedisClient, RedisStore, WINDOW_CACHE_MS } from '../../src/store/redis/redis-store.js'
+import { type LuaScript, SCRIPTS } from '../../src/store/redis/scripts.js'
 import { type Batch, type Counts, StoreUnavailableError } from '../../src/store/types.js'
 import { bucketOf, bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS, WINDOW_SPECS } from '../../src/store/windows.js'
 import { batch, chatSlice, slice } from '../helpers/batches.js'
@@ -280,6 +282,18 @@ describe('RedisStore (Redis specifics)', () => {
       }
       await admin.unlink(cacheKeys[0]!) // as if its second had passed
       assert.deepEqual(await store.top('words', { window: '1h', limit: 10 }), [{ value: 'w', count: 2 }])
+    })
+
+    it('loads a script again when Redis no longer has it (NOSCRIPT)', async (t) => {
+      const { store, namespace } = await makeStore(t)
+      // A variant of a real script that this server has never seen (SCRIPT FLUSH would disturb other tests).
+      const source = `${SCRIPTS.leaseAcquire.source}\n-- ${randomBytes(8).toString('hex')}\n`
+      const script: LuaScript = { ...SCRIPTS.leaseAcquire, source, sha: createHash('sha1').update(source).digest('hex') }
+      assert.deepEqual(await admin.script('EXISTS', script.sha), [0])
+      const evalScript = (store as unknown as { evalScript: (s: LuaScript, keys: string[], args: string[]) => Promise<unknown> }).evalScript.bind(store)
+      assert.equal(await evalScript(script, [`${namespace}lease`], ['me', '10000']), 1)
+      assert.equal(await admin.get(`${namespace}lease`), 'me')
+      assert.deepEqual(await admin.script('EXISTS', script.sha), [1])
     })
 
     it('handles a batch of 40,000 distinct words and trims the all-time list', async (t) => {
