@@ -10,6 +10,9 @@ import type { StatsStore } from './store/types.js'
  * shutdown on SIGTERM/SIGINT.
  */
 
+/** How long a worker waits for one store command (a flush) before it counts as failed and is resent. */
+export const WORKER_COMMAND_TIMEOUT_MS = 30_000
+
 export interface StoreHandle {
   store: StatsStore
   /** A short description with no secrets, for the start-up log line. */
@@ -20,15 +23,17 @@ export interface StoreHandle {
 export function createStore (config: Config, logger: Logger): StoreHandle {
   const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM }
   if (usesRedis(config)) {
+    // A flush after an outage can be large: the client waits long for it, while the
+    // API bounds its own reads by STORE_TIMEOUT_MS (and a down Redis fails fast anyway).
     const redis = createRedisClient({
       url: config.REDIS_URL,
       host: config.REDIS_HOST,
       port: config.REDIS_PORT,
-      commandTimeoutMs: config.STORE_TIMEOUT_MS
+      commandTimeoutMs: Math.max(config.STORE_TIMEOUT_MS, WORKER_COMMAND_TIMEOUT_MS)
     })
     const where = config.REDIS_URL !== undefined ? redactUrl(config.REDIS_URL) : `${config.REDIS_HOST ?? '127.0.0.1'}:${config.REDIS_PORT}`
     return {
-      store: new RedisStore({ redis, namespace: config.REDIS_NAMESPACE, commandTimeoutMs: config.STORE_TIMEOUT_MS, ...bounds }),
+      store: new RedisStore({ redis, namespace: config.REDIS_NAMESPACE, ...bounds }),
       description: `redis ${where} namespace ${config.REDIS_NAMESPACE}`
     }
   }
