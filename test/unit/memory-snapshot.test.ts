@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -392,6 +392,23 @@ describe('MemoryStore writes snapshots atomically', () => {
     const reopened = makeStore(t, made.path, { maxTrackedWords: 100_000, now: made.clock.now })
     await reopened.store.open()
     assert.deepEqual(await reopened.store.position(), { lastEventId: 'id-4', sequence: 101 })
+  })
+
+  it('removes temp files that a killed process left behind, once they are old', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'store.json')
+    const stale = join(dir, '.store.json.99999.deadbeef.tmp')
+    const fresh = join(dir, '.store.json.99998.cafebabe.tmp')
+    const unrelated = join(dir, '.other.json.99999.deadbeef.tmp')
+    for (const file of [stale, fresh, unrelated]) await writeFile(file, 'partial')
+    const hourAgo = new Date(Date.now() - 3600_000)
+    await utimes(stale, hourAgo, hourAgo)
+    await utimes(unrelated, hourAgo, hourAgo)
+    const made = makeStore(t, path)
+    await made.store.open()
+    await made.store.applyBatch(batch(1, []))
+    await made.store.snapshotNow()
+    assert.deepEqual((await readdir(dir)).sort(), ['.other.json.99999.deadbeef.tmp', '.store.json.99998.cafebabe.tmp', 'store.json'])
   })
 
   it('leaves the previous snapshot when the rename fails', async (t) => {

@@ -160,6 +160,24 @@ async function syncDirectory (fs: SnapshotFileSystem, directory: string): Promis
   }
 }
 
+/** Temp files of a write cut short (a process killed mid-write) are removed once this old. */
+const STALE_TEMP_MS = 10 * 60_000
+
+/** Best effort: removes temp files of `target` left by writes that never finished. */
+async function removeStaleTemps (directory: string, target: string): Promise<void> {
+  try {
+    const prefix = `.${target}.`
+    for (const name of await fsp.readdir(directory)) {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue
+      const file = join(directory, name)
+      const { mtimeMs } = await fsp.stat(file)
+      if (Date.now() - mtimeMs > STALE_TEMP_MS) await fsp.unlink(file)
+    }
+  } catch {
+    // A temp file left behind costs disk space only; never fail a good snapshot over it.
+  }
+}
+
 /**
  * Writes `state` to `path` atomically: a temp file in the same directory,
  * fsync, rename over the target, fsync of the directory. A failure at any
@@ -218,6 +236,7 @@ export async function writeSnapshot (
     await fs.rename(temp, path)
     tempCreated = false
     await syncDirectory(fs, directory)
+    await removeStaleTemps(directory, basename(path))
     return { bytes, records, serializeMs, totalMs: performance.now() - started }
   } catch (err) {
     release()
