@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 
-/** The Redis every test talks to (a real server, never a mock). */
-export const TEST_REDIS = { host: '127.0.0.1', port: 6379 } as const
+/**
+ * The Redis every test talks to (a real server, never a mock): REDIS_TEST_URL
+ * when set (.ci/run starts one when the machine has none), else 127.0.0.1:6379.
+ */
+export const TEST_REDIS = testRedisAddress(process.env.REDIS_TEST_URL)
+
+function testRedisAddress (url: string | undefined): { host: string, port: number } {
+  if (url === undefined || url === '') return { host: '127.0.0.1', port: 6379 }
+  const parsed = new URL(url)
+  return { host: parsed.hostname, port: Number(parsed.port || 6379) }
+}
 
 /** A fresh key prefix, so a test sees and deletes only its own keys. */
 export function randomPrefix (label = 'test'): string {
