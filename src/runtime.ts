@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { type Config, usesRedis } from './config.js'
+import { type Config, ConfigError, usesRedis } from './config.js'
 import { redactUrl } from './logger.js'
 import { MemoryStore } from './store/memory/memory-store.js'
 import { createRedisClient, RedisStore } from './store/redis/redis-store.js'
@@ -22,6 +22,9 @@ export interface StoreHandle {
 /** The Redis store when Redis is configured, else the embedded store with its snapshot file. */
 export function createStore (config: Config, logger: Logger): StoreHandle {
   const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM }
+  // Refuse rather than silently talk to one node: sharding over a cluster is not built yet.
+  if (config.REDIS_CLUSTER_NODES !== undefined) throw new ConfigError('REDIS_CLUSTER_NODES', 'is not supported yet: point REDIS_URL at a single Redis')
+  if (config.STORE_SHARDS !== undefined && config.STORE_SHARDS !== 1) throw new ConfigError('STORE_SHARDS', 'other than 1 is not supported yet')
   if (usesRedis(config)) {
     // A flush after an outage can be large: the client waits long for it, while the
     // API bounds its own reads by STORE_TIMEOUT_MS (and a down Redis fails fast anyway).
