@@ -101,6 +101,8 @@ describe('MemoryStore expiry', () => {
     for (let r = 0; r < 5; r++) assert.ok((await store.roomTop(`#r${r}`, 'words', { window: 'all', limit: 1000 })).length <= 200)
     assert.deepEqual((await store.top('words', { window: 'all', limit: 1 }))[0], { value: 'common', count: 3 * 24 * 60 })
     assert.deepEqual((await store.top('words', { window: '1h', limit: 1 }))[0], { value: 'common', count: 60 })
+    // The running sum of the 1h window holds what 60 one-minute buckets hold, no more.
+    assert.equal(store.structureSizes().windowSums, 1 + 60 + 60)
   })
 })
 
@@ -165,7 +167,7 @@ describe('MemoryStore lifecycle and input', () => {
     t.after(() => store.close())
     await assert.rejects(store.ping(), (err: unknown) => err instanceof StoreUnavailableError && /open\(\)/.test(err.message))
     await assert.rejects(store.applyBatch(batch(1, [])), StoreUnavailableError)
-    await store.open()
+    await Promise.all([store.open(), store.open()])
     await store.open()
     await store.ping()
     await store.close()

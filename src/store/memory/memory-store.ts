@@ -176,6 +176,7 @@ export class MemoryStore implements StatsStore {
   private snapshotQueued: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private closing: Promise<void> | null = null
+  private opening: Promise<void> | null = null
 
   /** Figures of the last snapshot written, for logs and the bench. */
   lastSnapshot: SnapshotWriteResult | null = null
@@ -199,9 +200,15 @@ export class MemoryStore implements StatsStore {
    * periodic snapshots. A corrupt or unreadable file throws
    * SnapshotCorruptError / SnapshotUnreadableError and is never overwritten.
    */
-  async open (): Promise<void> {
-    if (this.status === 'open') return
-    if (this.status === 'closed') throw new StoreUnavailableError('the embedded store is closed')
+  open (): Promise<void> {
+    if (this.status === 'open') return Promise.resolve()
+    if (this.status === 'closed') return Promise.reject(new StoreUnavailableError('the embedded store is closed'))
+    // Concurrent calls share one load.
+    this.opening ??= this.load().finally(() => { this.opening = null })
+    return this.opening
+  }
+
+  private async load (): Promise<void> {
     let loaded: StoreState | null = null
     if (this.snapshotPath !== null) {
       try {
@@ -385,13 +392,23 @@ export class MemoryStore implements StatsStore {
   }
 
   /** How many entries each structure holds (for tests, metrics and the bench). */
-  structureSizes (): { lists: Record<Category, number>, rooms: number, buckets: Record<BucketedWindow, number>, seconds: number, minutes: number, failedLog: number } {
+  structureSizes (): {
+    lists: Record<Category, number>
+    rooms: number
+    buckets: Record<BucketedWindow, number>
+    /** Members held by the running sums of windowed global lists (created on first read). */
+    windowSums: number
+    seconds: number
+    minutes: number
+    failedLog: number
+  } {
     const s = this.state
     const buckets = Object.fromEntries(WINDOW_SPECS.map((spec) => [spec.name, s.windows[spec.name].size])) as Record<BucketedWindow, number>
     return {
       lists: { words: s.top.words.size, nicks: s.top.nicks.size, rooms: s.top.rooms.size, emotes: s.top.emotes.size },
       rooms: s.rooms.size,
       buckets,
+      windowSums: [...this.aggregates.values()].reduce((n, aggregate) => n + aggregate.counts.size, 0),
       seconds: s.seconds.size,
       minutes: s.minutes.size,
       failedLog: s.failedLog.length
