@@ -22,7 +22,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['src/cli.ts', 'src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
+    files: ['src/cli.ts', 'scripts/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
     rules: { 'no-console': 'off' }
   },
   {
