@@ -41,64 +41,102 @@ export interface ExpectedCounts {
   roomDetail: Map<string, ExpectedRoomCounts>
 }
 
-function bump (counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1)
+/** A count held by reference, so counting an existing key is one map lookup instead of two. */
+interface Counter { n: number }
+type Counters = Map<string, Counter>
+
+function bump (counters: Counters, key: string): void {
+  const counter = counters.get(key)
+  if (counter === undefined) counters.set(key, { n: 1 })
+  else counter.n++
+}
+
+function toCounts (counters: Counters): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const [key, counter] of counters) counts.set(key, counter.n)
+  return counts
+}
+
+interface RoomTally {
+  messages: number
+  words: Counters
+  nicks: Counters
+  emotes: Counters
+  events: Counters
 }
 
 class Tally {
-  readonly counts: ExpectedCounts
+  messages = 0
+  failed = 0
+  skipped = 0
+  readonly events: Counters = new Map()
+  readonly words: Counters = new Map()
+  readonly nicks: Counters = new Map()
+  readonly rooms: Counters = new Map()
+  readonly emotes: Counters = new Map()
+  readonly roomDetail = new Map<string, RoomTally>()
 
-  constructor (seed: number, count: number) {
-    this.counts = {
-      seed,
-      count,
-      messages: 0,
-      failed: 0,
-      skipped: 0,
-      lastEventId: count > 0 ? String(count) : '',
-      events: new Map(),
-      words: new Map(),
-      nicks: new Map(),
-      rooms: new Map(),
-      emotes: new Map(),
-      roomDetail: new Map()
-    }
-  }
-
-  room (room: string): ExpectedRoomCounts {
-    let detail = this.counts.roomDetail.get(room)
+  room (room: string): RoomTally {
+    let detail = this.roomDetail.get(room)
     if (detail === undefined) {
       detail = { messages: 0, words: new Map(), nicks: new Map(), emotes: new Map(), events: new Map() }
-      this.counts.roomDetail.set(room, detail)
+      this.roomDetail.set(room, detail)
     }
     return detail
   }
 
   system (command: string, room: string): void {
-    bump(this.counts.events, command)
+    bump(this.events, command)
     if (room !== '') bump(this.room(room).events, command)
   }
 
   /** Counts one chat message; returns the room's detail so words and emotes land there too. */
-  message (nick: string, room: string): ExpectedRoomCounts | null {
-    this.counts.messages++
-    bump(this.counts.nicks, nick)
+  message (nick: string, room: string): RoomTally | null {
+    this.messages++
+    bump(this.nicks, nick)
     if (room === '') return null
-    bump(this.counts.rooms, room)
+    bump(this.rooms, room)
     const detail = this.room(room)
     detail.messages++
     bump(detail.nicks, nick)
     return detail
   }
 
-  word (word: string, detail: ExpectedRoomCounts | null): void {
-    bump(this.counts.words, word)
+  word (word: string, detail: RoomTally | null): void {
+    bump(this.words, word)
     if (detail !== null) bump(detail.words, word)
   }
 
-  emote (emote: string, detail: ExpectedRoomCounts | null): void {
-    bump(this.counts.emotes, emote)
+  emote (emote: string, detail: RoomTally | null): void {
+    bump(this.emotes, emote)
     if (detail !== null) bump(detail.emotes, emote)
+  }
+
+  result (seed: number, count: number): ExpectedCounts {
+    const roomDetail = new Map<string, ExpectedRoomCounts>()
+    for (const [room, detail] of this.roomDetail) {
+      roomDetail.set(room, {
+        messages: detail.messages,
+        words: toCounts(detail.words),
+        nicks: toCounts(detail.nicks),
+        emotes: toCounts(detail.emotes),
+        events: toCounts(detail.events)
+      })
+    }
+    return {
+      seed,
+      count,
+      messages: this.messages,
+      failed: this.failed,
+      skipped: this.skipped,
+      lastEventId: count > 0 ? String(count) : '',
+      events: toCounts(this.events),
+      words: toCounts(this.words),
+      nicks: toCounts(this.nicks),
+      rooms: toCounts(this.rooms),
+      emotes: toCounts(this.emotes),
+      roomDetail
+    }
   }
 }
 
@@ -116,12 +154,12 @@ const EVENTS_PER_CHUNK = 512
  */
 export function expectedCounts (seed: number, count: number): ExpectedCounts {
   checkCount(count)
-  const tally = new Tally(seed, count)
+  const tally = new Tally()
   const parser = new StreamParser({
     onEvent: (data) => {
       const decoded = decodePayload(data)
       if (!decoded.ok) {
-        tally.counts.failed++
+        tally.failed++
         return
       }
       const event = classifyPayload(decoded.payload)
@@ -133,8 +171,8 @@ export function expectedCounts (seed: number, count: number): ExpectedCounts {
       forEachWord(event.body, (word) => tally.word(word, detail))
       forEachEmote(event.body, emotesTag(event.tags), (emote) => tally.emote(emote, detail))
     },
-    onFailure: () => { tally.counts.failed++ },
-    onSkipped: () => { tally.counts.skipped++ }
+    onFailure: () => { tally.failed++ },
+    onSkipped: () => { tally.skipped++ }
   })
   for (let first = 1; first <= count; first += EVENTS_PER_CHUNK) {
     const last = Math.min(count, first + EVENTS_PER_CHUNK - 1)
@@ -143,7 +181,7 @@ export function expectedCounts (seed: number, count: number): ExpectedCounts {
     parser.push(Buffer.from(chunk, 'utf8'))
   }
   parser.end(true)
-  return tally.counts
+  return tally.result(seed, count)
 }
 
 /**
@@ -153,12 +191,12 @@ export function expectedCounts (seed: number, count: number): ExpectedCounts {
  */
 export function intendedCounts (seed: number, count: number): ExpectedCounts {
   checkCount(count)
-  const tally = new Tally(seed, count)
+  const tally = new Tally()
   for (let index = 1; index <= count; index++) {
     const { intent, skippedBefore } = generateEventWithIntent(seed, index)
-    tally.counts.skipped += skippedBefore
+    tally.skipped += skippedBefore
     if (intent.kind === 'failed') {
-      tally.counts.failed++
+      tally.failed++
     } else if (intent.kind === 'system') {
       tally.system(intent.command, intent.room)
     } else {
@@ -167,7 +205,7 @@ export function intendedCounts (seed: number, count: number): ExpectedCounts {
       for (const emote of intent.emotes) tally.emote(emote, detail)
     }
   }
-  return tally.counts
+  return tally.result(seed, count)
 }
 
 /** The first `limit` entries of `counts` in top-list order (count descending, ties by value in code-point order). */

@@ -1,4 +1,4 @@
-import { mix32, Random } from './prng.js'
+import { flatString, mix32, Random } from './prng.js'
 import {
   BOT_NICKS, CHATTER_ZIPF, EMOTE_ZIPF, EMOTES, koreanDisplayName, LEADING_PUNCTUATION, NICK_COUNT, NICKS,
   PUNCTUATION_TOKENS, ROOM_ZIPF, ROOMS, TRAILING_PUNCTUATION, VOCABULARY, WORD_ZIPF, type Emote
@@ -121,7 +121,7 @@ function needsJsonEscape (text: string): boolean {
 
 /** Stable numeric ids for rooms, as Twitch's room-id. */
 const ROOM_IDS: readonly number[] = ROOMS.map((_, rank) => 20_000_000 + (mix32(rank * 2 + 1) % 900_000_000))
-const ROOM_ID_TAGS: readonly string[] = ROOM_IDS.map((id) => ';room-id=' + id)
+const ROOM_ID_TAGS: readonly string[] = ROOM_IDS.map((id) => flatString(';room-id=' + id))
 
 function roomId (rank: number): number {
   return ROOM_IDS[rank] as number
@@ -134,6 +134,8 @@ interface User {
   displayName: string
   /** `color=...;display-name=...;emotes=` of a chat message's tags, ready to use. */
   chatTagsMiddle: string
+  /** `;user-id=...;user-type=` ending a chat message's tags. */
+  chatTagsEnd: string
 }
 
 const users = new Map<string, User>()
@@ -149,15 +151,25 @@ function user (nick: string): User {
       ? koreanDisplayName(new Random(id))
       : style < 40 ? nick.charAt(0).toUpperCase() + nick.slice(1) : style < 45 ? nick.toUpperCase() : nick
     const color = COLORS[id % COLORS.length] as string
-    found = { id, color, displayName, chatTagsMiddle: 'color=' + color + ';display-name=' + displayName + ';emotes=' }
+    const isBot = BOT_NICKS.includes(nick)
+    found = {
+      id,
+      color,
+      displayName,
+      chatTagsMiddle: flatString('color=' + color + ';display-name=' + displayName + ';emotes='),
+      chatTagsEnd: flatString(';user-id=' + id + (isBot ? ';user-type=mod' : ';user-type='))
+    }
     // Bounded by the nick pool (40,000 nicks and the bots).
     users.set(nick, found)
   }
   return found
 }
 
+/** How many people chat in the room of popularity rank r: thousands in the top rooms, a few dozen in the tail. */
+const CHATTERS_IN_ROOM: readonly number[] = ROOMS.map((_, rank) => Math.max(25, Math.min(MAX_CHATTERS_PER_ROOM, Math.floor(MAX_CHATTERS_PER_ROOM / Math.pow(rank + 1, 0.6)))))
+
 function chattersInRoom (rank: number): number {
-  return Math.max(25, Math.min(MAX_CHATTERS_PER_ROOM, Math.floor(MAX_CHATTERS_PER_ROOM / Math.pow(rank + 1, 0.6))))
+  return CHATTERS_IN_ROOM[rank] as number
 }
 
 /**
@@ -188,7 +200,8 @@ class BodyBuilder {
   private body = ''
   private codePointLength = 0
   private needsEscape = false
-  private readonly emoteRanges = new Map<string, string>()
+  /** Ranges by emote id, in order of first use; created with the first emote. */
+  private emoteRanges: Map<string, string> | null = null
   readonly words: string[] = []
   readonly emotes: string[] = []
 
@@ -208,6 +221,7 @@ class BodyBuilder {
     const start = this.codePointLength + (this.body === '' ? 0 : this.separatorCodePoints)
     this.append(emote.text)
     const range = `${start}-${this.codePointLength - 1}`
+    this.emoteRanges ??= new Map()
     const ranges = this.emoteRanges.get(emote.id)
     this.emoteRanges.set(emote.id, ranges === undefined ? range : `${ranges},${range}`)
     this.emotes.push(emote.text)
@@ -216,13 +230,13 @@ class BodyBuilder {
 
   /** Surrounds the body with white space; only for bodies without emotes, whose ranges it would shift. */
   wrap (before: string, after: string): void {
-    if (this.emoteRanges.size > 0) throw new Error('wrap() would shift the emote ranges')
+    if (this.emoteRanges !== null) throw new Error('wrap() would shift the emote ranges')
     this.body = before + this.body + after
   }
 
   finish (random: Random): Message {
     let tag = ''
-    for (const [id, ranges] of this.emoteRanges) tag += (tag === '' ? '' : '/') + id + ':' + ranges
+    if (this.emoteRanges !== null) for (const [id, ranges] of this.emoteRanges) tag += (tag === '' ? '' : '/') + id + ':' + ranges
     if (tag !== '' && random.chance(0.01)) {
       // A broken entry the worker must skip without failing the message.
       const end = this.codePointLength
@@ -233,7 +247,7 @@ class BodyBuilder {
   }
 
   hasEmotes (): boolean {
-    return this.emoteRanges.size > 0
+    return this.emoteRanges !== null
   }
 
   private append (text: string): void {
@@ -313,7 +327,7 @@ function sentTs (random: Random, index: number): number {
 }
 
 function chatTags (random: Random, nick: string, isBot: boolean, roomRank: number, emotes: string, index: number): string {
-  const { id, chatTagsMiddle } = user(nick)
+  const { chatTagsMiddle, chatTagsEnd } = user(nick)
   const subscribed = !isBot && random.chance(0.3)
   const months = 1 + random.int(48)
   let badges = isBot ? 'moderator/1' : random.chance(0.02) ? 'vip/1' : ''
@@ -324,7 +338,7 @@ function chatTags (random: Random, nick: string, isBot: boolean, roomRank: numbe
   return 'badge-info=' + (subscribed ? 'subscriber/' + months : '') + ';badges=' + badges + ';' + nonce + chatTagsMiddle +
     emotes + (random.chance(0.01) ? ';first-msg=1' : ';first-msg=0') + ';flags=;id=' + uuid(random) +
     (isBot ? ';mod=1' : ';mod=0') + (ROOM_ID_TAGS[roomRank] as string) + (subscribed ? ';subscriber=1' : ';subscriber=0') +
-    ';tmi-sent-ts=' + sentTs(random, index) + (random.chance(0.01) ? ';turbo=1' : ';turbo=0') + ';user-id=' + id + (isBot ? ';user-type=mod' : ';user-type=')
+    ';tmi-sent-ts=' + sentTs(random, index) + (random.chance(0.01) ? ';turbo=1' : ';turbo=0') + chatTagsEnd
 }
 
 function usernoticeTags (random: Random, nick: string, roomRank: number, emotes: string, index: number, kind: string): string {

@@ -17,6 +17,15 @@ export function mix32 (value: number): number {
 
 const TWO_POW_32 = 4294967296
 
+/**
+ * The same text as one flat, internalised string. Strings built by `+` are
+ * trees of pieces; pool strings are copied into every event, and walking
+ * their trees each time was most of the cost of writing an event out.
+ */
+export function flatString (text: string): string {
+  return Object.keys({ [text]: 0 })[0] as string
+}
+
 /** splitmix32: a counter-based generator, good enough for synthetic data and very fast. */
 export class Random {
   private state: number

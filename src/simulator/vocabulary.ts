@@ -1,4 +1,4 @@
-import { Random, Zipf } from './prng.js'
+import { flatString, Random, Zipf } from './prng.js'
 
 /**
  * The simulator's fixed pools: words, emotes, rooms and nicks, built once at
@@ -188,8 +188,8 @@ function readsBackAs (typed: string, word: string): boolean {
 function vocabularyWord (word: string): VocabularyWord {
   const first = word.codePointAt(0) as number
   const firstLength = first > 0xffff ? 2 : 1
-  const capitalized = word.slice(0, firstLength).toUpperCase() + word.slice(firstLength)
-  const upper = word.toUpperCase()
+  const capitalized = flatString(word.slice(0, firstLength).toUpperCase() + word.slice(firstLength))
+  const upper = flatString(word.toUpperCase())
   const spellings = {
     word,
     capitalized: capitalized !== word && readsBackAs(capitalized, word) ? capitalized : null,
@@ -200,7 +200,11 @@ function vocabularyWord (word: string): VocabularyWord {
     ...spellings,
     decomposed: decomposed === word
       ? null
-      : { word: decomposed, capitalized: spellings.capitalized?.normalize('NFD') ?? null, upper: spellings.upper?.normalize('NFD') ?? null }
+      : {
+          word: flatString(decomposed),
+          capitalized: spellings.capitalized === null ? null : flatString(spellings.capitalized.normalize('NFD')),
+          upper: spellings.upper === null ? null : flatString(spellings.upper.normalize('NFD'))
+        }
   }
 }
 
@@ -220,7 +224,7 @@ function buildVocabulary (): VocabularyWord[] {
     add(word)
   }
   while (words.length < VOCABULARY_SIZE) add(syntheticWord(random))
-  return words.map(vocabularyWord)
+  return words.map((word) => vocabularyWord(flatString(word)))
 }
 
 function asciiName (random: Random): string {
@@ -255,13 +259,13 @@ function buildNames (count: number, core: readonly string[], reserved: readonly 
 /** The word pool, most frequent first. */
 export const VOCABULARY: readonly VocabularyWord[] = buildVocabulary()
 /** Room names with their `#`, most popular first. */
-export const ROOMS: readonly string[] = buildNames(ROOM_COUNT, CORE_ROOMS, [], 1).map((name) => '#' + name)
+export const ROOMS: readonly string[] = buildNames(ROOM_COUNT, CORE_ROOMS, [], 1).map((name) => flatString('#' + name))
 /** Nicks (login names, lower-case), bots excluded. */
-export const NICKS: readonly string[] = buildNames(NICK_COUNT, [], BOT_NICKS, 2)
+export const NICKS: readonly string[] = buildNames(NICK_COUNT, [], BOT_NICKS, 2).map(flatString)
 
 /** A Korean display name for the few users who set one (Twitch allows localised names). */
 export function koreanDisplayName (random: Random): string {
-  return repeat(random, 2 + random.int(4), () => hangulSyllable(random))
+  return flatString(repeat(random, 2 + random.int(4), () => hangulSyllable(random)))
 }
 
 export const WORD_ZIPF = new Zipf(VOCABULARY_SIZE, 1.0)
