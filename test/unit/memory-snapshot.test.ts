@@ -134,6 +134,22 @@ describe('MemoryStore snapshot', () => {
     assert.deepEqual(await reopened.store.top('words', { window: 'all', limit: 10 }), [{ value: 'hi', count: 1 }])
   })
 
+  it('stays closed when close() comes while open() loads', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const first = makeStore(t, path)
+    await first.store.open()
+    await fill(first)
+    await first.store.close()
+    const original = await readFile(path)
+    const { store } = makeStore(t, path, { snapshotIntervalMs: 5 })
+    const opening = store.open()
+    await store.close()
+    await assert.rejects(opening, StoreUnavailableError)
+    await assert.rejects(store.ping(), StoreUnavailableError)
+    await sleep(30)
+    assert.deepEqual(await readFile(path), original, 'no snapshot after close')
+  })
+
   it('writes periodically when the store changed', async (t) => {
     const path = join(await tempDir(t), 'store.json')
     const made = makeStore(t, path, { snapshotIntervalMs: 20 })

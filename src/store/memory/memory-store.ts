@@ -214,11 +214,12 @@ export class MemoryStore implements StatsStore {
       try {
         loaded = await readSnapshot(this.snapshotPath)
       } catch (err) {
-        this.status = 'failed'
+        if (this.status !== 'closed') this.status = 'failed'
         this.logger.error({ err, path: this.snapshotPath }, 'cannot load the snapshot: the embedded store will not start')
         throw err
       }
     }
+    if (this.status === 'closed') throw new StoreUnavailableError('the embedded store was closed while it opened')
     this.state = loaded ?? emptyState()
     this.enforceBounds()
     this.sweep(this.clock(), true)
