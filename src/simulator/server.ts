@@ -264,7 +264,15 @@ class EventStream {
     const capacity = Math.max(1, rate * BUCKET_SECONDS)
     this.tokens = Math.min(capacity, this.tokens + (now - this.lastRefill) * rate / 1000)
     this.lastRefill = now
-    while (this.tokens >= 1) {
+    for (let writes = 0; this.tokens >= 1; writes++) {
+      if (writes === WRITES_BEFORE_YIELD) {
+        // A rate above what one pass can generate: let other connections and I/O run, then go on.
+        this.immediate = setImmediate(() => {
+          this.immediate = null
+          this.pump()
+        })
+        return
+      }
       const events = Math.min(Math.floor(this.tokens), MAX_EVENTS_PER_WRITE)
       this.tokens -= events
       if (!this.writeEvents(events, Number.POSITIVE_INFINITY)) return
