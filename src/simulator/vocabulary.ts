@@ -9,9 +9,10 @@ import { flatString, Random, Zipf } from './prng.js'
 
 const POOL_SEED = 0x5eed_c4a7
 
-/** True when `word` is a canonical word: what the word rule makes of it is itself. */
 const EDGE_PUNCTUATION = /^\p{P}|\p{P}$/u
 const WHITE_SPACE = /\p{White_Space}/u
+
+/** True when `word` is a canonical word: NFC, lower-case, no edge punctuation or white space, at most 64 code points. */
 export function isCanonicalWord (word: string): boolean {
   return word !== '' &&
     word === word.normalize('NFC') &&
