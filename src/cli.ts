@@ -70,6 +70,10 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
   })
 }
 
+function workerStatusOf (worker: Worker): { connected: boolean, role: 'active' | 'standby' | 'none' } {
+  return { connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none' }
+}
+
 async function openStore (config: Config, logger: Logger): Promise<ReturnType<typeof createStore>['store']> {
   const { store, description } = createStore(config, logger)
   logger.info({ store: description }, 'opening the store')
@@ -95,7 +99,7 @@ async function startCommand (): Promise<void> {
     config,
     store,
     logger,
-    workerStatus: () => ({ connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none' })
+    workerStatus: () => workerStatusOf(worker)
   })
   logger.info({ address: api.address }, `dashboard and API on ${api.address}, docs at ${api.address}/documentation`)
   const running = worker.run().catch((err: unknown) => { logger.error({ err }, 'worker stopped on an error') })
@@ -149,8 +153,14 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
   const store = await openStore(config, logger)
   const onTerminal = options.file !== undefined && process.stderr.isTTY
   const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
+  // Health and metrics for orchestrators and Prometheus, on WORKER_PORT when set.
+  const operations = config.WORKER_PORT === undefined
+    ? null
+    : await startApiServer({ config, store, logger, workerStatus: () => workerStatusOf(worker), routes: 'operations', port: config.WORKER_PORT })
+  if (operations !== null) logger.info({ address: operations.address }, `worker health and metrics on ${operations.address}`)
   onShutdownSignal(logger, async () => {
     await worker.stop()
+    await operations?.close()
     await simulator?.close()
     await store.close()
   })
@@ -162,6 +172,7 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
     process.exit(1)
   }
   if (onTerminal) process.stderr.write('\n')
+  await operations?.close()
   await store.close()
   const { messages, system, failed, skipped } = worker.tally
   logger.info({ messages, system, failed, skipped }, 'end of input: counts committed')

@@ -16,6 +16,7 @@ export const ConfigSchema = Type.Object({
   }),
   NODE_HOST: Type.String({ description: 'Address the API listens on', default: '0.0.0.0', minLength: 1 }),
   NODE_PORT: Integer('Port the API listens on', 3000, 0, 65535),
+  WORKER_PORT: Type.Optional(Type.Integer({ description: 'Port of a standalone worker\'s /health/live, /health/ready and /metrics (unset: none)', minimum: 0, maximum: 65535 })),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     description: 'pino log level', default: 'info'
   }),

@@ -60,6 +60,12 @@ function scrubber (secrets: string[]): (text: string) => string {
   }
 }
 
+/** A request path with its query string cut off (marked, so the log shows there was one). */
+export function withoutQuery (url: string): string {
+  const at = url.indexOf('?')
+  return at === -1 ? url : `${url.slice(0, at)}?${REDACTED}`
+}
+
 /** Pino redaction paths: authorization headers wherever a request is logged, and config secrets. */
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -83,7 +89,15 @@ export const REDACT_PATHS = [
  */
 export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config>, destination?: DestinationStream): Logger {
   const scrub = scrubber(configSecrets(config))
-  const scrubValue = (value: unknown): unknown => typeof value === 'string' ? scrub(value) : value
+  // Nested too (a request's URL sits under `req`), a few levels deep.
+  const scrubValue = (value: unknown, depth = 0): unknown => {
+    if (typeof value === 'string') return scrub(value)
+    if (depth >= 4 || value === null || typeof value !== 'object' || value instanceof Error) return value
+    if (Array.isArray(value)) return value.map((item) => scrubValue(item, depth + 1))
+    const out: Record<string, unknown> = {}
+    for (const [key, item] of Object.entries(value)) out[key] = scrubValue(item, depth + 1)
+    return out
+  }
   const options: pino.LoggerOptions = {
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: REDACTED },
@@ -93,6 +107,13 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config
         for (const key of ['message', 'stack']) out[key] = scrubValue(out[key])
         return out
       },
+      // Request URLs without their query string: it is client input and may carry a credential.
+      req: (req: { method?: string, url?: string, hostname?: string, ip?: string }) => ({
+        method: req.method,
+        url: typeof req.url === 'string' ? withoutQuery(req.url) : req.url,
+        hostname: req.hostname,
+        remoteAddress: req.ip
+      }),
       url: (url: unknown) => typeof url === 'string' ? redactUrl(url) : url,
       redisUrl: (url: unknown) => typeof url === 'string' ? redactUrl(url) : url,
       interfaceUrl: (url: unknown) => typeof url === 'string' ? redactUrl(url) : url

@@ -37,6 +37,8 @@ export interface BuildAppOptions {
   trustProxy?: boolean
   /** Where the dashboard's index.html lives; default src/dashboard. */
   dashboardDir?: string
+  /** 'operations': only /health/* and /metrics (a standalone worker's port). Default 'all'. */
+  routes?: 'all' | 'operations'
 }
 
 /** What every route plugin receives. */
@@ -109,14 +111,16 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
 
   const reader = new StatsReader({ store, clock, timeoutMs: config.STORE_TIMEOUT_MS, botNicks: botNicks(config) })
   const deps: RouteDeps = { config, reader, clock, workerStatus: options.workerStatus }
-  await app.register(statsRoutes, deps)
-  await app.register(topRoutes, deps)
-  await app.register(roomRoutes, deps)
-  await app.register(failedMessagesRoutes, deps)
-  await app.register(streamRoutes, deps)
+  if (options.routes !== 'operations') {
+    await app.register(statsRoutes, deps)
+    await app.register(topRoutes, deps)
+    await app.register(roomRoutes, deps)
+    await app.register(failedMessagesRoutes, deps)
+    await app.register(streamRoutes, deps)
+    await app.register(dashboardRoutes, { dashboardDir: options.dashboardDir })
+  }
   await app.register(healthRoutes, deps)
   await app.register(metricsRoutes)
-  await app.register(dashboardRoutes, { dashboardDir: options.dashboardDir })
 
   await app.ready()
   // Callers see a plain FastifyInstance; the TypeBox provider only matters inside the routes.

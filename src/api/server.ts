@@ -11,6 +11,10 @@ export interface StartApiServerOptions {
   workerStatus?: () => WorkerStatus
   /** Trust X-Forwarded-For; default false. */
   trustProxy?: boolean
+  /** 'operations': only /health/* and /metrics (a standalone worker). Default 'all'. */
+  routes?: 'all' | 'operations'
+  /** Port to listen on instead of NODE_PORT. */
+  port?: number
 }
 
 export interface ApiServer {
@@ -21,18 +25,19 @@ export interface ApiServer {
   close: () => Promise<void>
 }
 
-/** Builds the API and listens on NODE_HOST:NODE_PORT. */
+/** Builds the API and listens on NODE_HOST:NODE_PORT (or `port`). */
 export async function startApiServer (options: StartApiServerOptions): Promise<ApiServer> {
   const app = await buildApp({
     config: options.config,
     store: options.store,
     logger: options.logger,
     workerStatus: options.workerStatus,
-    trustProxy: options.trustProxy
+    trustProxy: options.trustProxy,
+    routes: options.routes
   })
   let address: string
   try {
-    address = await app.listen({ host: options.config.NODE_HOST, port: options.config.NODE_PORT })
+    address = await app.listen({ host: options.config.NODE_HOST, port: options.port ?? options.config.NODE_PORT })
   } catch (err) {
     await app.close()
     throw err
