@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,7 +22,10 @@ export function startCli (args: string[], env: Record<string, string>): CliProce
   let text = ''
   child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
+    rmSync(cwd, { recursive: true, force: true })
+    resolve(code)
+  }))
   return { child, output: () => text, exited }
 }
 

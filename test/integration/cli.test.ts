@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -18,6 +18,7 @@ function run (args: string[], env: Record<string, string> = {}): { status: numbe
     encoding: 'utf8',
     timeout: 30_000
   })
+  rmSync(cwd, { recursive: true, force: true })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
@@ -71,6 +72,7 @@ describe('chat-stats CLI', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'chat-stats-cli-'))
     writeFileSync(join(cwd, '.env'), 'NODE_PORT=notaport\n')
     const result = spawnSync(process.execPath, ['--import', TSX, CLI, 'api'], { cwd, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 })
+    rmSync(cwd, { recursive: true, force: true })
     assert.equal(result.status, 1)
     assert.match(result.stderr, /NODE_PORT/)
   })
