@@ -1,0 +1,35 @@
+/**
+ * Messages between the bench (parent) and its child processes. Each figure
+ * is measured in its own process, so what one measures does not run on the
+ * event loop of another.
+ */
+
+export type StoreKind = 'redis' | 'memory'
+
+export type FromParent =
+  | { type: 'load', seed: number, blockEvents: number }
+  | { type: 'probe', apiUrl: string, intervalMs: number, warmupMs: number, durationMs: number }
+  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number }
+  | { type: 'run-bare', streamUrl: string, expectedEvents: number }
+  | { type: 'serve-api', redisUrl: string, namespace: string }
+  | { type: 'serve-bare-api' }
+  | { type: 'stop' }
+
+export type ToParent = { type: string } & Record<string, unknown>
+
+/** Sends a message to the bench process (children are always forked with IPC). */
+export function sendToParent (message: ToParent): void {
+  if (process.send === undefined) throw new Error('bench children must be started by bench/run.ts')
+  process.send(message)
+}
+
+/** Handles the bench's messages; a handler failure is reported and ends the child. */
+export function onParentMessage (handler: (message: FromParent) => Promise<void> | void): void {
+  process.on('message', (message: FromParent) => {
+    Promise.resolve(handler(message)).catch((err: unknown) => {
+      sendToParent({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) })
+      setTimeout(() => process.exit(1), 100)
+    })
+  })
+  process.on('disconnect', () => process.exit(0))
+}

@@ -1,0 +1,177 @@
+import { once } from 'node:events'
+import http, { type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { loadStreamBlock, type StreamBlock } from '../stream-block.js'
+import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
+
+/**
+ * The load generator: serves the pre-generated block as an SSE stream, as
+ * fast as the client reads or paced at a rate of chat messages per second,
+ * looping over the block. After `events` events it stops writing but keeps
+ * the connection open, so the worker neither reconnects nor sees more.
+ *
+ * For the freshness figure it also logs (time written, chat messages
+ * written so far) and polls the API's totalMessages: a message is visible
+ * once totalMessages reaches its place in the stream.
+ */
+
+interface WriteMark {
+  /** performance.now() of the write. */
+  at: number
+  /** Chat messages written up to and including this write. */
+  chat: number
+}
+
+let block: StreamBlock
+const marks: WriteMark[] = []
+
+function chatBefore (event: number): number {
+  return Math.floor(event / block.events) * block.chatBefore[block.events]! + block.chatBefore[event % block.events]!
+}
+
+function byteOffset (event: number): number {
+  const inBlock = event % block.events
+  return inBlock === 0 ? 0 : block.ends[inBlock - 1]!
+}
+
+/** Writes events [from, to) (global indexes over the looped block); false when the socket is full. */
+function writeEvents (res: ServerResponse, from: number, to: number): boolean {
+  let ok = true
+  let event = from
+  while (event < to) {
+    const blockEnd = (Math.floor(event / block.events) + 1) * block.events
+    const last = Math.min(to, blockEnd)
+    const start = byteOffset(event)
+    const end = last % block.events === 0 ? block.bytes.length : block.ends[(last % block.events) - 1]!
+    ok = res.write(block.bytes.subarray(start, end))
+    event = last
+  }
+  return ok
+}
+
+async function serveUnpaced (res: ServerResponse, events: number): Promise<void> {
+  // Writes of about 1 MiB at event boundaries.
+  const step = Math.max(1, Math.floor(block.events * 1_048_576 / block.bytes.length))
+  for (let event = 0; event < events && !res.destroyed;) {
+    const next = Math.min(events, event + step)
+    const ok = writeEvents(res, event, next)
+    event = next
+    if (!ok) await drained(res)
+  }
+}
+
+/** Resolves when the socket can take more, or is gone. */
+async function drained (res: ServerResponse): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+async function servePaced (res: ServerResponse, events: number, rate: number, record: boolean): Promise<void> {
+  const started = performance.now()
+  let event = 0
+  let waiting = false
+  res.on('drain', () => { waiting = false })
+  while (event < events && !res.destroyed) {
+    await sleep(1)
+    if (waiting) continue
+    const due = rate * (performance.now() - started) / 1000
+    let next = event
+    while (next < events && chatBefore(next + 1) <= due) next++
+    if (next === event) continue
+    waiting = !writeEvents(res, event, next)
+    event = next
+    if (record) marks.push({ at: performance.now(), chat: chatBefore(event) })
+  }
+}
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://bench')
+  const events = Number(url.searchParams.get('events') ?? '0')
+  const rate = Number(url.searchParams.get('rate') ?? '0')
+  const record = url.searchParams.get('record') === '1'
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+  res.flushHeaders()
+  const serving = rate > 0 ? servePaced(res, events, rate, record) : serveUnpaced(res, events)
+  serving.then(() => sendToParent({ type: 'served', events }), (err: unknown) => sendToParent({ type: 'error', message: String(err) }))
+})
+server.keepAliveTimeout = 0
+
+interface ProbeResult {
+  p50: number
+  p99: number
+  max: number
+  messages: number
+  polls: number
+}
+
+/** Polls `apiUrl` + /stats and measures, per chat message written after the warm-up, the delay until the API counts it. */
+async function probe (apiUrl: string, intervalMs: number, warmupMs: number, durationMs: number): Promise<ProbeResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const delays: Array<{ delay: number, weight: number }> = []
+  const start = performance.now()
+  let seenChat = 0
+  let markIndex = 0
+  let polls = 0
+  const measureFrom = start + warmupMs
+  while (performance.now() - start < warmupMs + durationMs) {
+    const total = await new Promise<number>((resolve, reject) => {
+      http.get(`${apiUrl}/stats`, { agent }, (response) => {
+        let body = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => { body += chunk })
+        response.on('end', () => {
+          try {
+            resolve((JSON.parse(body) as { totalMessages: number }).totalMessages)
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)))
+          }
+        })
+      }).on('error', reject)
+    })
+    const now = performance.now()
+    polls++
+    while (markIndex < marks.length && marks[markIndex]!.chat <= total) {
+      const mark = marks[markIndex]!
+      if (mark.at >= measureFrom) delays.push({ delay: now - mark.at, weight: mark.chat - seenChat })
+      seenChat = mark.chat
+      markIndex++
+    }
+    await sleep(intervalMs)
+  }
+  agent.destroy()
+  delays.sort((a, b) => a.delay - b.delay)
+  const messages = delays.reduce((sum, d) => sum + d.weight, 0)
+  const percentile = (p: number): number => {
+    let seen = 0
+    for (const d of delays) {
+      seen += d.weight
+      if (seen >= p * messages) return d.delay
+    }
+    return Number.NaN
+  }
+  return { p50: percentile(0.5), p99: percentile(0.99), max: delays.at(-1)?.delay ?? Number.NaN, messages, polls }
+}
+
+onParentMessage(async (message: FromParent) => {
+  if (message.type === 'load') {
+    block = loadStreamBlock(message.seed, message.blockEvents)
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    sendToParent({ type: 'listening', port: (server.address() as AddressInfo).port })
+  } else if (message.type === 'probe') {
+    const result = await probe(message.apiUrl, message.intervalMs, message.warmupMs, message.durationMs)
+    sendToParent({ type: 'probe-result', ...result })
+  } else if (message.type === 'stop') {
+    server.closeAllConnections()
+    server.close()
+    process.exit(0)
+  }
+})

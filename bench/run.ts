@@ -1,0 +1,392 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { Command, InvalidArgumentError } from 'commander'
+import { RedisKeys } from '../src/store/redis/keys.js'
+import { CATEGORIES } from '../src/store/types.js'
+import { Child } from './child.js'
+import type { StoreKind } from './children/ipc.js'
+import { type BenchRedis, counterDelta, deleteNamespace, redisCounters, startOwnRedis, useRedis } from './redis.js'
+import { formatNumber, formatSpread, mib, type Spread, spread, summariseProfile } from './report.js'
+import { CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
+
+/**
+ * `npm run bench` (SPEC section 6): ingest rate into Redis and into the
+ * embedded store beside a bare read/split/JSON.parse loop, freshness, API
+ * requests/s beside a bare Fastify route, and a long run for memory. Every
+ * figure is printed as min / median / max over --runs runs. Never part of
+ * `npm test`.
+ */
+
+const PARTS = ['ingest', 'embedded', 'freshness', 'api', 'memory'] as const
+type Part = typeof PARTS[number]
+
+interface Options {
+  only: Part[]
+  runs: number
+  events: number
+  block: number
+  seed: number
+  memoryEvents: number
+  rate: number
+  freshnessSeconds: number
+  apiSeconds: number
+  connections: number
+  flushInterval: number
+  redisUrl: string | undefined
+  redisSave: string
+  profile: boolean
+  json: string | undefined
+}
+
+function integer (minimum: number) {
+  return (value: string): number => {
+    const n = Number(value.replace(/_/g, ''))
+    if (!Number.isSafeInteger(n) || n < minimum) throw new InvalidArgumentError(`must be an integer >= ${minimum}`)
+    return n
+  }
+}
+
+function parts (value: string): Part[] {
+  const list = value.split(',').map((p) => p.trim()).filter((p) => p !== '')
+  for (const p of list) if (!(PARTS as readonly string[]).includes(p)) throw new InvalidArgumentError(`unknown part ${p}; parts: ${PARTS.join(', ')}`)
+  return list as Part[]
+}
+
+function parseOptions (): Options {
+  const program = new Command('npm run bench --')
+    .description('Measures SPEC section 6: ingest, embedded, freshness, api, memory.')
+    .option('--only <parts>', `comma-separated parts to run (${PARTS.join(', ')})`, parts, [...PARTS])
+    .option('--runs <n>', 'runs of each figure (min / median / max)', integer(1), 3)
+    .option('--events <n>', 'events per ingest run', integer(1000), 1_000_000)
+    .option('--block <n>', 'pre-generated events (longer runs loop over them)', integer(1000), 500_000)
+    .option('--seed <n>', 'simulator seed of the block', integer(0), 1)
+    .option('--memory-events <n>', 'events of the long run', integer(1000), 10_000_000)
+    .option('--rate <n>', 'chat messages/s of the stream during the freshness and api parts', integer(1), 100_000)
+    .option('--freshness-seconds <n>', 'length of each freshness measurement', integer(1), 20)
+    .option('--api-seconds <n>', 'length of each autocannon run', integer(1), 10)
+    .option('--connections <n>', 'autocannon connections', integer(1), 10)
+    .option('--flush-interval <ms>', 'FLUSH_INTERVAL_MS of the worker', integer(10), 250)
+    .option('--redis-url <url>', 'use this Redis instead of starting a redis-server on a free port')
+    .option('--redis-save <spec>', 'persistence of the bench\'s own redis-server (e.g. "60 1" as in docker-compose.yml)', '')
+    .option('--profile', 'CPU-profile the worker of the first Redis ingest run and print its hottest functions', false)
+    .option('--json <path>', 'also write every figure as JSON')
+    .parse()
+  return program.opts<Options>()
+}
+
+function log (line = ''): void {
+  console.log(line)
+}
+
+const results: Record<string, unknown> = {}
+
+async function machine (redis: BenchRedis, options: Options): Promise<void> {
+  const cpuList = cpus()
+  const info = {
+    cores: cpuList.length,
+    cpu: cpuList[0]?.model ?? 'unknown',
+    node: process.version,
+    redis: redis.description,
+    loadAverageAtStart: loadavg().map((l) => l.toFixed(2)).join(' ')
+  }
+  results.machine = info
+  results.options = options
+  log(`machine: ${info.cores} cores, ${info.cpu}; node ${info.node}; ${info.redis}`)
+  log(`load average at start: ${info.loadAverageAtStart} (the load generator, Redis and the worker share these cores)`)
+  log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`)
+  log()
+}
+
+interface WorkerResult {
+  messages: number
+  storedMessages: number
+  seconds: number
+  cpuSeconds: number
+  flushes: number
+  meanFlushMs: number
+  maxFlushMs: number
+  maxBatch: number
+  samples: Array<{ at: number, committed: number, rss: number, heapUsed: number }>
+}
+
+interface BareResult {
+  seconds: number
+  cpuSeconds: number
+  parsed: number
+  failed: number
+}
+
+function namespace (): string {
+  return `bench:${randomBytes(6).toString('hex')}:`
+}
+
+function newestProfile (dir: string): string | null {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))
+  files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+  return files[0] ?? null
+}
+
+class Bench {
+  private loadGenerator!: Child
+  private block!: StreamBlock
+  private port = 0
+  private expectedMessages = 0
+
+  constructor (private readonly options: Options, private readonly redis: BenchRedis) {}
+
+  async start (): Promise<void> {
+    const { seed, block } = this.options
+    const started = performance.now()
+    const loaded = loadStreamBlock(seed, block, (path) => log(`generating the stream block once (${formatNumber(block)} events, cached in ${path}) ...`))
+    this.block = loaded
+    this.expectedMessages = chatMessagesIn(loaded, this.options.events)
+    log(`stream block: ${formatNumber(loaded.events)} events, ${formatNumber(loaded.bytes.length / loaded.events, 0)} bytes/event, ${formatNumber(100 * loaded.chatBefore[loaded.events]! / loaded.events, 1)} % chat messages (ready in ${formatNumber((performance.now() - started) / 1000, 1)} s)`)
+    this.loadGenerator = Child.start('load-generator')
+    this.loadGenerator.send({ type: 'load', seed, blockEvents: block })
+    this.port = (await this.loadGenerator.next('listening', 600_000)).port as number
+  }
+
+  async stop (): Promise<void> {
+    await this.loadGenerator.stop()
+  }
+
+  private streamUrl (events: number, rate = 0, record = false): string {
+    return `http://127.0.0.1:${this.port}/?events=${events}&rate=${rate}${record ? '&record=1' : ''}`
+  }
+
+  private async bareRun (): Promise<BareResult> {
+    const child = Child.start('bare-parse')
+    try {
+      child.send({ type: 'run-bare', streamUrl: this.streamUrl(this.options.events), expectedEvents: this.options.events })
+      return await child.next('bare-result', 3_600_000) as unknown as BareResult
+    } finally {
+      await child.stop()
+    }
+  }
+
+  private async workerRun (store: StoreKind, events: number, expectedMessages: number, profileDir: string | null, sampleMemoryMs = 0): Promise<{ worker: WorkerResult, redis: ReturnType<typeof counterDelta>, namespace: string }> {
+    const ns = namespace()
+    const child = Child.start('worker', profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])
+    try {
+      const before = await redisCounters(this.redis.admin)
+      child.send({ type: 'run-worker', store, streamUrl: this.streamUrl(events), redisUrl: this.redis.url, namespace: ns, expectedMessages, flushIntervalMs: this.options.flushInterval, sampleMemoryMs })
+      const worker = await child.next('worker-result', 7_200_000) as unknown as WorkerResult
+      const after = await redisCounters(this.redis.admin)
+      return { worker, redis: counterDelta(before, after), namespace: ns }
+    } finally {
+      await child.stop()
+    }
+  }
+
+  /** Ingest: bare loop, then the worker into Redis (and the embedded store), per run. */
+  async ingest (withRedis: boolean, withMemory: boolean): Promise<void> {
+    const { runs, events } = this.options
+    const expected = this.expectedMessages
+    log(`== ingest: ${formatNumber(events)} events (${formatNumber(expected)} chat messages) per run, unpaced HTTP SSE from the load generator`)
+    const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [] }
+    let profileDir: string | null = null
+    if (this.options.profile && withRedis) {
+      profileDir = join(CACHE_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'))
+      mkdirSync(profileDir, { recursive: true })
+    }
+    for (let run = 1; run <= runs; run++) {
+      const bare = await this.bareRun()
+      const bareRate = expected / bare.seconds
+      const bareCpuPerMessage = 1e6 * bare.cpuSeconds / expected
+      rows.bare!.push(bareRate)
+      rows.bareCpu!.push(bareCpuPerMessage)
+      log(`run ${run}: bare loop ${formatNumber(bareRate)} msg/s (${formatNumber(bareCpuPerMessage, 2)} µs CPU/msg)`)
+      for (const store of [withRedis ? 'redis' : null, withMemory ? 'memory' : null] as const) {
+        if (store === null) continue
+        const { worker, redis, namespace: ns } = await this.workerRun(store, events, expected, run === 1 ? profileDir : null)
+        const rate = worker.messages / worker.seconds
+        const cpuPerMessage = 1e6 * worker.cpuSeconds / worker.messages
+        const commands = [...redis.commands].filter(([name]) => name !== 'info').reduce((sum, [, c]) => sum + c.calls, 0)
+        const line = `run ${run}: worker -> ${store === 'redis' ? 'Redis' : 'embedded store'} ${formatNumber(rate)} msg/s (ratio ${formatNumber(rate / bareRate, 3)}), ` +
+          `${formatNumber(cpuPerMessage, 2)} µs worker CPU/msg, ${worker.flushes} flushes (mean ${formatNumber(worker.meanFlushMs)} ms, max ${formatNumber(worker.maxFlushMs)} ms, largest ${formatNumber(worker.maxBatch)} msgs)`
+        if (worker.storedMessages !== expected) log(`  WARNING: the store counted ${worker.storedMessages} messages, the stream had ${expected}`)
+        if (store === 'redis') {
+          rows.redis!.push(rate)
+          rows.redisCpu!.push(cpuPerMessage)
+          rows.redisRatio!.push(rate / bareRate)
+          rows.redisCpuRatio!.push(bareCpuPerMessage / cpuPerMessage)
+          rows.redisServerCpu!.push(1e6 * redis.cpuSeconds / worker.messages)
+          rows.redisCommands!.push(commands / worker.messages)
+          log(`${line}; Redis ${formatNumber(1e6 * redis.cpuSeconds / worker.messages, 2)} µs CPU/msg, ${formatNumber(commands / worker.messages, 2)} commands/msg`)
+          if (run === 1) this.printRedisProfile(redis, worker.messages)
+          await deleteNamespace(this.redis.admin, ns)
+        } else {
+          rows.memory!.push(rate)
+          rows.memoryCpu!.push(cpuPerMessage)
+          rows.memoryRatio!.push(rate / bareRate)
+          rows.memoryCpuRatio!.push(bareCpuPerMessage / cpuPerMessage)
+          log(line)
+        }
+      }
+      if (run === 1 && profileDir !== null) {
+        const profile = newestProfile(profileDir)
+        if (profile !== null) {
+          log(`  worker CPU profile (${profile}), self time:`)
+          for (const line of summariseProfile(profile, 20)) log(`    ${line}`)
+        }
+      }
+    }
+    const summary: Record<string, Spread> = {}
+    for (const [name, values] of Object.entries(rows)) if (values.length > 0) summary[name] = spread(values)
+    results.ingest = { events, messages: expected, runs: rows, summary }
+    log('ingest summary (min / median / max):')
+    log(`  bare read+split+JSON.parse loop  ${formatSpread(summary.bare!, 0, ' msg/s')}   (${formatSpread(summary.bareCpu!, 2, ' µs CPU/msg')})`)
+    if (summary.redis !== undefined) {
+      log(`  worker -> Redis                  ${formatSpread(summary.redis, 0, ' msg/s')}   (${formatSpread(summary.redisCpu!, 2, ' µs CPU/msg')})`)
+      log(`    ratio to bare (wall)           ${formatSpread(summary.redisRatio!, 3)}   target >= 0.5; absolute target >= 250,000 msg/s`)
+      log(`    ratio to bare (CPU per msg)    ${formatSpread(summary.redisCpuRatio!, 3)}`)
+      log(`    Redis server                   ${formatSpread(summary.redisServerCpu!, 2, ' µs CPU/msg')}, ${formatSpread(summary.redisCommands!, 2, ' commands/msg')}`)
+    }
+    if (summary.memory !== undefined) {
+      log(`  worker -> embedded store         ${formatSpread(summary.memory, 0, ' msg/s')}   (${formatSpread(summary.memoryCpu!, 2, ' µs CPU/msg')})`)
+      log(`    ratio to bare (wall)           ${formatSpread(summary.memoryRatio!, 3)}`)
+      log(`    ratio to bare (CPU per msg)    ${formatSpread(summary.memoryCpuRatio!, 3)}`)
+    }
+    log()
+  }
+
+  private printRedisProfile (redis: ReturnType<typeof counterDelta>, messages: number): void {
+    const total = [...redis.commands.values()].reduce((sum, c) => sum + c.usec, 0)
+    const script = (redis.commands.get('evalsha')?.usec ?? 0)
+    const inner = total - script
+    log(`  Redis time by command (run 1; scripts' inner commands counted under their names; EVALSHA includes them):`)
+    for (const [name, c] of [...redis.commands].sort((a, b) => b[1].usec - a[1].usec).slice(0, 10)) {
+      log(`    ${name.padEnd(18)} ${formatNumber(c.calls / messages, 3).padStart(8)} calls/msg  ${formatNumber(c.usec / c.calls, 2).padStart(9)} µs/call  ${formatNumber(c.usec / messages, 2).padStart(7)} µs/msg`)
+    }
+    if (script > 0) log(`    Lua interpreter overhead (EVALSHA time not spent in its commands): ${formatNumber(Math.max(0, script - inner) / messages, 2)} µs/msg`)
+  }
+
+  /** Freshness and API figures: the worker ingests a paced stream into Redis while the API serves it. */
+  async live (freshness: boolean, api: boolean): Promise<void> {
+    const { rate, runs, freshnessSeconds, apiSeconds, connections } = this.options
+    const ns = namespace()
+    const worker = Child.start('worker')
+    const apiServer = Child.start('api')
+    const bareApi = api ? Child.start('api') : null
+    const before = await redisCounters(this.redis.admin)
+    try {
+      apiServer.send({ type: 'serve-api', redisUrl: this.redis.url, namespace: ns })
+      const apiUrl = (await apiServer.next('listening', 60_000)).url as string
+      let bareUrl = ''
+      if (bareApi !== null) {
+        bareApi.send({ type: 'serve-bare-api' })
+        bareUrl = (await bareApi.next('listening', 60_000)).url as string
+      }
+      // A stream long enough for every measurement; the worker is stopped when they are done.
+      const events = Math.ceil(rate * 1.2 * (10 + runs * ((freshness ? freshnessSeconds : 0) + (api ? 2 * apiSeconds + 2 : 0))))
+      worker.send({ type: 'run-worker', store: 'redis', streamUrl: this.streamUrl(events, rate, freshness), redisUrl: this.redis.url, namespace: ns, expectedMessages: 0, flushIntervalMs: this.options.flushInterval, sampleMemoryMs: 0 })
+      await worker.next('connected', 60_000)
+      const startedAt = performance.now()
+
+      if (freshness) {
+        log(`== freshness: stream paced at ${formatNumber(rate)} chat messages/s into Redis; delay from the load generator's write to the API's GET /stats totalMessages counting it (polled every 10 ms)`)
+        const p50: number[] = []
+        const p99: number[] = []
+        for (let run = 1; run <= runs; run++) {
+          this.loadGenerator.send({ type: 'probe', apiUrl, intervalMs: 10, warmupMs: run === 1 ? 5000 : 0, durationMs: freshnessSeconds * 1000 })
+          const r = await this.loadGenerator.next('probe-result', 600_000 + freshnessSeconds * 1000)
+          p50.push(r.p50 as number)
+          p99.push(r.p99 as number)
+          log(`run ${run}: p50 ${formatNumber(r.p50 as number)} ms, p99 ${formatNumber(r.p99 as number)} ms, max ${formatNumber(r.max as number)} ms over ${formatNumber(r.messages as number)} messages (${r.polls as number} polls)`)
+        }
+        results.freshness = { rate, p50, p99, summary: { p50: spread(p50), p99: spread(p99) } }
+        log(`freshness summary (min / median / max): p50 ${formatSpread(spread(p50), 0, ' ms')}, p99 ${formatSpread(spread(p99), 0, ' ms')}   target p99 <= 500 ms`)
+        log()
+      }
+
+      if (api) {
+        log(`== api: autocannon, ${connections} connections, ${apiSeconds} s each, while the worker ingests ${formatNumber(rate)} msg/s into Redis`)
+        const rows: Record<string, number[]> = { bare: [], bareP99: [], words: [], wordsP99: [], ratio: [] }
+        for (let run = 1; run <= runs; run++) {
+          const bare = await autocannon({ url: `${bareUrl}/constant`, connections, duration: apiSeconds })
+          const words = await autocannon({ url: `${apiUrl}/stats/words`, connections, duration: apiSeconds })
+          if (words.non2xx > 0 || words.errors > 0) log(`  WARNING: /stats/words answered ${words.non2xx} non-2xx and ${words.errors} errors`)
+          rows.bare!.push(bare.requests.average)
+          rows.bareP99!.push(bare.latency.p99)
+          rows.words!.push(words.requests.average)
+          rows.wordsP99!.push(words.latency.p99)
+          rows.ratio!.push(words.requests.average / bare.requests.average)
+          log(`run ${run}: bare Fastify ${formatNumber(bare.requests.average)} req/s (p99 ${bare.latency.p99} ms), GET /stats/words ${formatNumber(words.requests.average)} req/s (p99 ${words.latency.p99} ms), ratio ${formatNumber(words.requests.average / bare.requests.average, 3)}`)
+        }
+        const summary = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, spread(v)]))
+        results.api = { runs: rows, summary }
+        log('api summary (min / median / max):')
+        log(`  bare Fastify constant route      ${formatSpread(summary.bare!, 0, ' req/s')}, p99 ${formatSpread(summary.bareP99!, 0, ' ms')}`)
+        log(`  GET /stats/words                 ${formatSpread(summary.words!, 0, ' req/s')}, p99 ${formatSpread(summary.wordsP99!, 0, ' ms')}`)
+        log(`  ratio                            ${formatSpread(summary.ratio!, 3)}   target >= 0.6`)
+        log()
+      }
+      worker.send({ type: 'stop' })
+      const result = await worker.next('worker-result', 120_000) as unknown as WorkerResult
+      const seconds = (performance.now() - startedAt) / 1000
+      log(`(during these parts the worker committed ${formatNumber(result.messages / seconds)} msg/s for a paced ${formatNumber(rate)} msg/s; mean flush ${formatNumber(result.meanFlushMs)} ms, max ${formatNumber(result.maxFlushMs)} ms)`)
+      const delta = counterDelta(before, await redisCounters(this.redis.admin))
+      log(`(Redis CPU during these parts: ${formatNumber(100 * delta.cpuSeconds / seconds)} % of one core)`)
+      log()
+    } finally {
+      await Promise.all([worker.stop(), apiServer.stop(), bareApi?.stop()])
+      await deleteNamespace(this.redis.admin, ns)
+    }
+  }
+
+  /** The long run: worker RSS over time, Redis memory and commands per message. */
+  async memory (): Promise<void> {
+    const events = this.options.memoryEvents
+    const expected = chatMessagesIn(this.block, events)
+    log(`== memory: one unpaced run of ${formatNumber(events)} events (${formatNumber(expected)} chat messages) into Redis`)
+    const { worker, redis, namespace: ns } = await this.workerRun('redis', events, expected, null, 1000)
+    try {
+      const at = (fraction: number): WorkerResult['samples'][number] => worker.samples.find((s) => s.committed >= fraction * expected) ?? worker.samples.at(-1)!
+      const start = worker.samples[0]!
+      const middle = at(0.5)
+      const end = worker.samples.at(-1)!
+      const peak = Math.max(...worker.samples.map((s) => s.rss))
+      const keys = new RedisKeys(ns)
+      const cards: Record<string, number> = {}
+      for (const category of CATEGORIES) cards[category] = await this.redis.admin.zcard(keys.top(category))
+      const usedMemory = (await redisCounters(this.redis.admin)).usedMemory
+      const commands = [...redis.commands].filter(([name]) => name !== 'info').reduce((sum, [, c]) => sum + c.calls, 0)
+      const evalsha = redis.commands.get('evalsha')?.calls ?? 0
+      results.memory = { events, messages: expected, worker, usedMemory, commandsPerMessage: commands / worker.messages, roundTripsPerMessage: evalsha / worker.messages, topListSizes: cards }
+      log(`rate ${formatNumber(worker.messages / worker.seconds)} msg/s over ${formatNumber(worker.seconds)} s; ${worker.storedMessages === expected ? 'the store counted every message once' : `WARNING: the store counted ${worker.storedMessages}, expected ${expected}`}`)
+      log(`worker RSS: start ${mib(start.rss)}, middle ${mib(middle.rss)} (${formatNumber(middle.committed)} msgs), end ${mib(end.rss)}; peak ${mib(peak)}; heap used at end ${mib(end.heapUsed)}`)
+      log(`Redis used_memory at the end: ${mib(usedMemory)}; all-time list sizes ${Object.entries(cards).map(([c, n]) => `${c} ${formatNumber(n)}`).join(', ')} (bound MAX_TRACKED_WORDS = 1,000,000 each)`)
+      log(`Redis commands per message: ${formatNumber(commands / worker.messages, 3)} (scripts' inner commands included); round trips per message: ${formatNumber(evalsha / worker.messages, 6)}`)
+      log()
+    } finally {
+      await deleteNamespace(this.redis.admin, ns)
+    }
+  }
+}
+
+async function main (): Promise<void> {
+  const options = parseOptions()
+  const redis = options.redisUrl === undefined ? await startOwnRedis(options.redisSave) : await useRedis(options.redisUrl)
+  const bench = new Bench(options, redis)
+  try {
+    await machine(redis, options)
+    await bench.start()
+    const only = new Set(options.only)
+    if (only.has('ingest') || only.has('embedded')) await bench.ingest(only.has('ingest'), only.has('embedded'))
+    if (only.has('freshness') || only.has('api')) await bench.live(only.has('freshness'), only.has('api'))
+    if (only.has('memory')) await bench.memory()
+    log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+    if (options.json !== undefined) writeFileSync(options.json, JSON.stringify(results, null, 2))
+  } finally {
+    await bench.stop().catch(() => {})
+    await redis.close()
+  }
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
