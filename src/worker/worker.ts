@@ -51,6 +51,16 @@ export interface WorkerProgress {
 export type WorkerRole = 'starting' | 'standby' | 'active' | 'stopped'
 
 /**
+ * While the store keeps up, the worker reads ahead of it by at most about
+ * this much store time (measured from recent flushes), so a flush, and the
+ * final flush on SIGTERM, stays short even when the stream is faster than
+ * the store. MAX_PENDING_UPDATES bounds what is held while the store is down.
+ */
+const READ_AHEAD_MS = 1000
+/** Read-ahead allowed whatever the measured store speed, so batches stay big enough to be efficient. */
+const MIN_READ_AHEAD_UPDATES = 50_000
+
+/**
  * Reads the stream, counts, and flushes to the store: one atomic write per
  * flush with the stream position, so a restart resumes exactly where the
  * committed counts end. Reconnects forever with back-off; stops reading
@@ -77,6 +87,10 @@ export class Worker {
   private unconfirmed: Batch | null = null
   private unconfirmedUpdates = 0
   private committedSequence = 0
+  /** The stream position committed with committedSequence. */
+  private committedEventId: string | null = null
+  /** Set while the worker tries to take back a lease that lapsed under it. */
+  private leaseRecovery: Promise<void> | null = null
   /** The id of the last event handed to the builder: where a reconnection resumes. */
   private lastProcessedId: string | null = null
 
@@ -84,8 +98,13 @@ export class Worker {
   private stopped: Promise<void> | null = null
   private connection: StreamConnection | null = null
   private flushTimer: NodeJS.Timeout | null = null
+  private flushTick: (() => void) | null = null
   private flushing: Promise<void> | null = null
   private drainWaiters: Array<() => void> = []
+  /** Counter updates the store applies per ms, from recent flushes; null until one has been measured. */
+  private storeUpdatesPerMs: number | null = null
+  /** False after a failed flush, until one succeeds: then only MAX_PENDING_UPDATES bounds reading. */
+  private storeAnswering = true
   private bytesRead = 0
   private totalBytes: number | null = null
 
@@ -151,7 +170,7 @@ export class Worker {
   async stop (): Promise<void> {
     this.stopping = true
     this.connection?.close()
-    for (const wake of this.drainWaiters.splice(0)) wake()
+    this.wakeReaders()
     this.stopped ??= new Promise((resolve) => {
       const check = (): void => { if (this.role === 'stopped') resolve(); else setTimeout(check, 20) }
       check()
@@ -179,6 +198,7 @@ export class Worker {
       try {
         const position = await this.store.position()
         this.committedSequence = position.sequence
+        this.committedEventId = position.lastEventId
         this.lastProcessedId = position.lastEventId
         break
       } catch (err) {
@@ -197,7 +217,7 @@ export class Worker {
   private keepLease (): NodeJS.Timeout {
     const timer = setInterval(() => {
       this.store.renewLease(this.leaseToken, this.leaseTtlMs).then((held) => {
-        if (!held) this.loseLease()
+        if (!held) void this.recoverLease()
       }, (err: unknown) => {
         this.hooks.onStoreError?.(err)
         this.log.warn({ err }, 'lease renewal failed; retrying')
@@ -207,17 +227,63 @@ export class Worker {
     return timer
   }
 
+  /**
+   * The lease lapsed under this worker: a renewal or a flush was refused.
+   * Usually nobody else wanted it (a flush longer than LEASE_TTL_MS held up
+   * the renewals): then take it back and carry on with the counts in memory,
+   * provided the store's position shows that nothing else was committed in
+   * between. Otherwise another worker has taken over, and this one drops
+   * what it has not committed.
+   */
+  private async recoverLease (): Promise<void> {
+    if (this.role !== 'active') return
+    this.leaseRecovery ??= (async () => {
+      try {
+        if (await this.store.acquireLease(this.leaseToken, this.leaseTtlMs)) {
+          const position = await this.store.position()
+          if (this.role !== 'active') return
+          if (this.isOwnPosition(position.sequence, position.lastEventId)) {
+            this.log.warn({ sequence: position.sequence, leaseTtlMs: this.leaseTtlMs }, 'the worker lease had lapsed (store slower than LEASE_TTL_MS?); took it back: nothing else was committed meanwhile')
+            return
+          }
+          this.log.warn({ sequence: position.sequence, lastEventId: position.lastEventId }, 'another worker committed while the lease had lapsed')
+        }
+      } catch (err) {
+        // Cannot tell now: keep the counts; the next refused renewal or flush tries again.
+        this.hooks.onStoreError?.(err)
+        this.log.warn({ err }, 'store unreachable while taking back the lapsed lease; retrying')
+        return
+      }
+      this.loseLease()
+    })().finally(() => { this.leaseRecovery = null })
+    await this.leaseRecovery
+  }
+
+  /**
+   * True when the committed position is one this worker wrote: its last
+   * commit, or its unconfirmed batch (a batch with the same sequence and the
+   * same last event id covers the same events, whoever wrote it).
+   */
+  private isOwnPosition (sequence: number, lastEventId: string | null): boolean {
+    if (sequence === this.committedSequence && lastEventId === this.committedEventId) return true
+    const batch = this.unconfirmed
+    return batch !== null && batch.lastEventId !== undefined && sequence === batch.sequence && lastEventId === batch.lastEventId
+  }
+
   /** Another worker took over: what was not committed is theirs to count, so drop it. */
   private loseLease (): void {
     if (this.role !== 'active') return
     this.log.warn('lost the worker lease: dropping uncommitted counts and standing by')
     this.role = 'standby'
     this.stopFlushTimer()
+    const tally = this.builder.tally
     this.builder = new BatchBuilder(this.clock)
+    // The tally counts what this process read, dropped or not (progress and its rate must not go backwards).
+    Object.assign(this.builder.tally, tally)
     this.unconfirmed = null
     this.unconfirmedUpdates = 0
     this.connection?.close()
-    for (const wake of this.drainWaiters.splice(0)) wake()
+    this.wakeReaders()
   }
 
   /** Reads the stream (reconnecting with back-off) while this worker is active. */
@@ -264,7 +330,7 @@ export class Worker {
           lastChunkAt = this.clock()
           this.bytesRead += chunk.length
           parser.push(chunk)
-          if (this.pendingUpdates > this.maxPendingUpdates) {
+          if (this.mustPauseReading()) {
             waiting = true
             await this.waitForDrain()
             waiting = false
@@ -302,11 +368,30 @@ export class Worker {
     while (!this.stopping && this.role === 'active' && this.clock() < end) await sleep(Math.min(100, end - this.clock()))
   }
 
+  /** True when reading on would hold more than the bound: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
+  private mustPauseReading (): boolean {
+    if (this.pendingUpdates > this.maxPendingUpdates) return true
+    if (!this.storeAnswering || this.storeUpdatesPerMs === null) return false
+    return this.builder.pendingUpdates > Math.max(MIN_READ_AHEAD_UPDATES, this.storeUpdatesPerMs * READ_AHEAD_MS)
+  }
+
   private async waitForDrain (): Promise<void> {
-    this.log.warn({ pendingUpdates: this.pendingUpdates, max: this.maxPendingUpdates }, 'store is behind: pausing the stream until counts are flushed')
-    while (this.pendingUpdates > this.maxPendingUpdates && !this.stopping && this.role === 'active') {
-      await new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
+    if (this.pendingUpdates > this.maxPendingUpdates) {
+      this.log.warn({ pendingUpdates: this.pendingUpdates, max: this.maxPendingUpdates }, 'store is behind: pausing the stream until counts are flushed')
+    } else {
+      // The usual state when the stream is faster than the store: not worth a warning.
+      this.log.debug({ pendingUpdates: this.pendingUpdates }, 'reading ahead of the store: pausing the stream until the next flush')
     }
+    while (this.mustPauseReading() && !this.stopping && this.role === 'active') {
+      const woken = new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
+      // Waiting for the next tick would leave the store idle; a store that does not answer is retried on the timer.
+      if (this.storeAnswering) this.flushNow()
+      await woken
+    }
+  }
+
+  private wakeReaders (): void {
+    for (const wake of this.drainWaiters.splice(0)) wake()
   }
 
   private startFlushTimer (): void {
@@ -317,7 +402,15 @@ export class Worker {
         if (this.flushTimer !== null) this.flushTimer = setTimeout(tick, this.flushIntervalMs)
       })
     }
+    this.flushTick = tick
     this.flushTimer = setTimeout(tick, this.flushIntervalMs)
+  }
+
+  /** Runs the next flush now instead of at its tick, unless one is in flight. */
+  private flushNow (): void {
+    if (this.flushing !== null || this.flushTimer === null || this.flushTick === null) return
+    clearTimeout(this.flushTimer)
+    this.flushTick()
   }
 
   private stopFlushTimer (): void {
@@ -332,27 +425,44 @@ export class Worker {
       if (this.builder.isEmpty) return true
       this.unconfirmedUpdates = this.builder.pendingUpdates
       this.unconfirmed = this.builder.take(this.committedSequence + 1)
+      // The builder is empty again: a reader paused for read-ahead may go on.
+      this.wakeReaders()
     }
     const batch = this.unconfirmed
+    const updates = this.unconfirmedUpdates
     const started = performance.now()
     try {
       const outcome = await this.store.applyBatch(batch, this.leaseToken)
+      const durationMs = performance.now() - started
       if (outcome === 'duplicate') this.log.info({ sequence: batch.sequence }, 'flush had already committed; not counted again')
       this.committedSequence = batch.sequence
+      if (batch.lastEventId !== undefined) this.committedEventId = batch.lastEventId
       this.unconfirmed = null
       this.unconfirmedUpdates = 0
-      this.hooks.onFlush?.(performance.now() - started, batch)
-      for (const wake of this.drainWaiters.splice(0)) wake()
+      this.measureStore(updates, durationMs)
+      this.storeAnswering = true
+      this.hooks.onFlush?.(durationMs, batch)
+      this.wakeReaders()
       return true
     } catch (err) {
       if (err instanceof LeaseLostError) {
-        this.loseLease()
+        await this.recoverLease()
         return false
       }
+      this.storeAnswering = false
+      // Reading may go on up to MAX_PENDING_UPDATES while the store does not answer.
+      this.wakeReaders()
       this.hooks.onStoreError?.(err)
       this.log.warn({ err, pendingUpdates: this.pendingUpdates }, 'flush failed; keeping the counts and retrying')
       return false
     }
+  }
+
+  /** Store speed from batches big enough for the round trip not to dominate; a moving average. */
+  private measureStore (updates: number, durationMs: number): void {
+    if (updates < 1000 || durationMs <= 0) return
+    const rate = updates / durationMs
+    this.storeUpdatesPerMs = this.storeUpdatesPerMs === null ? rate : (this.storeUpdatesPerMs + rate) / 2
   }
 
   /** On stop: flush until everything counted is committed, for a bounded time. */
