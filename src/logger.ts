@@ -92,8 +92,11 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config
   // Nested too (a request's URL sits under `req`), a few levels deep.
   const scrubValue = (value: unknown, depth = 0): unknown => {
     if (typeof value === 'string') return scrub(value)
-    if (depth >= 4 || value === null || typeof value !== 'object' || value instanceof Error) return value
+    if (depth >= 4 || value === null || typeof value !== 'object') return value
     if (Array.isArray(value)) return value.map((item) => scrubValue(item, depth + 1))
+    // Only plain objects: requests, responses and errors go to their serializers untouched.
+    const prototype = Object.getPrototypeOf(value) as unknown
+    if (prototype !== Object.prototype && prototype !== null) return value
     const out: Record<string, unknown> = {}
     for (const [key, item] of Object.entries(value)) out[key] = scrubValue(item, depth + 1)
     return out
