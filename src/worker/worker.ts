@@ -351,8 +351,10 @@ export class Worker {
         parser.end(true)
         return
       }
-      // A cut connection resends the event it cut, from Last-Event-ID.
-      parser.end(false)
+      // The parser is dropped with whatever it holds, unread: the line without its end (a cut field
+      // name would be a failed message, a cut `se-data` line after its `id:` would move the position
+      // past an event never counted) and the event without its blank line. SSE discards both at the
+      // end of a stream; the reconnection resends them from Last-Event-ID.
       if (this.stopping || this.role !== 'active') return
       if (sawEvent) backoff.reset()
       const delay = Math.max(retryMs, backoff.next())
