@@ -123,9 +123,10 @@ function namespace (): string {
   return `bench:${randomBytes(6).toString('hex')}:`
 }
 
-function newestProfile (dir: string): string | null {
+/** The main thread's profile: tsx's loader thread writes one too, smaller. */
+function mainThreadProfile (dir: string): string | null {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))
-  files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+  files.sort((a, b) => statSync(b).size - statSync(a).size)
   return files[0] ?? null
 }
 
@@ -188,7 +189,7 @@ class Bench {
     log(`== ingest: ${formatNumber(events)} events (${formatNumber(expected)} chat messages) per run, unpaced HTTP SSE from the load generator`)
     const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [] }
     let profileDir: string | null = null
-    if (this.options.profile && withRedis) {
+    if (this.options.profile) {
       profileDir = join(CACHE_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'))
       mkdirSync(profileDir, { recursive: true })
     }
@@ -201,7 +202,9 @@ class Bench {
       log(`run ${run}: bare loop ${formatNumber(bareRate)} msg/s (${formatNumber(bareCpuPerMessage, 2)} µs CPU/msg)`)
       for (const store of [withRedis ? 'redis' : null, withMemory ? 'memory' : null] as const) {
         if (store === null) continue
-        const { worker, redis, namespace: ns } = await this.workerRun(store, events, expected, run === 1 ? profileDir : null)
+        const storeProfileDir = run === 1 && profileDir !== null ? join(profileDir, store) : null
+        if (storeProfileDir !== null) mkdirSync(storeProfileDir, { recursive: true })
+        const { worker, redis, namespace: ns } = await this.workerRun(store, events, expected, storeProfileDir)
         const rate = worker.messages / worker.seconds
         const cpuPerMessage = 1e6 * worker.cpuSeconds / worker.messages
         const commands = [...redis.commands].filter(([name]) => name !== 'info').reduce((sum, [, c]) => sum + c.calls, 0)
@@ -225,12 +228,10 @@ class Bench {
           rows.memoryCpuRatio!.push(bareCpuPerMessage / cpuPerMessage)
           log(line)
         }
-      }
-      if (run === 1 && profileDir !== null) {
-        const profile = newestProfile(profileDir)
+        const profile = storeProfileDir === null ? null : mainThreadProfile(storeProfileDir)
         if (profile !== null) {
           log(`  worker CPU profile (${profile}), self time:`)
-          for (const line of summariseProfile(profile, 20)) log(`    ${line}`)
+          for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
         }
       }
     }

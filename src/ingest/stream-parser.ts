@@ -35,6 +35,19 @@ const LF = 10
 const CR = 13
 const COLON = 58
 const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/
+const SE_DATA = Buffer.from('se-data')
+const DATA = Buffer.from('data')
+const EVENT = Buffer.from('event')
+const ID = Buffer.from('id')
+const RETRY = Buffer.from('retry')
+const PRIVMSG = Buffer.from('privmsg')
+
+/** True when buf[start, end) holds exactly the bytes of `word`. */
+function bytesEqual (buf: Buffer, start: number, end: number, word: Buffer): boolean {
+  if (end - start !== word.length) return false
+  for (let i = 0; i < word.length; i++) if (buf[start + i] !== word[i]) return false
+  return true
+}
 
 export class StreamParser {
   private readonly sink: StreamSink
@@ -44,6 +57,10 @@ export class StreamParser {
   private partialBytes = 0
   /** The current line outgrew the limit: skip it to its end. */
   private discardingLine = false
+  /** The chunk being read, when its complete lines [validFrom, validTo) are known to be valid UTF-8. */
+  private validChunk: Buffer | null = null
+  private validFrom = 0
+  private validTo = 0
   /** The previous chunk ended in CR: a leading LF belongs to that line end. */
   private afterCR = false
   private firstLine = true
@@ -73,6 +90,7 @@ export class StreamParser {
       this.afterCR = false
       if (length > 0 && chunk[0] === LF) start = 1
     }
+    this.validateChunk(chunk, start)
     let lf = chunk.indexOf(LF, start)
     let cr = chunk.indexOf(CR, start)
     while (start < length) {
@@ -166,39 +184,56 @@ export class StreamParser {
       this.dispatch()
       return
     }
-    if (buf[start] === COLON) return // a comment
-    const slice = buf.subarray(start, end)
-    if (!isUtf8(slice)) {
-      this.readInvalidLine(slice.toString('utf8'))
+    const first = buf[start]
+    if (first === COLON) return // a comment
+    if (!(buf === this.validChunk && start >= this.validFrom && end <= this.validTo) && !isUtf8(buf.subarray(start, end))) {
+      this.readInvalidLine(buf.toString('utf8', start, end))
       return
     }
-    const line = slice.toString('utf8')
-    if (line.charCodeAt(0) === 0x7b) { // '{': an NDJSON line is one event
-      this.sink.onEvent(line, this.lastEventId)
+    if (first === 0x7b) { // '{': an NDJSON line is one event
+      this.sink.onEvent(buf.toString('utf8', start, end), this.lastEventId)
       return
     }
-    const colon = line.indexOf(':')
-    const field = colon === -1 ? line : line.slice(0, colon)
-    const value = colon === -1 ? '' : line.slice(line.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1)
-    switch (field) {
-      case 'se-data':
-      case 'data':
-        this.appendData(value, end - start)
-        return
-      case 'event':
-        this.eventType = value
-        return
-      case 'id':
-        if (!value.includes('\0')) this.lastEventId = value
-        return
-      case 'retry':
-        if (/^\d+$/.test(value)) this.sink.onRetry?.(Number(value))
-        return
-      default:
-        // Other SSE fields are ignored, as SSE says; anything else is garbage.
-        if (colon === -1 || !FIELD_NAME.test(field)) {
-          this.sink.onFailure(cutRaw(line), FailureReason.unrecognizedLine, this.lastEventId)
-        }
+    // The field name is ASCII when it is one we know: compare bytes, decode only the value.
+    let colon = buf.indexOf(COLON, start)
+    if (colon >= end) colon = -1
+    const fieldEnd = colon === -1 ? end : colon
+    const valueStart = colon === -1 ? end : colon + 1 < end && buf[colon + 1] === 32 ? colon + 2 : colon + 1
+    if (bytesEqual(buf, start, fieldEnd, SE_DATA) || bytesEqual(buf, start, fieldEnd, DATA)) {
+      this.appendData(buf.toString('utf8', valueStart, end), end - start)
+    } else if (bytesEqual(buf, start, fieldEnd, EVENT)) {
+      this.eventType = bytesEqual(buf, valueStart, end, PRIVMSG) ? 'privmsg' : buf.toString('utf8', valueStart, end)
+    } else if (bytesEqual(buf, start, fieldEnd, ID)) {
+      const nul = buf.indexOf(0, valueStart)
+      if (nul === -1 || nul >= end) this.lastEventId = buf.toString('utf8', valueStart, end)
+    } else if (bytesEqual(buf, start, fieldEnd, RETRY)) {
+      const value = buf.toString('utf8', valueStart, end)
+      if (/^\d+$/.test(value)) this.sink.onRetry?.(Number(value))
+    } else {
+      const line = buf.toString('utf8', start, end)
+      // Other SSE fields are ignored, as SSE says; anything else is garbage.
+      if (colon === -1 || !FIELD_NAME.test(line.slice(0, line.indexOf(':')))) {
+        this.sink.onFailure(cutRaw(line), FailureReason.unrecognizedLine, this.lastEventId)
+      }
+    }
+  }
+
+  /**
+   * Checks once per chunk that its complete lines are valid UTF-8 (they
+   * nearly always are), so readLine need not check each line.
+   */
+  private validateChunk (chunk: Buffer, start: number): void {
+    this.validChunk = null
+    const lf = chunk.indexOf(LF, start)
+    const cr = chunk.indexOf(CR, start)
+    if (lf === -1 && cr === -1) return
+    const firstEnd = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
+    const lastEnd = Math.max(chunk.lastIndexOf(LF), chunk.lastIndexOf(CR))
+    // The first line may continue a line of the previous chunk: it is checked on its own.
+    if (lastEnd - firstEnd > 1 && isUtf8(chunk.subarray(firstEnd + 1, lastEnd))) {
+      this.validChunk = chunk
+      this.validFrom = firstEnd + 1
+      this.validTo = lastEnd
     }
   }
 

@@ -14,32 +14,57 @@ export function emotesTag (tags: string): string {
   return end === -1 ? tags.slice(at) : tags.slice(at, end)
 }
 
-const RANGE = /^(\d{1,9})-(\d{1,9})$/
+const SURROGATE = /[\ud800-\udfff]/
+
+/**
+ * The number written in tag[from, to) when it is 1 to 9 decimal digits, else -1.
+ * (A hand-written scan: this runs for every emote of the firehose.)
+ */
+function digitsAt (tag: string, from: number, to: number): number {
+  if (to <= from || to - from > 9) return -1
+  let value = 0
+  for (let i = from; i < to; i++) {
+    const d = tag.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    value = value * 10 + d
+  }
+  return value
+}
 
 /** Calls `onEmote` for each emote occurrence named by `tag` in `body`. */
 export function forEachEmote (body: string, tag: string, onEmote: (emote: string) => void): void {
   if (tag === '') return
   // Code-point offsets equal UTF-16 offsets unless the body has surrogate pairs.
   let codePoints: string[] | null = null
-  const hasSurrogates = /[\ud800-\udfff]/.test(body)
-  for (const entry of tag.split('/')) {
-    const colon = entry.indexOf(':')
-    if (colon <= 0) continue
-    for (const range of entry.slice(colon + 1).split(',')) {
-      const match = RANGE.exec(range)
-      if (match === null) continue
-      const start = Number(match[1])
-      const end = Number(match[2])
-      if (end < start) continue
-      if (hasSurrogates) {
-        codePoints ??= Array.from(body)
-        if (end >= codePoints.length) continue
-        onEmote(codePoints.slice(start, end + 1).join(''))
-      } else {
-        if (end >= body.length) continue
-        onEmote(body.slice(start, end + 1))
+  let hasSurrogates: boolean | null = null
+  const n = tag.length
+  // Entries are ID:RANGES separated by '/'; ranges START-END separated by ','.
+  for (let entry = 0; entry <= n;) {
+    let entryEnd = tag.indexOf('/', entry)
+    if (entryEnd === -1) entryEnd = n
+    const colon = tag.indexOf(':', entry)
+    if (colon > entry && colon < entryEnd) {
+      for (let range = colon + 1; range <= entryEnd;) {
+        let rangeEnd = tag.indexOf(',', range)
+        if (rangeEnd === -1 || rangeEnd > entryEnd) rangeEnd = entryEnd
+        const dash = tag.indexOf('-', range)
+        if (dash !== -1 && dash < rangeEnd) {
+          const start = digitsAt(tag, range, dash)
+          const end = digitsAt(tag, dash + 1, rangeEnd)
+          if (start !== -1 && end !== -1 && end >= start) {
+            hasSurrogates ??= SURROGATE.test(body)
+            if (hasSurrogates) {
+              codePoints ??= Array.from(body)
+              if (end < codePoints.length) onEmote(codePoints.slice(start, end + 1).join(''))
+            } else if (end < body.length) {
+              onEmote(body.slice(start, end + 1))
+            }
+          }
+        }
+        range = rangeEnd + 1
       }
     }
+    entry = entryEnd + 1
   }
 }
 

@@ -50,6 +50,42 @@ export function decodePayload (data: string): DecodeResult {
   return { ok: true, payload }
 }
 
+/**
+ * decodePayload for the hot path: fills `into` (reused from event to event)
+ * and returns null, or returns the failure reason, leaving `into` undefined.
+ * Same rules and reasons as decodePayload, without its allocations.
+ */
+export function decodePayloadInto (data: string, into: ChatPayload): string | null {
+  let value: unknown
+  try {
+    value = JSON.parse(data)
+  } catch {
+    return FailureReason.invalidJson
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return FailureReason.notObject
+  const record = value as Record<string, unknown>
+  const { command, room, nick, target, body, tags } = record
+  if (command !== undefined && typeof command !== 'string') return FailureReason.wrongFieldType('command')
+  if (room !== undefined && typeof room !== 'string') return FailureReason.wrongFieldType('room')
+  if (nick !== undefined && typeof nick !== 'string') return FailureReason.wrongFieldType('nick')
+  if (target !== undefined && typeof target !== 'string') return FailureReason.wrongFieldType('target')
+  if (body !== undefined && typeof body !== 'string') return FailureReason.wrongFieldType('body')
+  if (tags !== undefined && typeof tags !== 'string') return FailureReason.wrongFieldType('tags')
+  into.command = command ?? ''
+  into.room = room ?? ''
+  into.nick = nick ?? ''
+  into.target = target ?? ''
+  into.body = body ?? ''
+  into.tags = tags ?? ''
+  return null
+}
+
+/** True when a payload counts as a chat message (see classifyPayload). */
+export function isChatMessage (payload: ChatPayload): boolean {
+  const command = payload.command
+  return payload.nick !== '' && (command === '' || command === 'PRIVMSG' || command === 'USERNOTICE')
+}
+
 export type Classified =
   | { kind: 'chat', nick: string, room: string, body: string, tags: string }
   | { kind: 'system', command: string, room: string }

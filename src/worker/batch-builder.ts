@@ -1,5 +1,5 @@
 import { emotesTag, forEachEmote } from '../model/emotes.js'
-import { classifyPayload, cutRaw, decodePayload } from '../model/payload.js'
+import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
 
@@ -37,17 +37,35 @@ export interface EventTally {
 /**
  * Aggregates decoded events into the counts of the next flush. Counts are
  * kept per arrival second so the store can file them in exact time buckets.
+ *
+ * The hot path counts nicks, words and emotes once, into the message's room
+ * (or a room-less tally); the stream-wide lists are sums of those, built in
+ * take(). A batch has several times fewer distinct (room, member) pairs than
+ * occurrences, so this halves the map updates per message.
  */
 export class BatchBuilder {
   private slices: CountSlice[] = []
+  /** Per slice (same index): counts of chat messages without a room, or null. */
+  private roomless: Array<RoomSlice | null> = []
   private current: CountSlice | null = null
+  private currentIndex = -1
   private room: RoomSlice | null = null
   private roomName = ''
+  /** The maps the word and emote callbacks count into (the current message's room). */
+  private words: Counts = new Map()
+  private emotes: Counts = new Map()
   private failedCount = 0
   private failedLog: FailedMessage[] = []
   private lastEventId: string | undefined
   private lastMessageAt: number | undefined
-  /** Distinct counter updates held: the measure of memory the back-pressure bound uses. */
+  private readonly payload: ChatPayload = { command: '', room: '', nick: '', target: '', body: '', tags: '' }
+  private readonly countWord = (word: string): void => { this.bump(this.words, word) }
+  private readonly countEmote = (emote: string): void => { this.bump(this.emotes, emote) }
+  /**
+   * Distinct counter updates held: the measure of memory the back-pressure
+   * bound uses. A new (room, member) pair counts 2: itself and, at most, one
+   * new member of the stream-wide list it adds to.
+   */
   pendingUpdates = 0
   /** Events seen since the builder was created, by outcome. */
   readonly tally: EventTally = { messages: 0, system: 0, failed: 0, skipped: 0 }
@@ -57,37 +75,31 @@ export class BatchBuilder {
   /** Counts one privmsg event's data as a chat message, a system event or a failed message. */
   addEvent (data: string, id: string): void {
     const now = this.clock()
-    const decoded = decodePayload(data)
-    if (!decoded.ok) {
-      this.addFailureAt(data, decoded.reason, id, now)
+    const payload = this.payload
+    const failure = decodePayloadInto(data, payload)
+    if (failure !== null) {
+      this.addFailureAt(data, failure, id, now)
       return
     }
     const slice = this.sliceAt(now)
-    const event = classifyPayload(decoded.payload)
-    if (event.kind === 'system') {
+    const room = payload.room !== '' ? payload.room : payload.target
+    if (!isChatMessage(payload)) {
       this.tally.system++
-      this.bump(slice.events, event.command)
-      if (event.room !== '') this.bump(this.roomSlice(slice, event.room).events, event.command)
+      const command = payload.command === '' ? 'PRIVMSG' : payload.command
+      this.bump(slice.events, command)
+      if (room !== '') this.bump(this.roomSlice(slice, room).events, command)
     } else {
       this.tally.messages++
       slice.messages++
-      this.bump(slice.nicks, event.nick)
-      const room = event.room !== '' ? this.roomSlice(slice, event.room) : null
-      if (room !== null) {
-        room.messages++
-        this.bump(slice.rooms, event.room)
-        this.bump(room.nicks, event.nick)
-      }
-      forEachWord(event.body, (word) => {
-        this.bump(slice.words, word)
-        if (room !== null) this.bump(room.words, word)
-      })
-      const tag = emotesTag(event.tags)
+      const detail = room !== '' ? this.roomSlice(slice, room) : this.roomlessSlice()
+      detail.messages++
+      this.bump(detail.nicks, payload.nick)
+      this.words = detail.words
+      forEachWord(payload.body, this.countWord)
+      const tag = emotesTag(payload.tags)
       if (tag !== '') {
-        forEachEmote(event.body, tag, (emote) => {
-          this.bump(slice.emotes, emote)
-          if (room !== null) this.bump(room.emotes, emote)
-        })
+        this.emotes = detail.emotes
+        forEachEmote(payload.body, tag, this.countEmote)
       }
       this.lastMessageAt = now
     }
@@ -112,6 +124,7 @@ export class BatchBuilder {
 
   /** Hands over everything aggregated so far as a batch and starts afresh. */
   take (sequence: number): Batch {
+    this.slices.forEach((slice, i) => fillStreamWideCounts(slice, this.roomless[i] ?? null))
     const batch: Batch = {
       sequence,
       slices: this.slices,
@@ -121,7 +134,9 @@ export class BatchBuilder {
       lastMessageAt: this.lastMessageAt
     }
     this.slices = []
+    this.roomless = []
     this.current = null
+    this.currentIndex = -1
     this.room = null
     this.failedCount = 0
     this.failedLog = []
@@ -144,7 +159,7 @@ export class BatchBuilder {
     const n = counts.get(key)
     if (n === undefined) {
       counts.set(key, 1)
-      this.pendingUpdates++
+      this.pendingUpdates += 2
     } else {
       counts.set(key, n + 1)
     }
@@ -156,7 +171,9 @@ export class BatchBuilder {
     if (current !== null && current.second === second) return current
     const slice = newSlice(second)
     this.slices.push(slice)
+    this.roomless.push(null)
     this.current = slice
+    this.currentIndex = this.slices.length - 1
     this.room = null
     this.pendingUpdates++
     return slice
@@ -174,6 +191,37 @@ export class BatchBuilder {
     this.room = detail
     this.roomName = room
     return detail
+  }
+
+  private roomlessSlice (): RoomSlice {
+    let detail = this.roomless[this.currentIndex]
+    if (detail === undefined || detail === null) {
+      detail = newRoomSlice()
+      this.roomless[this.currentIndex] = detail
+    }
+    return detail
+  }
+}
+
+function addInto (into: Counts, from: Counts): void {
+  for (const [key, n] of from) {
+    const m = into.get(key)
+    into.set(key, m === undefined ? n : m + n)
+  }
+}
+
+/** The stream-wide lists of a slice: the sums over its rooms and its room-less messages. */
+function fillStreamWideCounts (slice: CountSlice, roomless: RoomSlice | null): void {
+  for (const [room, detail] of slice.roomDetail) {
+    if (detail.messages > 0) slice.rooms.set(room, detail.messages)
+    addInto(slice.nicks, detail.nicks)
+    addInto(slice.words, detail.words)
+    addInto(slice.emotes, detail.emotes)
+  }
+  if (roomless !== null) {
+    addInto(slice.nicks, roomless.nicks)
+    addInto(slice.words, roomless.words)
+    addInto(slice.emotes, roomless.emotes)
   }
 }
 
