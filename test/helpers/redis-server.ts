@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
  * A redis-server owned by one test, on a free loopback port, without
  * persistence of its own, so a test can stop it and start it again on the
  * SAME port (an outage the worker must ride out). stop() saves the data
- * first (SHUTDOWN SAVE), as a Redis restart with RDB would keep it.
+ * first (SHUTDOWN SAVE), as a Redis restart with RDB would keep it;
+ * pause() makes it hang instead (SIGSTOP).
  */
 export interface TestRedisServer {
   readonly port: number
@@ -20,6 +21,12 @@ export interface TestRedisServer {
   start: () => Promise<void>
   /** SHUTDOWN SAVE and wait for the process to exit: clients get connection refused until start(). */
   stop: () => Promise<void>
+  /** SIGSTOP: the server hangs (connections stay open, nothing is answered) until resume(). */
+  pause: () => void
+  /** SIGCONT after pause(). */
+  resume: () => void
+  /** The server's last output (warnings, a crash report), for assertion messages. */
+  output: () => string
   /** Stops the server (if running) and removes its data directory. */
   close: () => Promise<void>
 }
@@ -103,15 +110,18 @@ export async function startRedisServer (): Promise<TestRedisServer> {
   }
 
   const stop = async (): Promise<void> => {
-    if (child === null) return
+    const stopped = child
+    if (stopped === null) return
     const stopping = exited
     try {
       await command(port, ['SHUTDOWN', 'SAVE'], 10_000)
     } catch {
       // The connection may close before a reply: the exit below is what counts.
     }
-    await Promise.race([stopping, sleep(15_000).then(() => { child?.kill('SIGKILL') })])
+    // Only this process, and only if it hangs: a later start() has a child of its own.
+    const force = setTimeout(() => stopped.kill('SIGKILL'), 15_000)
     await stopping
+    clearTimeout(force)
   }
 
   await start()
@@ -121,6 +131,9 @@ export async function startRedisServer (): Promise<TestRedisServer> {
     get running () { return child !== null },
     start,
     stop,
+    output: () => output,
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') },
     close: async () => {
       if (child !== null) {
         child.kill('SIGKILL')
