@@ -253,11 +253,11 @@ export async function expectedCountsFromCli (seed: number, count: number): Promi
   }
 }
 
-/** Polls `condition` until it returns true; throws with `description` after `timeoutMs`. */
-export async function waitUntil (condition: () => boolean | Promise<boolean>, description: string, timeoutMs = 60_000, intervalMs = 50): Promise<void> {
+/** Polls `condition` until it returns true; throws with `description` (a function: evaluated at the timeout) after `timeoutMs`. */
+export async function waitUntil (condition: () => boolean | Promise<boolean>, description: string | (() => string), timeoutMs = 60_000, intervalMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!await condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof description === 'string' ? description : description()}`)
     await sleep(intervalMs)
   }
 }
