@@ -42,6 +42,12 @@ const ID = Buffer.from('id')
 const RETRY = Buffer.from('retry')
 const PRIVMSG = Buffer.from('privmsg')
 
+/** The first index of `byte` in buf[start, end), or -1 (Buffer.indexOf would search past `end`). */
+function indexWithin (buf: Buffer, byte: number, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (buf[i] === byte) return i
+  return -1
+}
+
 /** True when buf[start, end) holds exactly the bytes of `word`. */
 function bytesEqual (buf: Buffer, start: number, end: number, word: Buffer): boolean {
   if (end - start !== word.length) return false
@@ -195,8 +201,7 @@ export class StreamParser {
       return
     }
     // The field name is ASCII when it is one we know: compare bytes, decode only the value.
-    let colon = buf.indexOf(COLON, start)
-    if (colon >= end) colon = -1
+    const colon = indexWithin(buf, COLON, start, end)
     const fieldEnd = colon === -1 ? end : colon
     const valueStart = colon === -1 ? end : colon + 1 < end && buf[colon + 1] === 32 ? colon + 2 : colon + 1
     if (bytesEqual(buf, start, fieldEnd, SE_DATA) || bytesEqual(buf, start, fieldEnd, DATA)) {
@@ -204,8 +209,7 @@ export class StreamParser {
     } else if (bytesEqual(buf, start, fieldEnd, EVENT)) {
       this.eventType = bytesEqual(buf, valueStart, end, PRIVMSG) ? 'privmsg' : buf.toString('utf8', valueStart, end)
     } else if (bytesEqual(buf, start, fieldEnd, ID)) {
-      const nul = buf.indexOf(0, valueStart)
-      if (nul === -1 || nul >= end) this.lastEventId = buf.toString('utf8', valueStart, end)
+      if (indexWithin(buf, 0, valueStart, end) === -1) this.lastEventId = buf.toString('utf8', valueStart, end)
     } else if (bytesEqual(buf, start, fieldEnd, RETRY)) {
       const value = buf.toString('utf8', valueStart, end)
       if (/^\d+$/.test(value)) this.sink.onRetry?.(Number(value))
