@@ -138,7 +138,7 @@ describe(`kill -9 the worker ${KILLS} times during a ${EVENTS}-event run: counts
     const simulator = await startSimulator({ seed: SEED, rate: 0, count: EVENTS, port: 0, host: '127.0.0.1' })
     t.after(async () => await simulator.close())
     const run = await runWithKills(t, simulator, {
-      spawnWorker: () => startChatStats(['worker'], { env: memoryWorkerEnv(snapshotPath, simulator.url, { SNAPSHOT_INTERVAL_MS: '1000', FLUSH_INTERVAL_MS: '100' }) }),
+      spawnWorker: () => startChatStats(['worker'], { env: memoryWorkerEnv(snapshotPath, simulator.url, { SNAPSHOT_INTERVAL_MS: '3000', FLUSH_INTERVAL_MS: '100' }) }),
       untilComplete: async (worker) => {
         // The stream ends after the last event; a snapshot written after that holds it (reading one costs seconds: check each new one).
         const ended = await worker.waitForLog((line) => line.msg === 'chat stream ended; reconnecting' && line.lastEventId === String(EVENTS), 'stream read to the end', 300_000)

@@ -4,7 +4,7 @@ import { expectedCounts, type ExpectedCounts, type SimulatorHandle, startSimulat
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { differences, dumpRedisCounts, type CountsDump } from '../helpers/dump.js'
 import {
-  type ChatStatsProcess, cleanupProcesses, dumpSnapshotCounts, type LogLine, lostAndDoubled, makeTempDir, memoryWorkerEnv, mib,
+  type ChatStatsProcess, cleanupProcesses, dumpSnapshotCounts, killAll, type LogLine, lostAndDoubled, makeTempDir, memoryWorkerEnv, mib,
   redisWorkerEnv, startChatStats, waitUntil
 } from '../helpers/processes.js'
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
@@ -21,7 +21,7 @@ const SEED = 9090
 /** Paced and never-ending: the signal always arrives mid-stream. */
 const RATE = 5000
 /** Events served to each worker before its signal. */
-const EVENTS_PER_WORKER = 15_000
+const EVENTS_PER_WORKER = 10_000
 
 interface Stop { signal: NodeJS.Signals, exitMs: number, exitCode: number | null, position: number, counted: number, peakRss: number }
 
@@ -54,11 +54,17 @@ interface StoreUnderTest {
 /** Both signals in turn on one store; checks the counts after each stop. */
 async function signalTwice (t: TestContext, store: StoreUnderTest): Promise<void> {
   const simulator = await startSimulator({ seed: SEED, rate: RATE, port: 0, host: '127.0.0.1' })
-  t.after(async () => await simulator.close())
+  const workers: ChatStatsProcess[] = []
+  t.after(async () => {
+    await killAll(workers)
+    await simulator.close()
+  })
   let before = 0
   let beforeMessages = 0
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    const stop = await runAndSignal(simulator, store.spawnWorker(simulator.url), signal, store.position)
+    const worker = store.spawnWorker(simulator.url)
+    workers.push(worker)
+    const stop = await runAndSignal(simulator, worker, signal, store.position)
     assert.ok(stop.position > before, `${signal}: the worker committed events (${before} -> ${stop.position})`)
     const expected = expectedCounts(SEED, stop.position)
     const dump = await store.readCounts(expected)
@@ -72,14 +78,14 @@ async function signalTwice (t: TestContext, store: StoreUnderTest): Promise<void
   }
 }
 
-describe('SIGTERM and SIGINT: stop reading, final flush, exit 0 in time, counts exact', () => {
+// The stores are independent: tested concurrently.
+describe('SIGTERM and SIGINT: stop reading, final flush, exit 0 in time, counts exact', { concurrency: true }, () => {
   after(cleanupProcesses)
 
   it('Redis store', { timeout: 300_000 }, async (t) => {
     const namespace = randomPrefix('reliability-shutdown')
     const admin = createTestRedis()
     t.after(async () => {
-      await cleanupProcesses()
       await deleteKeysWithPrefix(admin, namespace)
       admin.disconnect()
     })
@@ -96,7 +102,6 @@ describe('SIGTERM and SIGINT: stop reading, final flush, exit 0 in time, counts 
 
   it('embedded store: the final snapshot', { timeout: 300_000 }, async (t) => {
     const snapshotPath = `${makeTempDir('shutdown-snapshot')}/chat-stats.snapshot.json`
-    t.after(cleanupProcesses)
     await signalTwice(t, {
       name: 'embedded',
       // The periodic snapshot is far off: what the store holds after the stop is the one written on shutdown.
