@@ -373,8 +373,9 @@ export class Worker {
   /** True when reading on would hold more than the bound: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
   private mustPauseReading (): boolean {
     if (this.pendingUpdates > this.maxPendingUpdates) return true
-    if (!this.storeAnswering || this.storeUpdatesPerMs === null) return false
-    return this.builder.pendingUpdates > Math.max(MIN_READ_AHEAD_UPDATES, this.storeUpdatesPerMs * READ_AHEAD_MS)
+    if (!this.storeAnswering) return false
+    // Until a flush has been timed, the minimum: a fresh worker at a full stream must not read far ahead of a slow store.
+    return this.builder.pendingUpdates > Math.max(MIN_READ_AHEAD_UPDATES, (this.storeUpdatesPerMs ?? 0) * READ_AHEAD_MS)
   }
 
   private async waitForDrain (): Promise<void> {
