@@ -123,9 +123,9 @@ describe(`kill -9 the worker ${KILLS} times during a ${EVENTS}-event run: counts
     const run = await runWithKills(t, simulator, {
       // A short lease: a restarted worker waits for the killed one's lease to lapse.
       spawnWorker: () => startChatStats(['worker'], { env: redisWorkerEnv(redisUrl, namespace, simulator.url, { LEASE_TTL_MS: '1500', FLUSH_INTERVAL_MS: '100' }) }),
-      untilComplete: async () => {
+      untilComplete: async (worker) => {
         // The position is stored as "<sequence>:<last event id>".
-        await waitUntil(async () => (await admin.get(positionKey))?.endsWith(`:${EVENTS}`) === true, `position ${EVENTS} committed`, 300_000, 200)
+        await waitUntil(async () => (await admin.get(positionKey))?.endsWith(`:${EVENTS}`) === true, () => `position ${EVENTS} committed\n${worker.tail(30)}`, 300_000, 200)
       },
       readCounts: async () => await dumpRedisCounts(admin, namespace, (await expected).roomDetail.keys())
     })
