@@ -39,12 +39,8 @@ export interface FaultProxy {
   cut: (plan: CutPlan) => void
   /** True until an armed cut has happened. */
   readonly cutPending: boolean
-  /**
-   * The next `times` connections get an HTTP `status` answer instead of the
-   * stream; with `thenRefuse` the proxy stops listening right after the last
-   * of them (as refuse()), so the next attempt is refused whatever its timing.
-   */
-  answerStatus: (status: number, times: number, options?: { thenRefuse?: boolean }) => void
+  /** The next `times` connections get an HTTP `status` answer instead of the stream. */
+  answerStatus: (status: number, times: number) => void
   /** Stops listening: connections are refused (ECONNREFUSED) until accept(). Live connections stay. */
   refuse: () => Promise<void>
   /** Listens again on the same port. */
@@ -64,7 +60,7 @@ export async function startFaultProxy (target: { host: string, port: number }): 
   const connections: ProxyConnection[] = []
   const sockets = new Set<Socket>()
   let cutPlan: CutPlan | null = null
-  let status: { code: number, times: number, thenRefuse: boolean } | null = null
+  let status: { code: number, times: number } | null = null
   let server: Server
   let port = 0
 
@@ -149,7 +145,6 @@ export async function startFaultProxy (target: { host: string, port: number }): 
       if (status !== null && status.times > 0) {
         status.times--
         answer(client, record, status.code)
-        if (status.times === 0 && status.thenRefuse) void refuse()
         return
       }
       startProxying()
@@ -171,15 +166,6 @@ export async function startFaultProxy (target: { host: string, port: number }): 
   }
   await listen()
   let listening = true
-  const refuse = async (): Promise<void> => {
-    if (!listening) return
-    listening = false
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      // close() waits for open connections; the listening socket itself is gone at once.
-      setImmediate(resolve)
-    })
-  }
 
   return {
     get port () { return port },
@@ -187,8 +173,16 @@ export async function startFaultProxy (target: { host: string, port: number }): 
     connections,
     get cutPending () { return cutPlan !== null },
     cut: (plan) => { cutPlan = plan },
-    answerStatus: (code, times, options) => { status = { code, times, thenRefuse: options?.thenRefuse === true } },
-    refuse,
+    answerStatus: (code, times) => { status = { code, times } },
+    refuse: async () => {
+      if (!listening) return
+      listening = false
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        // close() waits for open connections; the listening socket itself is gone at once.
+        setImmediate(resolve)
+      })
+    },
     accept: async () => {
       if (listening) return
       await listen()

@@ -76,9 +76,10 @@ describe('interface faults: cut mid-event, HTTP 500, connections refused', () =>
 
     // 2. HTTP 500 three times, then 3. refused connections for a while.
     await waitUntil(() => served() >= EVENTS * 0.6 || proxy.connections.at(-1)?.bytesDown !== 0, 'a live stream again', 60_000)
-    proxy.answerStatus(500, 3, { thenRefuse: true })
+    proxy.answerStatus(500, 3)
     proxy.cut({ afterBytes: 0 })
     await waitUntil(() => proxy.connections.filter((c) => c.outcome === 'status').length === 3, 'three HTTP 500 answers', 60_000)
+    await proxy.refuse()
     const refusedAt = Date.now()
     await sleep(REFUSE_MS)
     await proxy.accept()
