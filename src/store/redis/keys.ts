@@ -21,10 +21,17 @@ import type { WindowSpec } from '../windows.js'
  * | `{ns}min:<epoch day>`                    | hash   | minute of the day (0..1439) -> messages                     | 7 days after the day ends                |
  * | `{ns}room:<room>`                        | hash   | `m` -> messages, `e:<COMMAND>` -> events, all time          | none                                     |
  * | `{ns}rtop:<cat>:<room>`                  | zset   | a room's all-time top list                                  | none; trimmed to MAX_TRACKED_PER_ROOM    |
- * | `{ns}rwin:<w>:<bucket>:<room>`           | hash   | a room's `m` and `e:<COMMAND>` in one window bucket         | bucketTtlSeconds after the bucket starts |
+ * | `{ns}rwin:<w>:<bucket>:<room>`           | zset   | a room's `m` and `e:<COMMAND>` in one window bucket         | bucketTtlSeconds after the bucket starts |
  * | `{ns}rwtop:<w>:<cat>:<bucket>:<room>`    | zset   | a room's counts of one window bucket                        | bucketTtlSeconds after the bucket starts |
+ * | `{ns}rollup`                             | hash   | `1`..`4`: last final bucket of each coarser level; `last`   | none                                     |
+ * | `{ns}rooms:<w>:<bucket>`                 | set    | rooms with counts in a bucket not yet rolled up             | until the 24 h window no longer needs it |
  * | `{ns}cache:<w>:<cat>:<bucket>`           | zset   | ZUNIONSTORE of the 60 buckets covering a window             | PEXPIRE 1000 ms                          |
  * | `{ns}rcache:<w>:<cat>:<bucket>:<room>`   | zset   | the same for a room                                         | PEXPIRE 1000 ms                          |
+ *
+ * Window buckets of 1m are written by every flush; the coarser ones are
+ * rolled up from the finer ones when they close (levels.ts). Until then a
+ * bucket lives as long as the 24 h window might need it, then as long as
+ * its own window does.
  *
  * Room names are arbitrary text (they may contain `:`), so the room is always
  * the last part of a key: the fixed first part (`room`, `rtop`, ...) tells
@@ -38,6 +45,8 @@ export class RedisKeys {
   readonly totals: string
   readonly events: string
   readonly failedLog: string
+  /** Roll-up progress: the last final bucket per level, and the last second written. */
+  readonly rollup: string
   private readonly topKeys: Record<Category, string>
 
   /** @param namespace the prefix of every key (REDIS_NAMESPACE), e.g. `chat-stats:` */
@@ -48,6 +57,7 @@ export class RedisKeys {
     this.totals = `${namespace}totals`
     this.events = `${namespace}events`
     this.failedLog = `${namespace}failed`
+    this.rollup = `${namespace}rollup`
     this.topKeys = {
       words: `${namespace}top:words`,
       nicks: `${namespace}top:nicks`,
@@ -94,6 +104,11 @@ export class RedisKeys {
   /** A room's top list in one window bucket. */
   roomTopBucket (spec: WindowSpec, category: RoomCategory, bucket: number, room: string): string {
     return `${this.namespace}rwtop:${spec.name}:${category}:${bucket}:${room}`
+  }
+
+  /** Rooms with counts in a bucket of a coarser window that is not rolled up yet. */
+  rollupRooms (spec: WindowSpec, bucket: number): string {
+    return `${this.namespace}rooms:${spec.name}:${bucket}`
   }
 
   /** The cached union of a window's buckets, named by the bucket being filled. */

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Command, Redis, type RedisOptions } from 'ioredis'
 import { compareTopEntries } from '../top-order.js'
 import {
   type Batch,
@@ -21,8 +21,9 @@ import {
   type WindowName
 } from '../types.js'
 import { bucketsCovering, type WindowSpec, windowSpec } from '../windows.js'
-import { encodeBatch } from './batch-encoding.js'
+import { applyRollupChange, emptyRollupState, encodeBatch, encodeRollupOnly, type RollupState } from './batch-encoding.js'
 import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from './keys.js'
+import { bucketAt, childRange, lastClosed, level, levelOf, TOP_LEVEL } from './levels.js'
 import { type LuaScript, SCRIPTS } from './scripts.js'
 
 export interface RedisClientOptions {
@@ -86,6 +87,14 @@ export const WINDOW_CACHE_MS = 1000
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 /** Most intervals one series() call may ask for. */
 const MAX_SERIES_POINTS = 1_000_000
+/** A reader's view of the roll-up marks is read again when older than this. */
+const MARKS_MAX_AGE_MS = 1000
+/** A reader rolls up due buckets itself when nothing was written for this long (no worker is doing it). */
+const STALLED_WRITER_SECONDS = 30
+/** Children of a pending bucket starting this long after the reader's now are not read (a writer's clock ahead by more shows them late). */
+const FUTURE_MARGIN_SECONDS = 10
+/** Tries of an operation whose view of the roll-up marks turned out stale. */
+const STALE_MARKS_TRIES = 4
 /** Server replies that mean "Redis cannot serve now", not "the command is wrong". */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)\b/
 
@@ -141,6 +150,54 @@ function optionalNumber (value: string | undefined): number | null {
   return value === undefined ? null : Number(value)
 }
 
+function isStaleMarks (err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('STALEMARKS')
+}
+
+/**
+ * A command whose RESP bytes are built in one pass by respCommand: a flush
+ * carries tens of thousands of keys, and ioredis serialises arguments one
+ * string at a time (several times slower at that size).
+ */
+class PreparedCommand extends Command {
+  constructor (name: string, private readonly payload: Buffer) {
+    super(name, [], { replyEncoding: 'utf8' })
+  }
+
+  override toWritable (): Buffer {
+    return this.payload
+  }
+}
+
+/** The RESP array of bulk strings `parts`. */
+function respCommand (parts: Array<string | Buffer>): Buffer {
+  const lengths = new Array<number>(parts.length)
+  let size = 16
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    const length = typeof part === 'string' ? Buffer.byteLength(part) : part.length
+    lengths[i] = length
+    size += length + 16
+  }
+  const out = Buffer.allocUnsafe(size)
+  let at = out.write(`*${parts.length}\r\n`, 0, 'latin1')
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    at += out.write(`$${lengths[i]!}\r\n`, at, 'latin1')
+    at += typeof part === 'string' ? out.write(part, at, 'utf8') : part.copy(out, at)
+    out[at++] = 13
+    out[at++] = 10
+  }
+  return out.subarray(0, at)
+}
+
+/** What a reader knows of the roll-up marks (see levels.ts). */
+interface MarksView {
+  marks: number[] | null
+  last: number | null
+  readAt: number
+}
+
 /**
  * The production StatsStore on Redis (SPEC section 3). Key layout: keys.ts;
  * scripts: lua/. A flush is one EVALSHA of apply-batch.lua; top lists are
@@ -154,6 +211,9 @@ export class RedisStore implements StatsStore {
   private readonly maxTrackedPerRoom: number
   private readonly maxFailedLog: number
   private readonly commandTimeoutMs: number | undefined
+  /** The writer's knowledge of pending roll-ups; null: reload it before the next flush. */
+  private rollupState: RollupState | null = null
+  private marksView: MarksView | null = null
 
   constructor (options: RedisStoreOptions) {
     if (!(options.redis instanceof Redis)) throw new TypeError('RedisStore needs an ioredis client in options.redis')
@@ -174,6 +234,7 @@ export class RedisStore implements StatsStore {
         else if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', resolve))
       })
       await this.run(() => Promise.all(Object.values(SCRIPTS).map((script) => redis.script('LOAD', script.source))))
+      this.rollupState = await this.loadRollupState()
     } catch (err) {
       // The client keeps reconnecting in the background; close() stops it.
       const cause = toStoreError(err)
@@ -201,19 +262,38 @@ export class RedisStore implements StatsStore {
 
   async applyBatch (batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'> {
     const token = leaseToken === undefined ? '' : checkToken(leaseToken)
-    const { keys, args } = encodeBatch(batch, {
-      keys: this.keys,
-      nowMs: this.clock(),
-      maxTrackedWords: this.maxTrackedWords,
-      maxTrackedPerRoom: this.maxTrackedPerRoom,
-      maxFailedLog: this.maxFailedLog,
-      leaseToken: token
-    })
-    const outcome = await this.run(() => this.evalScript(SCRIPTS.applyBatch, keys, args))
-    if (outcome === 1) return 'applied'
-    if (outcome === 0) return 'duplicate'
-    if (outcome === -1) throw new LeaseLostError()
-    throw new Error(`apply-batch.lua answered ${String(outcome)}`)
+    for (let attempt = 1; ; attempt++) {
+      this.rollupState ??= await this.loadRollupState()
+      const state = this.rollupState
+      const { keys, args, rollup } = encodeBatch(batch, {
+        keys: this.keys,
+        nowMs: this.clock(),
+        maxTrackedWords: this.maxTrackedWords,
+        maxTrackedPerRoom: this.maxTrackedPerRoom,
+        maxFailedLog: this.maxFailedLog,
+        leaseToken: token,
+        rollup: state
+      })
+      let outcome: unknown
+      try {
+        outcome = await this.run(() => this.evalScript(SCRIPTS.applyBatch, keys, args))
+      } catch (err) {
+        // The outcome is unknown: what the script did to the roll-ups too.
+        this.rollupState = null
+        throw err
+      }
+      if (outcome === 1) {
+        applyRollupChange(state, rollup)
+        return 'applied'
+      }
+      // Anything else: the roll-up knowledge is reloaded before the next flush.
+      this.rollupState = null
+      if (outcome === 2) return 'applied'
+      if (outcome === 0) return 'duplicate'
+      if (outcome === -1) throw new LeaseLostError()
+      // -2: someone else moved the roll-up marks (a reader catching up): nothing was written; encode again.
+      if (outcome !== -2 || attempt === STALE_MARKS_TRIES) throw new Error(`apply-batch.lua answered ${String(outcome)}`)
+    }
   }
 
   async position (): Promise<Position> {
@@ -266,35 +346,48 @@ export class RedisStore implements StatsStore {
   async top (category: Category, query: TopQuery): Promise<TopEntry[]> {
     if (!CATEGORIES.includes(category)) throw new RangeError(`unknown category ${String(category)}`)
     checkQuery(query)
-    if (query.window === 'all') return this.readTop([this.keys.top(category)], query)
+    if (query.window === 'all') return this.readTop([this.keys.top(category)], query, '')
     const spec = windowSpec(query.window)
-    const buckets = bucketsCovering(spec, this.clock())
-    const keys = [this.keys.windowCache(spec, category, buckets[buckets.length - 1]!)]
-    for (const bucket of buckets) keys.push(this.keys.windowBucket(spec, category, bucket))
-    return this.readTop(keys, query)
+    return this.withMarks(async (marks, marksText) => {
+      const nowMs = this.clock()
+      const current = bucketsCovering(spec, nowMs).at(-1)!
+      const keys = [this.keys.windowCache(spec, category, current), this.keys.rollup]
+      this.windowKeys(spec, nowMs, marks, (s, bucket) => keys.push(this.keys.windowBucket(s, category, bucket)))
+      return this.readTop(keys, query, marksText)
+    })
   }
 
   async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]> {
     if (typeof room !== 'string') throw new TypeError('room must be a string')
     if (!ROOM_CATEGORIES.includes(category)) throw new RangeError(`unknown room category ${String(category)}`)
     checkQuery(query)
-    if (query.window === 'all') return this.readTop([this.keys.roomTop(room, category)], query)
+    if (query.window === 'all') return this.readTop([this.keys.roomTop(room, category)], query, '')
     const spec = windowSpec(query.window)
-    const buckets = bucketsCovering(spec, this.clock())
-    const keys = [this.keys.roomWindowCache(spec, category, buckets[buckets.length - 1]!, room)]
-    for (const bucket of buckets) keys.push(this.keys.roomTopBucket(spec, category, bucket, room))
-    return this.readTop(keys, query)
+    return this.withMarks(async (marks, marksText) => {
+      const nowMs = this.clock()
+      const current = bucketsCovering(spec, nowMs).at(-1)!
+      const keys = [this.keys.roomWindowCache(spec, category, current, room), this.keys.rollup]
+      this.windowKeys(spec, nowMs, marks, (s, bucket) => keys.push(this.keys.roomTopBucket(s, category, bucket, room)))
+      return this.readTop(keys, query, marksText)
+    })
   }
 
   async roomTotals (room: string, window: WindowName): Promise<RoomTotals | null> {
     if (typeof room !== 'string') throw new TypeError('room must be a string')
     if (!WINDOW_NAMES.includes(window)) throw new RangeError(`unknown window ${String(window)}`)
-    const keys = [this.keys.room(room)]
-    if (window !== 'all') {
+    const read = (keys: string[], marksText: string): Promise<Array<string | number> | null> =>
+      this.run(() => this.evalScript(SCRIPTS.roomTotals, keys, [String(TOP_LEVEL), marksText])) as Promise<Array<string | number> | null>
+    let flat: Array<string | number> | null
+    if (window === 'all') {
+      flat = await read([this.keys.room(room)], '')
+    } else {
       const spec: WindowSpec = windowSpec(window)
-      for (const bucket of bucketsCovering(spec, this.clock())) keys.push(this.keys.roomWindowBucket(spec, bucket, room))
+      flat = await this.withMarks(async (marks, marksText) => {
+        const keys = [this.keys.room(room), this.keys.rollup]
+        this.windowKeys(spec, this.clock(), marks, (s, bucket) => keys.push(this.keys.roomWindowBucket(s, bucket, room)))
+        return read(keys, marksText)
+      })
     }
-    const flat = await this.run(() => this.evalScript(SCRIPTS.roomTotals, keys, [])) as Array<string | number> | null
     if (flat === null) return null
     const totals: RoomTotals = { messages: 0, events: {} }
     for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -319,7 +412,10 @@ export class RedisStore implements StatsStore {
 
   async acquireLease (token: string, ttlMs: number): Promise<boolean> {
     const args = [checkToken(token), String(checkPositiveInteger('ttlMs', ttlMs))]
-    return await this.run(() => this.evalScript(SCRIPTS.leaseAcquire, [this.keys.lease], args)) === 1
+    const held = await this.run(() => this.evalScript(SCRIPTS.leaseAcquire, [this.keys.lease], args)) === 1
+    // A new writer learns what the previous one left to roll up.
+    if (held) this.rollupState = await this.loadRollupState()
+    return held
   }
 
   async renewLease (token: string, ttlMs: number): Promise<boolean> {
@@ -339,10 +435,11 @@ export class RedisStore implements StatsStore {
    * found, then the tie group at the cut is read in ascending value order so
    * the smallest accepted values win the cut, as compareTopEntries requires.
    */
-  private async readTop (keys: string[], query: TopQuery): Promise<TopEntry[]> {
+  private async readTop (keys: string[], query: TopQuery, marksText: string): Promise<TopEntry[]> {
     const { limit, exclude } = query
+    const levels = keys.length > 2 ? String(TOP_LEVEL) : '0'
     const read = (...args: string[]): Promise<string[]> =>
-      this.run(() => this.evalScript(SCRIPTS.top, keys, [String(WINDOW_CACHE_MS), ...args]) as Promise<string[]>)
+      this.run(() => this.evalScript(SCRIPTS.top, keys, [String(WINDOW_CACHE_MS), levels, marksText, ...args]) as Promise<string[]>)
     if (exclude === undefined) return pairsToEntries(await read('top', String(limit))).sort(compareTopEntries)
 
     const accepted: TopEntry[] = []
@@ -378,16 +475,112 @@ export class RedisStore implements StatsStore {
     return result
   }
 
+  /**
+   * The keys whose union is a window: the 60 buckets covering it, each read
+   * from its own key when its level's mark says it is final, else from its
+   * children (recursively down to the 1 s buckets, which are always final).
+   */
+  private windowKeys (spec: WindowSpec, nowMs: number, marks: number[] | null, push: (spec: WindowSpec, bucket: number) => void): void {
+    const horizon = Math.floor(nowMs / 1000) + FUTURE_MARGIN_SECONDS
+    const decompose = (l: number, bucket: number): void => {
+      if (l === 0 || marks === null || bucket <= marks[l]!) {
+        push(level(l).spec, bucket)
+        return
+      }
+      const [first, last] = childRange(l, bucket)
+      const childSeconds = level(l - 1).seconds
+      for (let child = first; child <= last && child * childSeconds <= horizon; child++) decompose(l - 1, child)
+    }
+    const l = levelOf(spec).index
+    for (const bucket of bucketsCovering(spec, nowMs)) decompose(l, bucket)
+  }
+
+  /**
+   * Runs a window read with the current roll-up marks, again with fresh
+   * ones when the script finds they moved on. A reader that finds buckets
+   * due while no worker has written for a while rolls them up itself.
+   */
+  private async withMarks<T> (work: (marks: number[] | null, marksText: string) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let view = this.marksView
+      if (attempt > 1 || view === null || performance.now() - view.readAt > MARKS_MAX_AGE_MS) view = await this.readMarks()
+      const nowSecond = Math.floor(this.clock() / 1000)
+      if (view.marks !== null && view.last !== null && nowSecond - view.last > STALLED_WRITER_SECONDS &&
+        view.marks.some((mark, l) => l > 0 && mark < lastClosed(l, nowSecond))) {
+        await this.catchUpRollups()
+        view = await this.readMarks()
+      }
+      const marks = view.marks
+      try {
+        return await work(marks, marks === null ? '' : marks.slice(1).join(','))
+      } catch (err) {
+        if (!isStaleMarks(err) || attempt === STALE_MARKS_TRIES) throw err
+      }
+    }
+  }
+
+  private async readMarks (): Promise<MarksView> {
+    const fields = Array.from({ length: TOP_LEVEL }, (_, i) => String(i + 1))
+    const stored = await this.run(() => this.redis.hmget(this.keys.rollup, ...fields, 'last'))
+    const marks = stored.slice(0, TOP_LEVEL)
+    const last = stored[TOP_LEVEL]
+    const view: MarksView = {
+      marks: marks.every((m) => m !== null) ? [0, ...marks.map(Number)] : null,
+      last: last === null || last === undefined ? null : Number(last),
+      readAt: performance.now()
+    }
+    this.marksView = view
+    return view
+  }
+
+  /** The marks, the last second written and the rooms of every pending bucket, as stored. */
+  private async loadRollupState (): Promise<RollupState> {
+    const view = await this.readMarks()
+    const state = emptyRollupState()
+    state.marks = view.marks
+    state.last = view.last
+    if (view.marks === null || view.last === null) return state
+    const wanted: Array<[number, number]> = []
+    for (let l = 1; l <= TOP_LEVEL; l++) {
+      for (let bucket = view.marks[l]! + 1; bucket <= bucketAt(l, view.last); bucket++) wanted.push([l, bucket])
+    }
+    if (wanted.length === 0) return state
+    const replies = await this.run(async () => {
+      const pipeline = this.redis.pipeline()
+      for (const [l, bucket] of wanted) pipeline.smembers(this.keys.rollupRooms(level(l).spec, bucket))
+      return this.replies(await pipeline.exec()) as string[][]
+    })
+    wanted.forEach(([l, bucket], i) => {
+      const members = replies[i]!
+      if (members.length > 0) state.rooms[l]!.set(bucket, new Set(members))
+    })
+    return state
+  }
+
+  /** Rolls up what is due while no worker does (at most a few rounds; the marks guard against a writer doing it at the same time). */
+  private async catchUpRollups (): Promise<void> {
+    for (let round = 0; round < 8; round++) {
+      const state = await this.loadRollupState()
+      const encoded = encodeRollupOnly({ keys: this.keys, nowMs: this.clock(), rollup: state })
+      if (encoded === null) return
+      const outcome = await this.run(() => this.evalScript(SCRIPTS.rollup, encoded.keys, encoded.args))
+      // The writer's knowledge is stale now; it reloads it before its next flush.
+      this.rollupState = null
+      if (outcome !== 1) return
+    }
+  }
+
   /** EVALSHA, loading the script again when Redis lost it (restart, SCRIPT FLUSH). */
-  private async evalScript (script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+  private async evalScript (script: LuaScript, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
     if (script.numberOfKeys !== null && keys.length !== script.numberOfKeys) throw new Error(`${script.name} takes ${script.numberOfKeys} keys`)
-    const command = [script.sha, String(keys.length)].concat(keys, args)
+    const payload = respCommand((['evalsha', script.sha, String(keys.length)] as Array<string | Buffer>).concat(keys, args))
+    const send = async (): Promise<unknown> => await this.redis.sendCommand(new PreparedCommand('evalsha', payload))
     try {
-      return await this.redis.call('evalsha', command)
+      return await send()
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
       await this.redis.script('LOAD', script.source)
-      return await this.redis.call('evalsha', command)
+      return await send()
     }
   }
 

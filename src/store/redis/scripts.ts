@@ -24,6 +24,7 @@ function loadScript (file: string): LuaScript {
 
 export const SCRIPTS = {
   applyBatch: loadScript('apply-batch.lua'),
+  rollup: loadScript('rollup.lua'),
   top: loadScript('top.lua'),
   roomTotals: loadScript('room-totals.lua'),
   leaseAcquire: loadScript('lease-acquire-1.lua'),

@@ -2,7 +2,11 @@
 room-totals: a room's messages and events, all time or summed over a window.
 
 KEYS[1]   the room's all-time hash ({ns}room:<room>); missing = room never seen
-KEYS[2..] optional: the room's window bucket hashes to sum instead
+KEYS[2..] for a window only: the roll-up marks hash, then the room's window
+          bucket sorted sets (members `m` and `e:<COMMAND>`) to sum, provided
+          the marks are those the caller assumed (else error STALEMARKS)
+ARGV[1]   N = coarser window levels (0 for all time)
+ARGV[2]   the marks assumed, 'm1,...,mN', or '' for none
 
 Returns nil when the room was never seen; else field, value, field, value, ...
 (`m` = messages, `e:<COMMAND>` = events): the all-time hash when no bucket
@@ -11,10 +15,24 @@ keys are given, else the sums over the buckets (values as integers).
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if #KEYS == 1 then return redis.call('HGETALL', KEYS[1]) end
 
+local levels = tonumber(ARGV[1])
+local fields = {}
+for i = 1, levels do fields[i] = tostring(i) end
+local stored = redis.call('HMGET', KEYS[2], unpack(fields))
+for i = 1, levels do
+  if not stored[i] then
+    stored = nil
+    break
+  end
+end
+if (stored and table.concat(stored, ',') or '') ~= ARGV[2] then
+  return redis.error_reply('STALEMARKS the window roll-ups moved on')
+end
+
 local sums = {}
 local order = {}
-for i = 2, #KEYS do
-  local flat = redis.call('HGETALL', KEYS[i])
+for i = 3, #KEYS do
+  local flat = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
   for j = 1, #flat, 2 do
     local field = flat[j]
     local previous = sums[field]

@@ -2,10 +2,14 @@
 top: reads a top list from a sorted set, building a window's cache first.
 
 KEYS[1]   the sorted set to read: an all-time list, or a window's cache key
-KEYS[2..] optional: the window's bucket keys; when given and KEYS[1] does not
-          exist, KEYS[1] := ZUNIONSTORE of them, PEXPIRE ARGV[1]
+KEYS[2..] for a window only: the roll-up marks hash, then the bucket keys;
+          when KEYS[1] does not exist, KEYS[1] := ZUNIONSTORE of the bucket
+          keys, PEXPIRE ARGV[1], provided the marks are those the caller
+          assumed when it chose the keys (else error STALEMARKS)
 ARGV[1]   cache lifetime in ms
-ARGV[2]   mode, with its arguments:
+ARGV[2]   N = coarser window levels (0 for an all-time list)
+ARGV[3]   the marks assumed, 'm1,...,mN', or '' for none
+ARGV[4]   mode, with its arguments:
   'top', limit
       The exact top `limit`: every member scoring above the score at the
       cut, then the members AT that score with the lowest values (byte
@@ -18,21 +22,34 @@ ARGV[2]   mode, with its arguments:
       Members with exactly `score`, ascending by value, LIMIT offset count.
 ]]
 local key = KEYS[1]
-if #KEYS > 1 and redis.call('EXISTS', key) == 0 then
-  redis.call('ZUNIONSTORE', key, #KEYS - 1, unpack(KEYS, 2))
+if #KEYS > 2 and redis.call('EXISTS', key) == 0 then
+  local levels = tonumber(ARGV[2])
+  local fields = {}
+  for i = 1, levels do fields[i] = tostring(i) end
+  local stored = redis.call('HMGET', KEYS[2], unpack(fields))
+  for i = 1, levels do
+    if not stored[i] then
+      stored = nil
+      break
+    end
+  end
+  if (stored and table.concat(stored, ',') or '') ~= ARGV[3] then
+    return redis.error_reply('STALEMARKS the window roll-ups moved on')
+  end
+  redis.call('ZUNIONSTORE', key, #KEYS - 2, unpack(KEYS, 3))
   redis.call('PEXPIRE', key, ARGV[1])
 end
 
-local mode = ARGV[2]
+local mode = ARGV[4]
 if mode == 'desc' then
-  return redis.call('ZREVRANGE', key, ARGV[3], ARGV[4], 'WITHSCORES')
+  return redis.call('ZREVRANGE', key, ARGV[5], ARGV[6], 'WITHSCORES')
 elseif mode == 'tie' then
-  return redis.call('ZRANGEBYSCORE', key, ARGV[3], ARGV[3], 'LIMIT', ARGV[4], ARGV[5])
+  return redis.call('ZRANGEBYSCORE', key, ARGV[5], ARGV[5], 'LIMIT', ARGV[6], ARGV[7])
 elseif mode ~= 'top' then
   return redis.error_reply('top.lua: unknown mode ' .. tostring(mode))
 end
 
-local limit = tonumber(ARGV[3])
+local limit = tonumber(ARGV[5])
 local page = redis.call('ZREVRANGE', key, 0, limit - 1, 'WITHSCORES')
 if #page < 2 * limit then return page end
 local cut = page[#page]
