@@ -379,13 +379,19 @@ export class Worker {
   }
 
   private async waitForDrain (): Promise<void> {
-    if (this.pendingUpdates > this.maxPendingUpdates) {
-      this.log.warn({ pendingUpdates: this.pendingUpdates, max: this.maxPendingUpdates }, 'store is behind: pausing the stream until counts are flushed')
-    } else {
-      // The usual state when the stream is faster than the store: not worth a warning.
-      this.log.debug({ pendingUpdates: this.pendingUpdates }, 'reading ahead of the store: pausing the stream until the next flush')
-    }
+    // A pause that starts as read-ahead can turn into the MAX_PENDING_UPDATES bound when the store
+    // stops answering meanwhile: the warning is checked on every wake-up, and said once per pause.
+    let warned = false
+    let first = true
     while (this.mustPauseReading() && !this.stopping && this.role === 'active') {
+      if (this.pendingUpdates > this.maxPendingUpdates) {
+        if (!warned) this.log.warn({ pendingUpdates: this.pendingUpdates, max: this.maxPendingUpdates }, 'store is behind: pausing the stream until counts are flushed')
+        warned = true
+      } else if (first) {
+        // The usual state when the stream is faster than the store: not worth a warning.
+        this.log.debug({ pendingUpdates: this.pendingUpdates }, 'reading ahead of the store: pausing the stream until the next flush')
+      }
+      first = false
       const woken = new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
       // Waiting for the next tick would leave the store idle; a store that does not answer is retried on the timer.
       if (this.storeAnswering) this.flushNow()
