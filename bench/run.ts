@@ -219,7 +219,7 @@ class Bench {
           rows.redisServerCpu!.push(1e6 * redis.cpuSeconds / worker.messages)
           rows.redisCommands!.push(commands / worker.messages)
           log(`${line}; Redis ${formatNumber(1e6 * redis.cpuSeconds / worker.messages, 2)} µs CPU/msg, ${formatNumber(commands / worker.messages, 2)} commands/msg`)
-          if (run === 1) this.printRedisProfile(redis, worker.messages)
+          if (run === 1 || this.options.profile) this.printRedisProfile(redis, worker.messages)
           await deleteNamespace(this.redis.admin, ns)
         } else {
           rows.memory!.push(rate)

@@ -77,6 +77,8 @@ describe('Redis outage: back-pressure, bounded memory, 503 from the API, exact c
     assert.equal(healthy.status, 200)
     const rssBefore = worker.rssBytes()
 
+    // SHUTDOWN SAVE takes a while: the worker may see Redis gone, and pause, before stop() returns.
+    const stoppingAt = Date.now()
     await redis.stop()
     const stoppedAt = Date.now()
     let outagePeak = 0
@@ -94,7 +96,7 @@ describe('Redis outage: back-pressure, bounded memory, 503 from the API, exact c
 
     // The worker: counts on up to the bound, then stops reading. Served events stop growing once
     // the socket buffers between simulator and worker are full.
-    const paused = await worker.waitForLog((line) => line.msg === 'store is behind: pausing the stream until counts are flushed' && line.time >= stoppedAt, 'reading paused', 60_000)
+    const paused = await worker.waitForLog((line) => line.msg === 'store is behind: pausing the stream until counts are flushed' && line.time >= stoppingAt, 'reading paused', 60_000)
     assert.ok((paused.pendingUpdates as number) <= MAX_PENDING_UPDATES + 20_000, `paused at ${String(paused.pendingUpdates)} updates`)
     await sleep(1000)
     const servedPaused = simulator.stats().eventsWritten
