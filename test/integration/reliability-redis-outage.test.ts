@@ -83,6 +83,8 @@ describe('Redis outage: back-pressure, bounded memory, 503 from the API, exact c
     const stoppedAt = Date.now()
     let outagePeak = 0
     const sampler = setInterval(() => { outagePeak = Math.max(outagePeak, worker.rssBytes()) }, 50)
+    // A failed assertion below must not leave the timer keeping the test process alive.
+    t.after(() => clearInterval(sampler))
 
     // The API: 503 with a JSON error, within its timeout, for the statistics and for readiness.
     const stats = await get(`${base}/stats`)
