@@ -75,7 +75,7 @@ async function runWithKills (t: TestContext, simulator: SimulatorHandle, store: 
     const target = servedAtStart + Math.floor(EVENTS * 0.8 * weight / total)
     const worker = store.spawnWorker()
     workers.push(worker)
-    await waitUntil(() => simulator.stats().eventsWritten >= target || worker.exitStatus !== null, `${target} events served`, 300_000, 20)
+    await waitUntil(() => simulator.stats().eventsWritten >= target || worker.exitStatus !== null, () => `${target} events served (${simulator.stats().eventsWritten} so far)\n${worker.tail(30)}`, 300_000, 20)
     assert.equal(worker.exitStatus, null, `the worker died on its own\n${worker.tail()}`)
     // A random extra delay lands the kill anywhere in the flush cycle: while counting, mid-flush, mid-snapshot.
     const delayMs = Math.floor(next() * 400)
