@@ -38,6 +38,7 @@ export const ConfigSchema = Type.Object({
   SNAPSHOT_INTERVAL_MS: Integer('How often the embedded store writes its snapshot', 60000, 100),
   LEASE_TTL_MS: Integer('Lifetime of the worker lease; a standby worker takes over after it lapses', 10000, 500, 600000),
   STORE_TIMEOUT_MS: Integer('How long the API waits for the store before answering 503', 2000, 50, 60000),
+  API_CACHE_MS: Integer('How long the API answers identical statistics requests from one store read (0: every request reads the store)', 100, 0, 10000),
 
   ADMIN_TOKEN: Type.Optional(Type.String({ description: 'Bearer token for /stats/failedMessages; unset: loopback clients only', minLength: 16 })),
   BOT_NICKS: Type.Optional(Type.String({ description: 'Comma-separated nicks that ?bots=exclude leaves out (replaces the default list)' })),

@@ -109,7 +109,7 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     return await reply.code(404).send(errorBody(404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`, 'CS_NOT_FOUND'))
   })
 
-  const reader = new StatsReader({ store, clock, timeoutMs: config.STORE_TIMEOUT_MS, botNicks: botNicks(config) })
+  const reader = new StatsReader({ store, clock, timeoutMs: config.STORE_TIMEOUT_MS, botNicks: botNicks(config), reuseMs: config.API_CACHE_MS })
   const deps: RouteDeps = { config, reader, clock, workerStatus: options.workerStatus }
   if (options.routes !== 'operations') {
     await app.register(statsRoutes, deps)

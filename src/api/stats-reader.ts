@@ -36,6 +36,12 @@ export interface StatsReaderOptions {
   timeoutMs: number
   /** Lower-cased nicks that ?bots=exclude leaves out. */
   botNicks: ReadonlySet<string>
+  /**
+   * API_CACHE_MS: identical reads within this long share one store read (and
+   * one in flight is shared too), so a burst of requests costs the store one
+   * read, not one each. 0 (the default here): every request reads the store.
+   */
+  reuseMs?: number
 }
 
 /** Snapshots for the live stream are shared by clients asking the same thing within this long. */
@@ -56,6 +62,9 @@ export class StatsReader {
   readonly timeoutMs: number
   private readonly isBot: (nick: string) => boolean
   private readonly snapshots = new Map<string, { takenAt: number, snapshot: Promise<StreamSnapshot> }>()
+  private readonly reuseMs: number
+  private readonly reads = new Map<string, { takenAt: number, result: Promise<unknown> }>()
+  private readsSweptAt = 0
 
   constructor (options: StatsReaderOptions) {
     this.store = options.store
@@ -63,6 +72,28 @@ export class StatsReader {
     this.timeoutMs = options.timeoutMs
     const bots = options.botNicks
     this.isBot = (nick) => bots.has(nick.toLowerCase())
+    this.reuseMs = options.reuseMs ?? 0
+  }
+
+  /**
+   * The result of `work` for `key`, shared with every identical read started
+   * less than reuseMs ago. A failed read is not shared: the next request
+   * tries again. Entries live at most reuseMs, so the map holds at most the
+   * distinct requests of that long (bounded by the rate limit).
+   */
+  private async shared<T> (key: string, work: () => Promise<T>): Promise<T> {
+    if (this.reuseMs === 0) return await work()
+    const now = performance.now()
+    if (now - this.readsSweptAt >= this.reuseMs) {
+      for (const [k, entry] of this.reads) if (now - entry.takenAt >= this.reuseMs) this.reads.delete(k)
+      this.readsSweptAt = now
+    }
+    const found = this.reads.get(key)
+    if (found !== undefined && now - found.takenAt < this.reuseMs) return await (found.result as Promise<T>)
+    const result = work()
+    this.reads.set(key, { takenAt: now, result })
+    result.catch(() => { if (this.reads.get(key)?.result === result) this.reads.delete(key) })
+    return await result
   }
 
   /** Runs `work` against the store within the timeout; failures become 503 ApiErrors. */
@@ -88,21 +119,23 @@ export class StatsReader {
 
   async stats (rateWindowSeconds: number): Promise<StatsBody> {
     assertWindow('window', rateWindowSeconds, MAX_RATE_WINDOW_SECONDS)
-    return await this.guard(async () => await this.readStats(rateWindowSeconds))
+    return await this.shared(`stats:${rateWindowSeconds}`, async () => await this.guard(async () => await this.readStats(rateWindowSeconds)))
   }
 
   async top<C extends Category> (category: C, params: TopParams): Promise<Array<TopItem<typeof TOP_KEYS[C]>>> {
-    return await this.guard(async () => await this.readTop(category, params))
+    const key = JSON.stringify(['top', category, params.window, params.limit, params.stopwords, params.bots])
+    return await this.shared(key, async () => await this.guard(async () => await this.readTop(category, params)))
   }
 
   /** A room's drill-down, or null when the room was never seen. */
   async room (room: string, params: TopParams): Promise<RoomBody | null> {
-    return await this.guard(async () => await this.readRoom(room, params))
+    const key = JSON.stringify(['room', room, params.window, params.limit, params.stopwords, params.bots])
+    return await this.shared(key, async () => await this.guard(async () => await this.readRoom(room, params)))
   }
 
   async series (resolution: Resolution, windowSecondsWanted: number): Promise<TimePoint[]> {
     assertWindow('window', windowSecondsWanted, resolution === '1s' ? MAX_SECOND_SERIES_WINDOW : MAX_MINUTE_SERIES_WINDOW)
-    return await this.guard(async () => await this.readSeries(resolution, windowSecondsWanted))
+    return await this.shared(`series:${resolution}:${windowSecondsWanted}`, async () => await this.guard(async () => await this.readSeries(resolution, windowSecondsWanted)))
   }
 
   async failedMessages (limit: number): Promise<FailedMessage[]> {
