@@ -294,13 +294,13 @@ class Bench {
         for (let run = 1; run <= runs; run++) {
           this.loadGenerator.send({ type: 'probe', apiUrl, intervalMs: 10, warmupMs: run === 1 ? 5000 : 0, durationMs: freshnessSeconds * 1000 })
           const r = await this.loadGenerator.next('probe-result', 600_000 + freshnessSeconds * 1000)
-          p50.push(r.p50 as number)
-          p99.push(r.p99 as number)
           if (r.messages === 0) {
             // Nothing written during the window became visible in it: the worker (or the store) is behind the paced rate, and the delay grows without bound.
             log(`run ${run}: no message written during the ${freshnessSeconds} s window became visible within it (${r.polls as number} polls): the worker is behind ${formatNumber(rate)} msg/s, so the delay grows without bound; run with a lower --rate to measure a sustainable one`)
             continue
           }
+          p50.push(r.p50 as number)
+          p99.push(r.p99 as number)
           log(`run ${run}: p50 ${formatNumber(r.p50 as number)} ms, p99 ${formatNumber(r.p99 as number)} ms, max ${formatNumber(r.max as number)} ms over ${formatNumber(r.messages as number)} messages (${r.polls as number} polls)`)
         }
         results.freshness = { rate, p50, p99, summary: { p50: spread(p50), p99: spread(p99) } }
