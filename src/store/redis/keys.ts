@@ -122,6 +122,18 @@ export class RedisKeys {
   }
 }
 
+/**
+ * The namespace of shard `index` of a sharded store: `{ns}{s<index>}:`. The
+ * hash tag `{s<index>}` puts every key of one shard in one cluster slot, so
+ * each shard's Lua script and MULTI is legal on a Redis Cluster, while the
+ * keys still start with the namespace (SCAN by prefix finds them all).
+ */
+export function shardNamespace (namespace: string, index: number): string {
+  if (/[{}]/.test(namespace)) throw new RangeError('a sharded namespace must not contain { or } (they would change the hash tag)')
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`bad shard index ${String(index)}`)
+  return `${namespace}{s${index}}:`
+}
+
 /** Fields of the `{ns}room:<room>` and `{ns}rwin:...` hashes. */
 export const ROOM_MESSAGES_FIELD = 'm'
 export const ROOM_EVENT_FIELD_PREFIX = 'e:'
