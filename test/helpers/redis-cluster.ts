@@ -31,9 +31,10 @@ export interface TestRedisCluster {
    * Moves one slot to another master the way resharding does: IMPORTING /
    * MIGRATING, MIGRATE of its keys in groups (clients get ASK meanwhile),
    * then SETSLOT NODE everywhere (clients with the old map get MOVED).
-   * `between` runs after each group of keys has moved.
+   * `between` runs after each group of keys has moved; `beforeHandOver`
+   * once all have, while both masters still serve the slot (by ASK).
    */
-  migrateSlot: (slot: number, to: number, between?: () => Promise<void>) => Promise<void>
+  migrateSlot: (slot: number, to: number, hooks?: { between?: () => Promise<void>, beforeHandOver?: () => Promise<void> }) => Promise<void>
   close: () => Promise<void>
 }
 
@@ -84,7 +85,16 @@ export async function startRedisCluster (masters = 3): Promise<TestRedisCluster>
       const admin = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, retryStrategy: (n) => n > 100 ? null : 50 })
       admin.on('error', () => {}) // refused until the server listens; commands report real failures
       admins.push(admin)
-      await admin.ping()
+      // The server may not listen yet: a command fails until it does.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await admin.ping()
+          break
+        } catch (err) {
+          if (attempt > 100 || child.exitCode !== null) throw new Error(`redis-server on port ${port} did not start`, { cause: err })
+          await sleep(50)
+        }
+      }
     }
     const nodes = ports.map((port) => `127.0.0.1:${port}`)
     await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 })
@@ -126,7 +136,7 @@ export async function startRedisCluster (masters = 3): Promise<TestRedisCluster>
         }
         return deleted
       },
-      migrateSlot: async (slot, to, between) => {
+      migrateSlot: async (slot, to, hooks = {}) => {
         const from = await ownerOf(slot)
         if (from === to) throw new Error(`slot ${slot} is already on master ${to}`)
         const source = admins[from]!
@@ -137,8 +147,9 @@ export async function startRedisCluster (masters = 3): Promise<TestRedisCluster>
           const keys = await source.cluster('GETKEYSINSLOT', slot, 50) as string[]
           if (keys.length === 0) break
           await source.call('MIGRATE', '127.0.0.1', ports[to]!, '', 0, 10_000, 'KEYS', ...keys)
-          await between?.()
+          await hooks.between?.()
         }
+        await hooks.beforeHandOver?.()
         // Target first, then source (as redis-cli does), so no master ever disowns the slot.
         for (const admin of [target, source, ...admins.filter((a) => a !== target && a !== source)]) await admin.cluster('SETSLOT', slot, 'NODE', ids[to]!)
       },

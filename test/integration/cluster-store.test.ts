@@ -10,7 +10,7 @@ import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-clust
 /** SPEC section 7: the conformance suite on a real three-master Redis Cluster. */
 let cluster: TestRedisCluster
 before(async () => { cluster = await startRedisCluster() })
-after(async () => { await cluster.close() })
+after(async () => { await cluster?.close() })
 
 function clusterStore (namespace: string, shards: number, options: { clock?: () => number, maxTrackedWords: number, maxTrackedPerRoom: number }): ShardedRedisStore {
   return new ShardedRedisStore({ redis: createRedisClusterClient({ nodes: cluster.nodes, commandTimeoutMs: 30_000 }), namespace, shards, ...options })
