@@ -94,14 +94,22 @@ export class Worker {
   /** The id of the last event handed to the builder: where a reconnection resumes. */
   private lastProcessedId: string | null = null
   /**
+   * The stream ordinal of the last event handed to the builder: the committed
+   * sequence it resumed from plus one per new event id. A batch's sequence is
+   * the ordinal of its last event, so sequences follow the stream: shards
+   * that committed the same event have the same sequence, and the lowest
+   * sequence is the lowest position (what a sharded store's catch-up needs).
+   */
+  private ordinal = 0
+  /**
    * Catching up after a crash on a sharded store (SPEC section 7): the shards
    * that receive the events being replayed (null: all), and the shards ahead,
-   * by the event id they committed, which join once that event is passed.
+   * by the sequence they committed, which join once that ordinal is passed.
    */
   private liveShards: number[] | null = null
-  private shardsAhead: Map<string, number[]> | null = null
-  /** Batches cut where a shard joined, sent before the builder's counts; sequences are given at flush. */
-  private sealed: Array<{ batch: Batch, updates: number }> = []
+  private shardsAhead: Map<number, Array<{ shard: number, lastEventId: string | null }>> | null = null
+  /** Batches cut where a shard joined, sent before the builder's counts, with the ordinal of their last event. */
+  private sealed: Array<{ batch: Batch, updates: number, ordinal: number }> = []
 
   private stopping = false
   private stopped: Promise<void> | null = null
@@ -208,12 +216,12 @@ export class Worker {
     for (;;) {
       try {
         const positions = this.store.shardPositions !== undefined ? await this.store.shardPositions() : [await this.store.position()]
-        // Resume from the lowest position; new flushes take sequences above every shard's.
+        // Resume from the lowest position (sequences follow the stream: see ordinal).
         const lowest = positions.reduce((a, b) => b.sequence < a.sequence ? b : a)
-        this.committedSequence = Math.max(...positions.map((p) => p.sequence))
         this.committedEventId = lowest.lastEventId
         this.lastProcessedId = lowest.lastEventId
-        this.planCatchUp(positions, lowest)
+        this.committedSequence = this.planCatchUp(positions, lowest)
+        this.ordinal = this.committedSequence
         break
       } catch (err) {
         this.hooks.onStoreError?.(err)
@@ -228,35 +236,44 @@ export class Worker {
     return true
   }
 
-  /** Shards that committed past the resume point get no replayed event until their own committed one is passed. */
-  private planCatchUp (positions: Position[], lowest: Position): void {
+  /**
+   * Shards that committed past the resume point get no replayed event until
+   * the stream is past their own committed one. Returns the live shards'
+   * committed sequence. A stream without ids cannot be resumed exactly: then
+   * every shard is live.
+   */
+  private planCatchUp (positions: Position[], lowest: Position): number {
     this.sealed = []
     this.liveShards = null
     this.shardsAhead = null
-    const ahead = new Map<string, number[]>()
+    if (lowest.lastEventId === null) return Math.max(...positions.map((p) => p.sequence))
+    const ahead = new Map<number, Array<{ shard: number, lastEventId: string | null }>>()
     const live: number[] = []
     positions.forEach((p, shard) => {
-      if (p.lastEventId === lowest.lastEventId || p.lastEventId === null) live.push(shard)
-      else ahead.set(p.lastEventId, [...(ahead.get(p.lastEventId) ?? []), shard])
+      if (p.sequence === lowest.sequence) live.push(shard)
+      else ahead.set(p.sequence, [...(ahead.get(p.sequence) ?? []), { shard, lastEventId: p.lastEventId }])
     })
-    if (ahead.size === 0) return
+    if (ahead.size === 0) return lowest.sequence
     this.liveShards = live
     this.shardsAhead = ahead
-    this.log.warn({ resumeFrom: lowest.lastEventId, live, ahead: Object.fromEntries(ahead) }, 'shards committed at different positions (a crash mid-flush): replaying to the shards behind only')
+    this.log.warn({ resumeFrom: lowest.lastEventId, sequence: lowest.sequence, live, ahead: Object.fromEntries(ahead) }, 'shards committed at different positions (a crash mid-flush): replaying to the shards behind only')
+    return lowest.sequence
   }
 
-  /** After an event with an id: a shard waiting for this id receives the events from the next one on. */
+  /** After an event with a new id: a shard that committed this ordinal receives the events from the next one on. */
   private passEvent (id: string): void {
-    const joining = this.shardsAhead?.get(id)
+    const joining = this.shardsAhead?.get(this.ordinal)
     if (joining === undefined) return
+    const mismatch = joining.filter((j) => j.lastEventId !== id)
+    if (mismatch.length > 0) this.log.error({ ordinal: this.ordinal, id, committed: mismatch }, 'the replayed stream differs from what the shards committed: counts of these shards may be inexact')
     if (!this.builder.isEmpty) {
       const updates = this.builder.pendingUpdates
       const batch = this.builder.take(0)
       batch.shards = [...this.liveShards!]
-      this.sealed.push({ batch, updates })
+      this.sealed.push({ batch, updates, ordinal: this.ordinal })
     }
-    this.liveShards!.push(...joining)
-    this.shardsAhead!.delete(id)
+    this.liveShards!.push(...joining.map((j) => j.shard))
+    this.shardsAhead!.delete(this.ordinal)
     if (this.shardsAhead!.size === 0) {
       this.log.info('every shard has caught up')
       this.liveShards = null
@@ -417,6 +434,8 @@ export class Worker {
   }
 
   private passedEvent (id: string): void {
+    // Events without an id line carry the previous id: not a new position.
+    if (id !== this.lastProcessedId) this.ordinal++
     this.lastProcessedId = id
     if (this.shardsAhead !== null) this.passEvent(id)
   }
@@ -489,13 +508,14 @@ export class Worker {
     if (this.unconfirmed === null) {
       const sealed = this.sealed.shift()
       if (sealed !== undefined) {
-        sealed.batch.sequence = this.committedSequence + 1
+        sealed.batch.sequence = Math.max(this.committedSequence + 1, sealed.ordinal)
         this.unconfirmed = sealed.batch
         this.unconfirmedUpdates = sealed.updates
       } else {
         if (this.builder.isEmpty) return true
         this.unconfirmedUpdates = this.builder.pendingUpdates
-        this.unconfirmed = this.builder.take(this.committedSequence + 1)
+        // Above the committed one even when no event brought a new id (a stream without ids).
+        this.unconfirmed = this.builder.take(Math.max(this.committedSequence + 1, this.ordinal))
         if (this.liveShards !== null) this.unconfirmed.shards = [...this.liveShards]
       }
       // The builder is empty again: a reader paused for read-ahead may go on.
