@@ -54,7 +54,8 @@ export interface FailedMessage {
 /** What one flush writes, in one atomic step. */
 export interface Batch {
   /**
-   * Flush sequence number, one more than the last committed one. The store
+   * Above the last committed one; the worker uses the stream ordinal of the
+   * batch's last event (see Worker), so sequences follow the stream. The store
    * applies a batch only when its sequence is above the committed one, so a
    * retried flush whose first attempt did commit is not counted twice.
    */
