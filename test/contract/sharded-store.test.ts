@@ -109,6 +109,16 @@ describe('ShardedRedisStore (sharding specifics)', () => {
     assert.ok(top.every((e) => e.count === 5), JSON.stringify(top))
   })
 
+  it('refuses to open a namespace written with another shard count (members would be misplaced)', async (t) => {
+    const { namespace } = await openStore(t)
+    const other = new ShardedRedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 30_000 }), namespace, shards: 2, maxTrackedWords: 1000, maxTrackedPerRoom: 1000 })
+    t.after(() => other.close())
+    await assert.rejects(other.open(), /STORE_SHARDS is 2 but namespace .* was written with 4 shards/)
+    const same = makeSharded(namespace)
+    t.after(() => same.close())
+    await same.open()
+  })
+
   it('takes the lease shard 0 first: a contender holds no shard and gets it whole after a release', async (t) => {
     const { store, namespace } = await openStore(t)
     assert.equal(await store.acquireLease('A', 10_000), true)

@@ -37,11 +37,13 @@ export interface ShardedRedisStoreOptions extends RedisStoreOptions {
 export class ShardedRedisStore implements StatsStore {
   readonly shards: readonly RedisStore[]
   private readonly redis: RedisClient
+  private readonly namespace: string
 
   constructor (options: ShardedRedisStoreOptions) {
     const count = options.shards
     if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`shards must be a positive integer, got ${String(count)}`)
     this.redis = options.redis
+    this.namespace = options.namespace
     const maxTrackedWords = Math.ceil(options.maxTrackedWords / count)
     this.shards = Array.from({ length: count }, (_, i) => new RedisStore({ ...options, namespace: shardNamespace(options.namespace, i), maxTrackedWords }))
   }
@@ -50,6 +52,13 @@ export class ShardedRedisStore implements StatsStore {
     // The first connects the shared client and loads the scripts; the others find it ready.
     await this.shards[0]!.open()
     await Promise.all(this.shards.slice(1).map((shard) => shard.open()))
+    // Members are placed by hash mod shards: another count would misplace them (a member in two shards).
+    const key = this.shards[0]!.keys.shardCount
+    await this.redis.set(key, String(this.shards.length), 'NX')
+    const stored = await this.redis.get(key)
+    if (stored !== String(this.shards.length)) {
+      throw new RangeError(`STORE_SHARDS is ${this.shards.length} but namespace ${this.namespace} was written with ${String(stored)} shards: keep ${String(stored)}, or use a new REDIS_NAMESPACE`)
+    }
   }
 
   async close (): Promise<void> {
