@@ -7,7 +7,9 @@ import { Command, InvalidArgumentError } from 'commander'
 import { RedisKeys } from '../src/store/redis/keys.js'
 import { CATEGORIES } from '../src/store/types.js'
 import { Child } from './child.js'
-import type { StoreKind } from './children/ipc.js'
+import { CLUSTER_SHARDS, type StoreKind } from './children/ipc.js'
+// The bench starts its cluster the way the tests do.
+import { startRedisCluster } from '../test/helpers/redis-cluster.js'
 import { type BenchRedis, counterDelta, deleteNamespace, redisCounters, startOwnRedis, useRedis } from './redis.js'
 import { formatNumber, formatSpread, mib, type Spread, spread, summariseProfile } from './report.js'
 import { CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
@@ -20,7 +22,7 @@ import { CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './
  * `npm test`.
  */
 
-const PARTS = ['ingest', 'embedded', 'freshness', 'api', 'memory'] as const
+const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', 'api', 'memory'] as const
 type Part = typeof PARTS[number]
 
 interface Options {
@@ -57,7 +59,7 @@ function parts (value: string): Part[] {
 
 function parseOptions (): Options {
   const program = new Command('npm run bench --')
-    .description('Measures SPEC section 6: ingest, embedded, freshness, api, memory.')
+    .description('Measures SPEC section 6: ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness, api, memory.')
     .option('--only <parts>', `comma-separated parts to run (${PARTS.join(', ')})`, parts, [...PARTS])
     .option('--runs <n>', 'runs of each figure (min / median / max)', integer(1), 3)
     .option('--events <n>', 'events per ingest run', integer(1000), 1_000_000)
@@ -168,12 +170,12 @@ class Bench {
     }
   }
 
-  private async workerRun (store: StoreKind, events: number, expectedMessages: number, profileDir: string | null, sampleMemoryMs = 0): Promise<{ worker: WorkerResult, redis: ReturnType<typeof counterDelta>, namespace: string }> {
+  private async workerRun (store: StoreKind, events: number, expectedMessages: number, profileDir: string | null, sampleMemoryMs = 0, redisUrl = this.redis.url): Promise<{ worker: WorkerResult, redis: ReturnType<typeof counterDelta>, namespace: string }> {
     const ns = namespace()
     const child = Child.start('worker', profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])
     try {
       const before = await redisCounters(this.redis.admin)
-      child.send({ type: 'run-worker', store, streamUrl: this.streamUrl(events), redisUrl: this.redis.url, namespace: ns, expectedMessages, flushIntervalMs: this.options.flushInterval, sampleMemoryMs })
+      child.send({ type: 'run-worker', store, streamUrl: this.streamUrl(events), redisUrl, namespace: ns, expectedMessages, flushIntervalMs: this.options.flushInterval, sampleMemoryMs })
       const worker = await child.next('worker-result', 7_200_000) as unknown as WorkerResult
       const after = await redisCounters(this.redis.admin)
       return { worker, redis: counterDelta(before, after), namespace: ns }
@@ -183,11 +185,15 @@ class Bench {
   }
 
   /** Ingest: bare loop, then the worker into Redis (and the embedded store), per run. */
-  async ingest (withRedis: boolean, withMemory: boolean): Promise<void> {
+  async ingest (withRedis: boolean, withMemory: boolean, withCluster: boolean): Promise<void> {
     const { runs, events } = this.options
     const expected = this.expectedMessages
     log(`== ingest: ${formatNumber(events)} events (${formatNumber(expected)} chat messages) per run, unpaced HTTP SSE from the load generator`)
-    const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [] }
+    const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [], cluster: [], clusterCpu: [], clusterRatio: [] }
+    // SPEC section 7: three masters on this machine, started like the tests' (all on loopback, sharing the cores).
+    const cluster = withCluster ? await startRedisCluster() : null
+    if (cluster !== null) log(`Redis Cluster: 3 masters (no replicas) on ${cluster.nodes.join(', ')}, ${CLUSTER_SHARDS} shards`)
+    try {
     let profileDir: string | null = null
     if (this.options.profile) {
       profileDir = join(CACHE_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'))
@@ -200,8 +206,20 @@ class Bench {
       rows.bare!.push(bareRate)
       rows.bareCpu!.push(bareCpuPerMessage)
       log(`run ${run}: bare loop ${formatNumber(bareRate)} msg/s (${formatNumber(bareCpuPerMessage, 2)} µs CPU/msg)`)
-      for (const store of [withRedis ? 'redis' : null, withMemory ? 'memory' : null] as const) {
+      for (const store of [withRedis ? 'redis' : null, cluster !== null ? 'cluster' : null, withMemory ? 'memory' : null] as const) {
         if (store === null) continue
+        if (store === 'cluster') {
+          const { worker, namespace: ns } = await this.workerRun('cluster', events, expected, null, 0, cluster!.nodes.join(','))
+          const rate = worker.messages / worker.seconds
+          rows.cluster!.push(rate)
+          rows.clusterCpu!.push(1e6 * worker.cpuSeconds / worker.messages)
+          rows.clusterRatio!.push(rate / bareRate)
+          if (worker.storedMessages !== expected) log(`  WARNING: the cluster store counted ${worker.storedMessages} messages, the stream had ${expected}`)
+          log(`run ${run}: worker -> Redis Cluster ${formatNumber(rate)} msg/s (ratio ${formatNumber(rate / bareRate, 3)}), ${formatNumber(1e6 * worker.cpuSeconds / worker.messages, 2)} µs worker CPU/msg, ` +
+            `${worker.flushes} flushes (mean ${formatNumber(worker.meanFlushMs)} ms, max ${formatNumber(worker.maxFlushMs)} ms)`)
+          await cluster!.deleteKeysWithPrefix(ns)
+          continue
+        }
         const storeProfileDir = run === 1 && profileDir !== null ? join(profileDir, store) : null
         if (storeProfileDir !== null) mkdirSync(storeProfileDir, { recursive: true })
         const { worker, redis, namespace: ns } = await this.workerRun(store, events, expected, storeProfileDir)
@@ -235,6 +253,9 @@ class Bench {
         }
       }
     }
+    } finally {
+      await cluster?.close()
+    }
     const summary: Record<string, Spread> = {}
     for (const [name, values] of Object.entries(rows)) if (values.length > 0) summary[name] = spread(values)
     results.ingest = { events, messages: expected, runs: rows, summary }
@@ -245,6 +266,10 @@ class Bench {
       log(`    ratio to bare (wall)           ${formatSpread(summary.redisRatio!, 3)}   target >= 0.5; absolute target >= 250,000 msg/s`)
       log(`    ratio to bare (CPU per msg)    ${formatSpread(summary.redisCpuRatio!, 3)}`)
       log(`    Redis server                   ${formatSpread(summary.redisServerCpu!, 2, ' µs CPU/msg')}, ${formatSpread(summary.redisCommands!, 2, ' commands/msg')}`)
+    }
+    if (summary.cluster !== undefined) {
+      log(`  worker -> Redis Cluster          ${formatSpread(summary.cluster, 0, ' msg/s')}   (${formatSpread(summary.clusterCpu!, 2, ' µs CPU/msg')}; 3 masters, ${CLUSTER_SHARDS} shards, same machine)`)
+      log(`    ratio to bare (wall)           ${formatSpread(summary.clusterRatio!, 3)}`)
     }
     if (summary.memory !== undefined) {
       log(`  worker -> embedded store         ${formatSpread(summary.memory, 0, ' msg/s')}   (${formatSpread(summary.memoryCpu!, 2, ' µs CPU/msg')})`)
@@ -382,7 +407,7 @@ async function main (): Promise<void> {
     await machine(redis, options)
     await bench.start()
     const only = new Set(options.only)
-    if (only.has('ingest') || only.has('embedded')) await bench.ingest(only.has('ingest'), only.has('embedded'))
+    if (only.has('ingest') || only.has('embedded') || only.has('cluster')) await bench.ingest(only.has('ingest'), only.has('embedded'), only.has('cluster'))
     if (only.has('freshness') || only.has('api')) await bench.live(only.has('freshness'), only.has('api'))
     if (only.has('memory')) await bench.memory()
     log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)

@@ -26,8 +26,8 @@ export const ConfigSchema = Type.Object({
   REDIS_HOST: Type.Optional(Type.String({ description: 'Redis host name or address (setting it, or REDIS_URL, uses Redis instead of the embedded store)', minLength: 1 })),
   REDIS_PORT: Integer('Redis TCP port', 6379, 1, 65535),
   REDIS_NAMESPACE: Type.String({ description: 'Prefix of every Redis key', default: 'chat-stats:', minLength: 1, maxLength: 200 }),
-  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ description: 'Comma-separated host:port seeds of a Redis Cluster (not supported yet: setting it stops the process)', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
-  STORE_SHARDS: Type.Optional(Type.Integer({ description: 'Shards per statistic, for a Redis Cluster (not supported yet)', minimum: 1, maximum: 1024 })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ description: 'Comma-separated host:port seeds of a Redis Cluster; the store then shards over it (instead of REDIS_URL/REDIS_HOST)', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
+  STORE_SHARDS: Type.Optional(Type.Integer({ description: 'Shards each statistic is spread over, each under its own hash tag (default 1 on a single Redis, 16 on a cluster)', minimum: 1, maximum: 1024 })),
 
   FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
   MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),

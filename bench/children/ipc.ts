@@ -4,7 +4,10 @@
  * event loop of another.
  */
 
-export type StoreKind = 'redis' | 'memory'
+/** 'cluster': a ShardedRedisStore over the Redis Cluster whose seed nodes are in redisUrl (comma-separated host:port). */
+export type StoreKind = 'redis' | 'memory' | 'cluster'
+/** STORE_SHARDS' default on a cluster, used by the cluster ingest figure. */
+export const CLUSTER_SHARDS = 16
 
 export type FromParent =
   | { type: 'load', seed: number, blockEvents: number }

@@ -2,10 +2,11 @@ import { pino } from 'pino'
 import { httpSource } from '../../src/ingest/sources.js'
 import { WORKER_COMMAND_TIMEOUT_MS } from '../../src/runtime.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
-import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
+import { createRedisClient, createRedisClusterClient, RedisStore } from '../../src/store/redis/redis-store.js'
+import { ShardedRedisStore } from '../../src/store/redis/sharded-store.js'
 import type { Batch, StatsStore } from '../../src/store/types.js'
 import { Worker } from '../../src/worker/worker.js'
-import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
+import { CLUSTER_SHARDS, type FromParent, onParentMessage, sendToParent } from './ipc.js'
 
 /**
  * One production worker (src/worker/worker.ts, the same class `chat-stats
@@ -37,14 +38,13 @@ let finish: (() => void) | null = null
 
 async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination(2))
+  const bounds = { namespace: message.namespace, maxTrackedWords: MAX_TRACKED_WORDS, maxTrackedPerRoom: MAX_TRACKED_PER_ROOM }
   const store: StatsStore = message.store === 'redis'
-    ? new RedisStore({
-      redis: createRedisClient({ url: message.redisUrl, commandTimeoutMs: WORKER_COMMAND_TIMEOUT_MS }),
-      namespace: message.namespace,
-      maxTrackedWords: MAX_TRACKED_WORDS,
-      maxTrackedPerRoom: MAX_TRACKED_PER_ROOM
-    })
-    : new MemoryStore({ snapshotPath: null, maxTrackedWords: MAX_TRACKED_WORDS, maxTrackedPerRoom: MAX_TRACKED_PER_ROOM, logger })
+    ? new RedisStore({ redis: createRedisClient({ url: message.redisUrl, commandTimeoutMs: WORKER_COMMAND_TIMEOUT_MS }), ...bounds })
+    : message.store === 'cluster'
+      // STORE_SHARDS' default on a cluster.
+      ? new ShardedRedisStore({ redis: createRedisClusterClient({ nodes: message.redisUrl.split(','), commandTimeoutMs: WORKER_COMMAND_TIMEOUT_MS }), shards: CLUSTER_SHARDS, ...bounds })
+      : new MemoryStore({ snapshotPath: null, maxTrackedWords: MAX_TRACKED_WORDS, maxTrackedPerRoom: MAX_TRACKED_PER_ROOM, logger })
   await store.open()
 
   let startedAt = 0

@@ -54,7 +54,8 @@ export interface FailedMessage {
 /** What one flush writes, in one atomic step. */
 export interface Batch {
   /**
-   * Flush sequence number, one more than the last committed one. The store
+   * Above the last committed one; the worker uses the stream ordinal of the
+   * batch's last event (see Worker), so sequences follow the stream. The store
    * applies a batch only when its sequence is above the committed one, so a
    * retried flush whose first attempt did commit is not counted twice.
    */
@@ -69,6 +70,13 @@ export interface Batch {
   lastEventId?: string | undefined
   /** Epoch ms of the last chat message in the batch, if any. */
   lastMessageAt?: number | undefined
+  /**
+   * A sharded store's shards this batch applies to; all when absent. After a
+   * crash the worker replays events some shards have already committed
+   * (SPEC section 7): those batches go only to the shards behind. Stores
+   * without shards ignore it.
+   */
+  shards?: readonly number[] | undefined
 }
 
 /** The windows a top list can be asked for. */
@@ -134,8 +142,10 @@ export interface StatsStore {
    * With a lease token, the write is refused (LeaseLostError) unless the token still holds the lease.
    */
   applyBatch(batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'>
-  /** The last committed stream position. */
+  /** The last committed stream position (a sharded store: the lowest of its shards'). */
   position(): Promise<Position>
+  /** A sharded store only: each shard's committed position, by shard index. */
+  shardPositions?(): Promise<Position[]>
 
   totals(): Promise<Totals>
   /** Messages per interval, oldest first, for the intervals starting in [fromMs, toMs], zero-filled. */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { Backoff } from '../ingest/backoff.js'
 import type { ChunkSource, StreamConnection } from '../ingest/sources.js'
 import { StreamParser } from '../ingest/stream-parser.js'
-import { type Batch, LeaseLostError, type StatsStore } from '../store/types.js'
+import { type Batch, LeaseLostError, type Position, type StatsStore } from '../store/types.js'
 import { BatchBuilder } from './batch-builder.js'
 
 export interface WorkerOptions {
@@ -93,6 +93,23 @@ export class Worker {
   private leaseRecovery: Promise<void> | null = null
   /** The id of the last event handed to the builder: where a reconnection resumes. */
   private lastProcessedId: string | null = null
+  /**
+   * The stream ordinal of the last event handed to the builder: the committed
+   * sequence it resumed from plus one per new event id. A batch's sequence is
+   * the ordinal of its last event, so sequences follow the stream: shards
+   * that committed the same event have the same sequence, and the lowest
+   * sequence is the lowest position (what a sharded store's catch-up needs).
+   */
+  private ordinal = 0
+  /**
+   * Catching up after a crash on a sharded store (SPEC section 7): the shards
+   * that receive the events being replayed (null: all), and the shards ahead,
+   * by the sequence they committed, which join once that ordinal is passed.
+   */
+  private liveShards: number[] | null = null
+  private shardsAhead: Map<number, Array<{ shard: number, lastEventId: string | null }>> | null = null
+  /** Batches cut where a shard joined, sent before the builder's counts, with the ordinal of their last event. */
+  private sealed: Array<{ batch: Batch, updates: number, ordinal: number }> = []
 
   private stopping = false
   private stopped: Promise<void> | null = null
@@ -130,7 +147,9 @@ export class Worker {
 
   /** Unflushed counter updates held in memory. */
   get pendingUpdates (): number {
-    return this.builder.pendingUpdates + this.unconfirmedUpdates
+    let sealed = 0
+    for (const { updates } of this.sealed) sealed += updates
+    return this.builder.pendingUpdates + this.unconfirmedUpdates + sealed
   }
 
   get tally (): BatchBuilder['tally'] {
@@ -196,10 +215,13 @@ export class Worker {
     if (this.stopping) return false
     for (;;) {
       try {
-        const position = await this.store.position()
-        this.committedSequence = position.sequence
-        this.committedEventId = position.lastEventId
-        this.lastProcessedId = position.lastEventId
+        const positions = this.store.shardPositions !== undefined ? await this.store.shardPositions() : [await this.store.position()]
+        // Resume from the lowest position (sequences follow the stream: see ordinal).
+        const lowest = positions.reduce((a, b) => b.sequence < a.sequence ? b : a)
+        this.committedEventId = lowest.lastEventId
+        this.lastProcessedId = lowest.lastEventId
+        this.committedSequence = this.planCatchUp(positions, lowest)
+        this.ordinal = this.committedSequence
         break
       } catch (err) {
         this.hooks.onStoreError?.(err)
@@ -212,6 +234,51 @@ export class Worker {
     this.log.info({ position: this.lastProcessedId, sequence: this.committedSequence }, 'active: ingesting from the committed position')
     this.startFlushTimer()
     return true
+  }
+
+  /**
+   * Shards that committed past the resume point get no replayed event until
+   * the stream is past their own committed one. Returns the live shards'
+   * committed sequence. A stream without ids cannot be resumed exactly: then
+   * every shard is live.
+   */
+  private planCatchUp (positions: Position[], lowest: Position): number {
+    this.sealed = []
+    this.liveShards = null
+    this.shardsAhead = null
+    if (lowest.lastEventId === null) return Math.max(...positions.map((p) => p.sequence))
+    const ahead = new Map<number, Array<{ shard: number, lastEventId: string | null }>>()
+    const live: number[] = []
+    positions.forEach((p, shard) => {
+      if (p.sequence === lowest.sequence) live.push(shard)
+      else ahead.set(p.sequence, [...(ahead.get(p.sequence) ?? []), { shard, lastEventId: p.lastEventId }])
+    })
+    if (ahead.size === 0) return lowest.sequence
+    this.liveShards = live
+    this.shardsAhead = ahead
+    this.log.warn({ resumeFrom: lowest.lastEventId, sequence: lowest.sequence, live, ahead: Object.fromEntries(ahead) }, 'shards committed at different positions (a crash mid-flush): replaying to the shards behind only')
+    return lowest.sequence
+  }
+
+  /** After an event with a new id: a shard that committed this ordinal receives the events from the next one on. */
+  private passEvent (id: string): void {
+    const joining = this.shardsAhead?.get(this.ordinal)
+    if (joining === undefined) return
+    const mismatch = joining.filter((j) => j.lastEventId !== id)
+    if (mismatch.length > 0) this.log.error({ ordinal: this.ordinal, id, committed: mismatch }, 'the replayed stream differs from what the shards committed: counts of these shards may be inexact')
+    if (!this.builder.isEmpty) {
+      const updates = this.builder.pendingUpdates
+      const batch = this.builder.take(0)
+      batch.shards = [...this.liveShards!]
+      this.sealed.push({ batch, updates, ordinal: this.ordinal })
+    }
+    this.liveShards!.push(...joining.map((j) => j.shard))
+    this.shardsAhead!.delete(this.ordinal)
+    if (this.shardsAhead!.size === 0) {
+      this.log.info('every shard has caught up')
+      this.liveShards = null
+      this.shardsAhead = null
+    }
   }
 
   private keepLease (): NodeJS.Timeout {
@@ -282,6 +349,7 @@ export class Worker {
     Object.assign(this.builder.tally, tally)
     this.unconfirmed = null
     this.unconfirmedUpdates = 0
+    this.sealed = []
     this.connection?.close()
     this.wakeReaders()
   }
@@ -309,9 +377,9 @@ export class Worker {
       this.log.info({ source: this.source.label, lastEventId: this.lastProcessedId }, 'connected to the chat stream')
       let sawEvent = false
       const parser = new StreamParser({
-        onEvent: (data, id) => { sawEvent = true; this.builder.addEvent(data, id); if (id !== '') this.lastProcessedId = id },
-        onFailure: (raw, reason, id) => { sawEvent = true; this.builder.addFailure(raw, reason, id); if (id !== '') this.lastProcessedId = id },
-        onSkipped: (_type, id) => { this.builder.addSkipped(id); if (id !== '') this.lastProcessedId = id },
+        onEvent: (data, id) => { sawEvent = true; this.builder.addEvent(data, id); if (id !== '') this.passedEvent(id) },
+        onFailure: (raw, reason, id) => { sawEvent = true; this.builder.addFailure(raw, reason, id); if (id !== '') this.passedEvent(id) },
+        onSkipped: (_type, id) => { this.builder.addSkipped(id); if (id !== '') this.passedEvent(id) },
         onRetry: (ms) => { retryMs = Math.min(ms, 30_000) }
       }, { maxEventBytes: this.maxEventBytes, lastEventId: this.lastProcessedId ?? '' })
 
@@ -363,6 +431,13 @@ export class Worker {
       this.log.warn({ err: error ?? undefined, delayMs: delay, lastEventId: this.lastProcessedId }, 'chat stream ended; reconnecting')
       await this.pause(delay)
     }
+  }
+
+  private passedEvent (id: string): void {
+    // Events without an id line carry the previous id: not a new position.
+    if (id !== this.lastProcessedId) this.ordinal++
+    this.lastProcessedId = id
+    if (this.shardsAhead !== null) this.passEvent(id)
   }
 
   private async pause (ms: number): Promise<void> {
@@ -431,9 +506,18 @@ export class Worker {
   private async flush (): Promise<boolean> {
     if (this.role !== 'active') return true
     if (this.unconfirmed === null) {
-      if (this.builder.isEmpty) return true
-      this.unconfirmedUpdates = this.builder.pendingUpdates
-      this.unconfirmed = this.builder.take(this.committedSequence + 1)
+      const sealed = this.sealed.shift()
+      if (sealed !== undefined) {
+        sealed.batch.sequence = Math.max(this.committedSequence + 1, sealed.ordinal)
+        this.unconfirmed = sealed.batch
+        this.unconfirmedUpdates = sealed.updates
+      } else {
+        if (this.builder.isEmpty) return true
+        this.unconfirmedUpdates = this.builder.pendingUpdates
+        // Above the committed one even when no event brought a new id (a stream without ids).
+        this.unconfirmed = this.builder.take(Math.max(this.committedSequence + 1, this.ordinal))
+        if (this.liveShards !== null) this.unconfirmed.shards = [...this.liveShards]
+      }
       // The builder is empty again: a reader paused for read-ahead may go on.
       this.wakeReaders()
     }
@@ -480,7 +564,7 @@ export class Worker {
     if (this.role !== 'active') return
     const deadline = this.clock() + 8000
     while (this.clock() < deadline) {
-      if (await this.flush() && this.unconfirmed === null && this.builder.isEmpty) return
+      if (await this.flush() && this.unconfirmed === null && this.sealed.length === 0 && this.builder.isEmpty) return
       if (this.role !== 'active') return
       await sleep(100)
     }

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis'
-import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from '../../src/store/redis/keys.js'
+import type { Cluster, Redis } from 'ioredis'
+import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD, shardNamespace } from '../../src/store/redis/keys.js'
 import type { ExpectedCounts } from '../../src/simulator/index.js'
 import type { RoomCategory } from '../../src/store/types.js'
 
@@ -16,7 +16,7 @@ export interface CountsDump {
   roomDetail: Map<string, { messages: number, events: Map<string, number>, words: Map<string, number>, nicks: Map<string, number>, emotes: Map<string, number> }>
 }
 
-async function zsetAll (redis: Redis, key: string): Promise<Map<string, number>> {
+async function zsetAll (redis: Redis | Cluster, key: string): Promise<Map<string, number>> {
   const flat = await redis.zrange(key, 0, -1, 'WITHSCORES')
   const out = new Map<string, number>()
   for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, Number(flat[i + 1]))
@@ -28,7 +28,7 @@ function numbers (hash: Record<string, string>): Map<string, number> {
 }
 
 /** Reads every count under `namespace`, with the detail of `rooms`. */
-export async function dumpRedisCounts (redis: Redis, namespace: string, rooms: Iterable<string>): Promise<CountsDump> {
+export async function dumpRedisCounts (redis: Redis | Cluster, namespace: string, rooms: Iterable<string>): Promise<CountsDump> {
   const keys = new RedisKeys(namespace)
   const totals = await redis.hgetall(keys.totals)
   const position = await redis.get(keys.position)
@@ -55,6 +55,35 @@ export async function dumpRedisCounts (redis: Redis, namespace: string, rooms: I
     dump.roomDetail.set(room, { messages: Number(hash[ROOM_MESSAGES_FIELD] ?? 0), events, ...lists })
   }
   return dump
+}
+
+function addMap (into: Map<string, number>, from: Map<string, number>): void {
+  for (const [k, n] of from) into.set(k, (into.get(k) ?? 0) + n)
+}
+
+/**
+ * The counts of a sharded store: every shard dumped and added up (a member
+ * found in two shards would show as a wrong count). lastEventId is the
+ * shards' common position, or a text listing them when they differ.
+ */
+export async function dumpShardedCounts (redis: Redis | Cluster, namespace: string, shards: number, rooms: Iterable<string>): Promise<CountsDump> {
+  const roomList = [...rooms]
+  const dumps: CountsDump[] = []
+  for (let i = 0; i < shards; i++) dumps.push(await dumpRedisCounts(redis, shardNamespace(namespace, i), roomList))
+  const total = dumps[0]!
+  for (const dump of dumps.slice(1)) {
+    total.messages += dump.messages
+    total.failed += dump.failed
+    for (const name of ['events', 'words', 'nicks', 'rooms', 'emotes'] as const) addMap(total[name], dump[name])
+    for (const [room, detail] of dump.roomDetail) {
+      const into = total.roomDetail.get(room)!
+      into.messages += detail.messages
+      for (const name of ['events', 'words', 'nicks', 'emotes'] as const) addMap(into[name], detail[name])
+    }
+  }
+  const positions = new Set(dumps.map((d) => d.lastEventId))
+  if (positions.size > 1) total.lastEventId = `shards at ${[...positions].join(', ')}`
+  return total
 }
 
 function sorted (map: Map<string, number>): Array<[string, number]> {

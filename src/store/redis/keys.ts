@@ -27,6 +27,7 @@ import type { WindowSpec } from '../windows.js'
  * | `{ns}rooms:<w>:<bucket>`                 | set    | rooms with counts in a bucket not yet rolled up             | until the 24 h window no longer needs it |
  * | `{ns}cache:<w>:<cat>:<bucket>`           | zset   | ZUNIONSTORE of the 60 buckets covering a window             | PEXPIRE 1000 ms                          |
  * | `{ns}rcache:<w>:<cat>:<bucket>:<room>`   | zset   | the same for a room                                         | PEXPIRE 1000 ms                          |
+ * | `{ns}shards`                             | string | STORE_SHARDS of a sharded store (in shard 0 only)           | none                                     |
  *
  * Window buckets of 1m are written by every flush; the coarser ones are
  * rolled up from the finer ones when they close (levels.ts). Until then a
@@ -47,6 +48,8 @@ export class RedisKeys {
   readonly failedLog: string
   /** Roll-up progress: the last final bucket per level, and the last second written. */
   readonly rollup: string
+  /** A sharded store's shard count, kept in shard 0: members are placed by it. */
+  readonly shardCount: string
   private readonly topKeys: Record<Category, string>
 
   /** @param namespace the prefix of every key (REDIS_NAMESPACE), e.g. `chat-stats:` */
@@ -58,6 +61,7 @@ export class RedisKeys {
     this.events = `${namespace}events`
     this.failedLog = `${namespace}failed`
     this.rollup = `${namespace}rollup`
+    this.shardCount = `${namespace}shards`
     this.topKeys = {
       words: `${namespace}top:words`,
       nicks: `${namespace}top:nicks`,
@@ -120,6 +124,18 @@ export class RedisKeys {
   roomWindowCache (spec: WindowSpec, category: RoomCategory, currentBucket: number, room: string): string {
     return `${this.namespace}rcache:${spec.name}:${category}:${currentBucket}:${room}`
   }
+}
+
+/**
+ * The namespace of shard `index` of a sharded store: `{ns}{s<index>}:`. The
+ * hash tag `{s<index>}` puts every key of one shard in one cluster slot, so
+ * each shard's Lua script and MULTI is legal on a Redis Cluster, while the
+ * keys still start with the namespace (SCAN by prefix finds them all).
+ */
+export function shardNamespace (namespace: string, index: number): string {
+  if (/[{}]/.test(namespace)) throw new RangeError('a sharded namespace must not contain { or } (they would change the hash tag)')
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`bad shard index ${String(index)}`)
+  return `${namespace}{s${index}}:`
 }
 
 /** Fields of the `{ns}room:<room>` and `{ns}rwin:...` hashes. */

@@ -1,4 +1,4 @@
-import { Command, Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Command, Redis, type RedisOptions } from 'ioredis'
 import { compareTopEntries } from '../top-order.js'
 import {
   type Batch,
@@ -64,9 +64,52 @@ export function createRedisClient (options: RedisClientOptions): Redis {
   return client
 }
 
+export interface RedisClusterClientOptions {
+  /** Seed nodes, `host:port` (REDIS_CLUSTER_NODES). */
+  nodes: string[]
+  /** Longest wait for one command before it fails. */
+  commandTimeoutMs: number
+  /** Password for every node, if the cluster needs one. */
+  password?: string | undefined
+  onError?: (err: Error) => void
+}
+
+/**
+ * An ioredis Cluster client with the same fail-fast behaviour as
+ * createRedisClient. Reads go to masters: a replica may lag behind a flush.
+ * MOVED and ASK redirections are followed by the client.
+ */
+export function createRedisClusterClient (options: RedisClusterClientOptions): Cluster {
+  if (options.nodes.length === 0) throw new RangeError('a Redis Cluster needs at least one seed node')
+  const nodes = options.nodes.map((node) => {
+    const colon = node.lastIndexOf(':')
+    return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) }
+  })
+  const client = new Cluster(nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    scaleReads: 'master',
+    clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), 2000),
+    redisOptions: {
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: Math.max(options.commandTimeoutMs, 1000),
+      maxRetriesPerRequest: 1,
+      ...(options.password !== undefined ? { password: options.password } : {})
+    }
+  })
+  client.on('error', options.onError ?? (() => {}))
+  return client
+}
+
+/** A single Redis or a Redis Cluster client: the store uses only what both offer, within one hash slot. */
+export type RedisClient = Redis | Cluster
+
 export interface RedisStoreOptions {
-  /** An ioredis client made by the caller (see createRedisClient); open() connects it, close() quits it. */
-  redis: Redis
+  /**
+   * An ioredis client made by the caller (createRedisClient, or createRedisClusterClient
+   * with a hash-tagged namespace, see shardNamespace); open() connects it, close() quits it.
+   */
+  redis: RedisClient
   /** Prefix of every key (REDIS_NAMESPACE). */
   namespace: string
   /** Members kept in each all-time global top list (MAX_TRACKED_WORDS). */
@@ -160,12 +203,17 @@ function isStaleMarks (err: unknown): boolean {
  * string at a time (several times slower at that size).
  */
 class PreparedCommand extends Command {
-  constructor (name: string, private readonly payload: Buffer) {
+  constructor (name: string, private readonly payload: Buffer, private readonly slotKey: string | undefined) {
     super(name, [], { replyEncoding: 'utf8' })
   }
 
   override toWritable (): Buffer {
     return this.payload
+  }
+
+  // A Cluster client routes a command by its first key; the prepared payload hides them.
+  override getKeys (): string[] {
+    return this.slotKey === undefined ? [] : [this.slotKey]
   }
 }
 
@@ -205,7 +253,7 @@ interface MarksView {
  */
 export class RedisStore implements StatsStore {
   readonly keys: RedisKeys
-  private readonly redis: Redis
+  private readonly redis: RedisClient
   private readonly clock: () => number
   private readonly maxTrackedWords: number
   private readonly maxTrackedPerRoom: number
@@ -216,7 +264,7 @@ export class RedisStore implements StatsStore {
   private marksView: MarksView | null = null
 
   constructor (options: RedisStoreOptions) {
-    if (!(options.redis instanceof Redis)) throw new TypeError('RedisStore needs an ioredis client in options.redis')
+    if (!(options.redis instanceof Redis) && !(options.redis instanceof Cluster)) throw new TypeError('RedisStore needs an ioredis client in options.redis')
     this.redis = options.redis
     this.keys = new RedisKeys(options.namespace)
     this.clock = options.clock ?? Date.now
@@ -233,7 +281,9 @@ export class RedisStore implements StatsStore {
         if (redis.status === 'wait' || redis.status === 'end') await redis.connect()
         else if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', resolve))
       })
-      await this.run(() => Promise.all(Object.values(SCRIPTS).map((script) => redis.script('LOAD', script.source))))
+      // A cluster has a script cache per master; EVALSHA goes to the master of the keys' slot.
+      const servers = redis instanceof Cluster ? redis.nodes('master') : [redis]
+      await this.run(() => Promise.all(servers.flatMap((server) => Object.values(SCRIPTS).map((script) => server.script('LOAD', script.source)))))
       this.rollupState = await this.loadRollupState()
     } catch (err) {
       // The client keeps reconnecting in the background; close() stops it.
@@ -570,17 +620,22 @@ export class RedisStore implements StatsStore {
     }
   }
 
-  /** EVALSHA, loading the script again when Redis lost it (restart, SCRIPT FLUSH). */
+  /**
+   * EVALSHA; when Redis lost the script (restart, SCRIPT FLUSH, a master that
+   * joined a cluster later) EVAL with its source, which also caches it there.
+   * EVAL goes to the same slot's master: SCRIPT LOAD could not be aimed at it.
+   */
   private async evalScript (script: LuaScript, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
     if (script.numberOfKeys !== null && keys.length !== script.numberOfKeys) throw new Error(`${script.name} takes ${script.numberOfKeys} keys`)
-    const payload = respCommand((['evalsha', script.sha, String(keys.length)] as Array<string | Buffer>).concat(keys, args))
-    const send = async (): Promise<unknown> => await this.redis.sendCommand(new PreparedCommand('evalsha', payload))
+    const send = async (name: 'evalsha' | 'eval', body: string): Promise<unknown> => {
+      const payload = respCommand(([name, body, String(keys.length)] as Array<string | Buffer>).concat(keys, args))
+      return await this.redis.sendCommand(new PreparedCommand(name, payload, keys[0]))
+    }
     try {
-      return await send()
+      return await send('evalsha', script.sha)
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      await this.redis.script('LOAD', script.source)
-      return await send()
+      return await send('eval', script.source)
     }
   }
 

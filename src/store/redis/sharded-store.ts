@@ -1,0 +1,148 @@
+import { shardOf, splitBatch } from '../shards.js'
+import { compareTopEntries } from '../top-order.js'
+import {
+  type Batch,
+  type Category,
+  type FailedMessage,
+  LeaseLostError,
+  type Position,
+  type Resolution,
+  type RoomCategory,
+  type RoomTotals,
+  type StatsStore,
+  type TimePoint,
+  type TopEntry,
+  type TopQuery,
+  type Totals,
+  type WindowName
+} from '../types.js'
+import { shardNamespace } from './keys.js'
+import { type RedisClient, RedisStore, type RedisStoreOptions } from './redis-store.js'
+
+export interface ShardedRedisStoreOptions extends RedisStoreOptions {
+  /** STORE_SHARDS: how many shards each statistic is spread over. */
+  shards: number
+}
+
+/**
+ * The Redis store spread over shards (SPEC section 7), for a Redis Cluster:
+ * one RedisStore per shard on one shared client, each under its own hash tag
+ * (keys.ts shardNamespace), so every shard's flush is one atomic script in
+ * one slot that also records that shard's stream position. Members go to
+ * shards by shards.ts; a top list is the merge of the shards' top lists.
+ *
+ * Each shard keeps ceil(maxTrackedWords / shards) members of each all-time
+ * list, so the whole stays within MAX_TRACKED_WORDS (+ shards).
+ */
+export class ShardedRedisStore implements StatsStore {
+  readonly shards: readonly RedisStore[]
+  private readonly redis: RedisClient
+  private readonly namespace: string
+
+  constructor (options: ShardedRedisStoreOptions) {
+    const count = options.shards
+    if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`shards must be a positive integer, got ${String(count)}`)
+    this.redis = options.redis
+    this.namespace = options.namespace
+    const maxTrackedWords = Math.ceil(options.maxTrackedWords / count)
+    this.shards = Array.from({ length: count }, (_, i) => new RedisStore({ ...options, namespace: shardNamespace(options.namespace, i), maxTrackedWords }))
+  }
+
+  async open (): Promise<void> {
+    // The first connects the shared client and loads the scripts; the others find it ready.
+    await this.shards[0]!.open()
+    await Promise.all(this.shards.slice(1).map((shard) => shard.open()))
+    // Members are placed by hash mod shards: another count would misplace them (a member in two shards).
+    const key = this.shards[0]!.keys.shardCount
+    await this.redis.set(key, String(this.shards.length), 'NX')
+    const stored = await this.redis.get(key)
+    if (stored !== String(this.shards.length)) {
+      throw new RangeError(`STORE_SHARDS is ${this.shards.length} but namespace ${this.namespace} was written with ${String(stored)} shards: keep ${String(stored)}, or use a new REDIS_NAMESPACE`)
+    }
+  }
+
+  async close (): Promise<void> {
+    // One client: the first close quits it, the others find it ended.
+    for (const shard of this.shards) await shard.close()
+    if (this.redis.status !== 'end') this.redis.disconnect()
+  }
+
+  async ping (): Promise<void> {
+    await this.shards[0]!.ping()
+  }
+
+  /**
+   * Applies each shard's part concurrently. A shard that already has this
+   * sequence answers duplicate and writes nothing, so a flush that committed
+   * on some shards before an error or a crash is resent and counted once.
+   */
+  async applyBatch (batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'> {
+    const targets = batch.shards ?? this.shards.map((_, i) => i)
+    for (const i of targets) if (!Number.isSafeInteger(i) || i < 0 || i >= this.shards.length) throw new RangeError(`no shard ${String(i)}`)
+    const parts = splitBatch(batch, this.shards.length)
+    const outcomes = await Promise.allSettled(targets.map((i) => this.shards[i]!.applyBatch(parts[i]!, leaseToken)))
+    const failures = outcomes.flatMap((outcome) => outcome.status === 'rejected' ? [outcome.reason as unknown] : [])
+    if (failures.length > 0) throw failures.find((err) => err instanceof LeaseLostError) ?? failures[0]
+    return outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value === 'applied') ? 'applied' : 'duplicate'
+  }
+
+  /** The lowest committed position: where a restarted worker must resume. */
+  async position (): Promise<Position> {
+    const positions = await this.shardPositions()
+    return positions.reduce((lowest, p) => p.sequence < lowest.sequence ? p : lowest)
+  }
+
+  async shardPositions (): Promise<Position[]> {
+    return await Promise.all(this.shards.map((shard) => shard.position()))
+  }
+
+  // Stream-wide counters live in shard 0, which every batch reaches (only a shard behind is ever left out).
+  async totals (): Promise<Totals> {
+    return await this.shards[0]!.totals()
+  }
+
+  async series (resolution: Resolution, fromMs: number, toMs: number): Promise<TimePoint[]> {
+    return await this.shards[0]!.series(resolution, fromMs, toMs)
+  }
+
+  async failedMessages (limit: number): Promise<FailedMessage[]> {
+    return await this.shards[0]!.failedMessages(limit)
+  }
+
+  /** Exact: a member lives in one shard, so the top `limit` overall are among the shards' top `limit`s. */
+  async top (category: Category, query: TopQuery): Promise<TopEntry[]> {
+    const lists = await Promise.all(this.shards.map((shard) => shard.top(category, query)))
+    return lists.flat().sort(compareTopEntries).slice(0, query.limit)
+  }
+
+  async roomTotals (room: string, window: WindowName): Promise<RoomTotals | null> {
+    return await this.roomShard(room).roomTotals(room, window)
+  }
+
+  async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]> {
+    return await this.roomShard(room).roomTop(room, category, query)
+  }
+
+  /**
+   * Shard 0 first: a contender that cannot take it stops there, so two
+   * workers never end up holding half the shards each. True once all are held.
+   */
+  async acquireLease (token: string, ttlMs: number): Promise<boolean> {
+    for (const shard of this.shards) if (!await shard.acquireLease(token, ttlMs)) return false
+    return true
+  }
+
+  async renewLease (token: string, ttlMs: number): Promise<boolean> {
+    const held = await Promise.all(this.shards.map((shard) => shard.renewLease(token, ttlMs)))
+    return held.every(Boolean)
+  }
+
+  async releaseLease (token: string): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.releaseLease(token)))
+  }
+
+  private roomShard (room: string): RedisStore {
+    if (typeof room !== 'string') throw new TypeError('room must be a string')
+    return this.shards[shardOf(room, this.shards.length)]!
+  }
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, describe, it } from 'node:test'
+import { pino } from 'pino'
+import { httpSource } from '../../src/ingest/sources.js'
+import { StreamParser } from '../../src/ingest/stream-parser.js'
+import { expectedCounts, generateRange, startSimulator } from '../../src/simulator/index.js'
+import { createRedisClient } from '../../src/store/redis/redis-store.js'
+import { ShardedRedisStore } from '../../src/store/redis/sharded-store.js'
+import { BatchBuilder } from '../../src/worker/batch-builder.js'
+import { Worker } from '../../src/worker/worker.js'
+import { differences, dumpShardedCounts } from '../helpers/dump.js'
+import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
+
+const SEED = 77
+const COUNT = 6000
+
+/** The batch of events first..last of the simulator's stream, built as the worker builds it (its sequence: the ordinal of its last event). */
+function batchOf (first: number, last: number, shards: number[]): ReturnType<BatchBuilder['take']> {
+  const builder = new BatchBuilder()
+  const parser = new StreamParser({
+    onEvent: (data, id) => builder.addEvent(data, id),
+    onFailure: (raw, reason, id) => builder.addFailure(raw, reason, id),
+    onSkipped: (_type, id) => builder.addSkipped(id)
+  })
+  parser.push(Buffer.from(generateRange(SEED, first, last)))
+  parser.end(true)
+  return { ...builder.take(last), shards }
+}
+
+/** Partial flushes a crashed worker may leave: [first event, last event, shards that committed it]. */
+type History = Array<[number, number, number[]]>
+
+const HISTORIES: Array<[string, History, string[]]> = [
+  ['one crash mid-flush at each of three flushes', [[1, 1000, [0, 1, 2, 3]], [1001, 2500, [0, 2]], [2501, 4000, [2]]], ['2500:2500', '1000:1000', '4000:4000', '1000:1000']],
+  // A second crash during a catch-up: shard 0 took the next batch, shard 1 did not, shard 3 had been ahead all along.
+  ['a second crash while catching up', [[1, 1000, [0, 1, 2, 3]], [1001, 2500, [2, 3]], [2501, 4000, [3]], [1001, 2500, [0, 1]], [2501, 4000, [0]]], ['4000:4000', '2500:2500', '2500:2500', '4000:4000']]
+]
+
+describe('sharded store: a worker resumes after a crash mid-flush (SPEC section 7)', () => {
+  const admin = createTestRedis()
+  after(() => admin.disconnect())
+
+  for (const [label, history, positions] of HISTORIES) {
+    it(`${label}: replays from the lowest shard position, each event only to the shards that had not committed it: exact counts`, async (t) => {
+      const namespace = randomPrefix('catchup')
+      const store = new ShardedRedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 60_000 }), namespace, shards: 4, maxTrackedWords: 1_000_000, maxTrackedPerRoom: 100_000 })
+      t.after(async () => {
+        await store.close()
+        await deleteKeysWithPrefix(admin, namespace)
+      })
+      await store.open()
+      for (const [first, last, shards] of history) await store.applyBatch(batchOf(first, last, shards))
+      assert.deepEqual((await store.shardPositions()).map((p) => `${p.sequence}:${p.lastEventId ?? ''}`), positions)
+      const lowest = Math.min(...positions.map((p) => Number(p.split(':')[0])))
+
+      const simulator = await startSimulator({ seed: SEED, rate: 0, count: COUNT, port: 0, host: '127.0.0.1' })
+      const worker = new Worker({ store, source: httpSource(simulator.url, 'simulator'), logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), flushIntervalMs: 50 })
+      const running = worker.run()
+      try {
+        const deadline = Date.now() + 60_000
+        while ((await store.shardPositions()).some((p) => p.lastEventId !== String(COUNT))) {
+          if (Date.now() > deadline) throw new Error('the shards did not all reach the end')
+          await sleep(50)
+        }
+      } finally {
+        await worker.stop()
+        await running
+        await simulator.close()
+      }
+      const expected = expectedCounts(SEED, COUNT)
+      // The worker read from the lowest committed position on.
+      assert.equal(worker.tally.messages, expected.messages - expectedCounts(SEED, lowest).messages)
+      const dump = await dumpShardedCounts(admin, namespace, 4, expected.roomDetail.keys())
+      assert.deepEqual(differences(dump, expected), [])
+      assert.equal((await store.totals()).totalMessages, expected.messages)
+      assert.deepEqual((await store.shardPositions()).map((p) => p.sequence), [COUNT, COUNT, COUNT, COUNT], 'sequences follow the stream')
+    })
+  }
+})
