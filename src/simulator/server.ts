@@ -42,6 +42,8 @@ export interface SimulatorStats {
   eventsWritten: number
   /** Bytes handed to sockets, over all connections so far. */
   bytesWritten: number
+  /** The highest event index handed to a socket so far (0: none): how far into the stream any client got. */
+  highestEventWritten: number
 }
 
 export interface SimulatorHandle {
@@ -106,7 +108,7 @@ export async function startSimulator (options: SimulatorOptions): Promise<Simula
   checkSimulatorOptions(options)
   const { seed, rate, count, logger, cutAfterEvents } = options
   const host = options.host ?? '127.0.0.1'
-  const totals = { eventsWritten: 0, bytesWritten: 0 }
+  const totals = { eventsWritten: 0, bytesWritten: 0, highestEventWritten: 0 }
   const streams = new Set<EventStream>()
 
   const server = createServer((request, response) => {
@@ -173,7 +175,7 @@ interface EventStreamOptions {
   first: number
   last: number
   cutAfterEvents: number | undefined
-  totals: { eventsWritten: number, bytesWritten: number }
+  totals: { eventsWritten: number, bytesWritten: number, highestEventWritten: number }
   request: IncomingMessage
   response: ServerResponse
 }
@@ -314,6 +316,7 @@ class EventStream {
     if (bytes.length > 0) {
       totals.eventsWritten += events
       totals.bytesWritten += bytes.length
+      totals.highestEventWritten = Math.max(totals.highestEventWritten, this.next - 1)
       if (!this.response.write(bytes)) this.waitingForDrain = true
     }
     if (cut) {
