@@ -373,29 +373,51 @@ class Bench {
   async memory (): Promise<void> {
     const events = this.options.memoryEvents
     const expected = chatMessagesIn(this.block, events)
-    log(`== memory: one unpaced run of ${formatNumber(events)} events (${formatNumber(expected)} chat messages) into Redis`)
-    const { worker, redis, namespace: ns } = await this.workerRun('redis', events, expected, null, 1000)
-    try {
-      const at = (fraction: number): WorkerResult['samples'][number] => worker.samples.find((s) => s.committed >= fraction * expected) ?? worker.samples.at(-1)!
-      const start = worker.samples[0]!
-      const middle = at(0.5)
-      const end = worker.samples.at(-1)!
-      const peak = Math.max(...worker.samples.map((s) => s.rss))
-      const keys = new RedisKeys(ns)
-      const cards: Record<string, number> = {}
-      for (const category of CATEGORIES) cards[category] = await this.redis.admin.zcard(keys.top(category))
-      const usedMemory = (await redisCounters(this.redis.admin)).usedMemory
-      const commands = [...redis.commands].filter(([name]) => name !== 'info').reduce((sum, [, c]) => sum + c.calls, 0)
-      const evalsha = redis.commands.get('evalsha')?.calls ?? 0
-      results.memory = { events, messages: expected, worker, usedMemory, commandsPerMessage: commands / worker.messages, roundTripsPerMessage: evalsha / worker.messages, topListSizes: cards }
-      log(`rate ${formatNumber(worker.messages / worker.seconds)} msg/s over ${formatNumber(worker.seconds)} s; ${worker.storedMessages === expected ? 'the store counted every message once' : `WARNING: the store counted ${worker.storedMessages}, expected ${expected}`}`)
-      log(`worker RSS: start ${mib(start.rss)}, middle ${mib(middle.rss)} (${formatNumber(middle.committed)} msgs), end ${mib(end.rss)}; peak ${mib(peak)}; heap used at end ${mib(end.heapUsed)}`)
-      log(`Redis used_memory at the end: ${mib(usedMemory)}; all-time list sizes ${Object.entries(cards).map(([c, n]) => `${c} ${formatNumber(n)}`).join(', ')} (bound MAX_TRACKED_WORDS = 1,000,000 each)`)
-      log(`Redis commands per message: ${formatNumber(commands / worker.messages, 3)} (scripts' inner commands included); round trips per message: ${formatNumber(evalsha / worker.messages, 6)}`)
-      log()
-    } finally {
-      await deleteNamespace(this.redis.admin, ns)
+    const runs = this.options.runs
+    log(`== memory: ${runs} unpaced run(s) of ${formatNumber(events)} events (${formatNumber(expected)} chat messages) into Redis, each in a fresh namespace`)
+    const rows: Record<string, number[]> = { rate: [], rssStart: [], rssMiddle: [], rssEnd: [], rssPeak: [], usedMemory: [], commands: [] }
+    const perRun: unknown[] = []
+    for (let run = 1; run <= runs; run++) {
+      const { worker, redis, namespace: ns } = await this.workerRun('redis', events, expected, null, 1000)
+      try {
+        const at = (fraction: number): WorkerResult['samples'][number] => worker.samples.find((s) => s.committed >= fraction * expected) ?? worker.samples.at(-1)!
+        const start = worker.samples[0]!
+        const middle = at(0.5)
+        const end = worker.samples.at(-1)!
+        const peak = Math.max(...worker.samples.map((s) => s.rss))
+        const keys = new RedisKeys(ns)
+        const cards: Record<string, number> = {}
+        for (const category of CATEGORIES) cards[category] = await this.redis.admin.zcard(keys.top(category))
+        const usedMemory = (await redisCounters(this.redis.admin)).usedMemory
+        const commands = [...redis.commands].filter(([name]) => name !== 'info').reduce((sum, [, c]) => sum + c.calls, 0)
+        const evalsha = redis.commands.get('evalsha')?.calls ?? 0
+        const rate = worker.messages / worker.seconds
+        rows.rate!.push(rate)
+        rows.rssStart!.push(start.rss)
+        rows.rssMiddle!.push(middle.rss)
+        rows.rssEnd!.push(end.rss)
+        rows.rssPeak!.push(peak)
+        rows.usedMemory!.push(usedMemory)
+        rows.commands!.push(commands / worker.messages)
+        perRun.push({ worker, usedMemory, commandsPerMessage: commands / worker.messages, roundTripsPerMessage: evalsha / worker.messages, topListSizes: cards })
+        log(`run ${run}: rate ${formatNumber(rate)} msg/s over ${formatNumber(worker.seconds)} s; ${worker.storedMessages === expected ? 'the store counted every message once' : `WARNING: the store counted ${worker.storedMessages}, expected ${expected}`}`)
+        log(`  worker RSS: start ${mib(start.rss)}, middle ${mib(middle.rss)} (${formatNumber(middle.committed)} msgs), end ${mib(end.rss)}; peak ${mib(peak)}; heap used at end ${mib(end.heapUsed)}`)
+        log(`  Redis used_memory at the end: ${mib(usedMemory)}; all-time list sizes ${Object.entries(cards).map(([c, n]) => `${c} ${formatNumber(n)}`).join(', ')} (bound MAX_TRACKED_WORDS = 1,000,000 each)`)
+        log(`  Redis commands per message: ${formatNumber(commands / worker.messages, 3)} (scripts' inner commands included); round trips per message: ${formatNumber(evalsha / worker.messages, 6)}`)
+      } finally {
+        await deleteNamespace(this.redis.admin, ns)
+      }
     }
+    const summary = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, spread(v)]))
+    results.memory = { events, messages: expected, runs: perRun, summary }
+    const mibSpread = (s: Spread): string => `${mib(s.min)} / ${mib(s.median)} / ${mib(s.max)}`
+    log(`memory summary (min / median / max over ${runs} run(s)):`)
+    log(`  rate                            ${formatSpread(summary.rate!, 0, ' msg/s')}`)
+    log(`  worker RSS start / middle / end ${mibSpread(summary.rssStart!)}  |  ${mibSpread(summary.rssMiddle!)}  |  ${mibSpread(summary.rssEnd!)}   target: flat`)
+    log(`  worker RSS peak                 ${mibSpread(summary.rssPeak!)}`)
+    log(`  Redis used_memory at the end    ${mibSpread(summary.usedMemory!)}`)
+    log(`  Redis commands per message      ${formatSpread(summary.commands!, 3)}`)
+    log()
   }
 }
 
