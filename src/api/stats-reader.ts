@@ -46,6 +46,8 @@ export interface StatsReaderOptions {
 
 /** Snapshots for the live stream are shared by clients asking the same thing within this long. */
 const SNAPSHOT_REUSE_MS = 500
+/** Expired shared reads are dropped at most this often (a sweep walks every entry). */
+const SWEEP_INTERVAL_MS = 100
 /** Intervals in one timeseries answer at most (a day of seconds; a week of minutes is fewer). */
 export const MAX_SERIES_POINTS = 86_400
 
@@ -61,9 +63,8 @@ export class StatsReader {
   private readonly clock: () => number
   readonly timeoutMs: number
   private readonly isBot: (nick: string) => boolean
-  private readonly snapshots = new Map<string, { takenAt: number, snapshot: Promise<StreamSnapshot> }>()
   private readonly reuseMs: number
-  private readonly reads = new Map<string, { takenAt: number, result: Promise<unknown> }>()
+  private readonly reads = new Map<string, { expiresAt: number, result: Promise<unknown> }>()
   private readsSweptAt = 0
 
   constructor (options: StatsReaderOptions) {
@@ -77,21 +78,22 @@ export class StatsReader {
 
   /**
    * The result of `work` for `key`, shared with every identical read started
-   * less than reuseMs ago. A failed read is not shared: the next request
-   * tries again. Entries live at most reuseMs, so the map holds at most the
-   * distinct requests of that long (bounded by the rate limit).
+   * less than `ttlMs` ago (default reuseMs). A failed read is not shared: the
+   * next request tries again. Entries live at most their ttl and expired ones
+   * are swept as requests come, so the map holds about the distinct requests
+   * of the last ttl (bounded by the rate limit).
    */
-  private async shared<T> (key: string, work: () => Promise<T>): Promise<T> {
-    if (this.reuseMs === 0) return await work()
+  private async shared<T> (key: string, work: () => Promise<T>, ttlMs = this.reuseMs): Promise<T> {
+    if (ttlMs === 0) return await work()
     const now = performance.now()
-    if (now - this.readsSweptAt >= this.reuseMs) {
-      for (const [k, entry] of this.reads) if (now - entry.takenAt >= this.reuseMs) this.reads.delete(k)
+    if (now - this.readsSweptAt >= SWEEP_INTERVAL_MS) {
+      for (const [k, entry] of this.reads) if (now >= entry.expiresAt) this.reads.delete(k)
       this.readsSweptAt = now
     }
     const found = this.reads.get(key)
-    if (found !== undefined && now - found.takenAt < this.reuseMs) return await (found.result as Promise<T>)
+    if (found !== undefined && now < found.expiresAt) return await (found.result as Promise<T>)
     const result = work()
-    this.reads.set(key, { takenAt: now, result })
+    this.reads.set(key, { expiresAt: now + ttlMs, result })
     result.catch(() => { if (this.reads.get(key)?.result === result) this.reads.delete(key) })
     return await result
   }
@@ -149,17 +151,8 @@ export class StatsReader {
    */
   async snapshot (params: SnapshotParams, worker: WorkerStatus | null): Promise<StreamSnapshot> {
     assertWindow('rateWindow', params.rateWindow, MAX_RATE_WINDOW_SECONDS)
-    const key = JSON.stringify([params.window, params.limit, params.stopwords, params.bots, params.rateWindow, params.room ?? null])
-    const now = performance.now()
-    for (const [k, entry] of this.snapshots) if (now - entry.takenAt >= SNAPSHOT_REUSE_MS) this.snapshots.delete(k)
-    let entry = this.snapshots.get(key)
-    if (entry === undefined) {
-      entry = { takenAt: now, snapshot: this.guard(async () => await this.readSnapshot(params)) }
-      this.snapshots.set(key, entry)
-      // A failed snapshot is not shared: the next tick retries.
-      entry.snapshot.catch(() => { this.snapshots.delete(key) })
-    }
-    const snapshot = await entry.snapshot
+    const key = JSON.stringify(['snapshot', params.window, params.limit, params.stopwords, params.bots, params.rateWindow, params.room ?? null])
+    const snapshot = await this.shared(key, async () => await this.guard(async () => await this.readSnapshot(params)), SNAPSHOT_REUSE_MS)
     return { ...snapshot, worker }
   }
 
