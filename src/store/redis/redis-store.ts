@@ -69,8 +69,6 @@ export interface RedisClusterClientOptions {
   nodes: string[]
   /** Longest wait for one command before it fails. */
   commandTimeoutMs: number
-  /** Password for every node, if the cluster needs one. */
-  password?: string | undefined
   onError?: (err: Error) => void
 }
 
@@ -93,8 +91,7 @@ export function createRedisClusterClient (options: RedisClusterClientOptions): C
     redisOptions: {
       commandTimeout: options.commandTimeoutMs,
       connectTimeout: Math.max(options.commandTimeoutMs, 1000),
-      maxRetriesPerRequest: 1,
-      ...(options.password !== undefined ? { password: options.password } : {})
+      maxRetriesPerRequest: 1
     }
   })
   client.on('error', options.onError ?? (() => {}))
@@ -274,7 +271,12 @@ export class RedisStore implements StatsStore {
     this.commandTimeoutMs = options.commandTimeoutMs === undefined ? undefined : checkPositiveInteger('commandTimeoutMs', options.commandTimeoutMs)
   }
 
-  async open (): Promise<void> {
+  /**
+   * Connects the client and loads the Lua scripts. `loadScripts: false` when
+   * another store on the same client has just loaded them (the shards of a
+   * ShardedRedisStore): a missing script is still loaded by its first EVAL.
+   */
+  async open ({ loadScripts = true }: { loadScripts?: boolean } = {}): Promise<void> {
     const redis = this.redis
     try {
       await this.withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, async () => {
@@ -282,8 +284,10 @@ export class RedisStore implements StatsStore {
         else if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', resolve))
       })
       // A cluster has a script cache per master; EVALSHA goes to the master of the keys' slot.
-      const servers = redis instanceof Cluster ? redis.nodes('master') : [redis]
-      await this.run(() => Promise.all(servers.flatMap((server) => Object.values(SCRIPTS).map((script) => server.script('LOAD', script.source)))))
+      if (loadScripts) {
+        const servers = redis instanceof Cluster ? redis.nodes('master') : [redis]
+        await this.run(() => Promise.all(servers.flatMap((server) => Object.values(SCRIPTS).map((script) => server.script('LOAD', script.source)))))
+      }
       this.rollupState = await this.loadRollupState()
     } catch (err) {
       // The client keeps reconnecting in the background; close() stops it.

@@ -49,9 +49,9 @@ export class ShardedRedisStore implements StatsStore {
   }
 
   async open (): Promise<void> {
-    // The first connects the shared client and loads the scripts; the others find it ready.
+    // The first connects the shared client and loads the scripts; the others find both done.
     await this.shards[0]!.open()
-    await Promise.all(this.shards.slice(1).map((shard) => shard.open()))
+    await Promise.all(this.shards.slice(1).map((shard) => shard.open({ loadScripts: false })))
     // Members are placed by hash mod shards: another count would misplace them (a member in two shards).
     const key = this.shards[0]!.keys.shardCount
     await this.redis.set(key, String(this.shards.length), 'NX')
