@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { Cluster } from 'ioredis'
 import { type ExpectedCounts, expectedCounts, type SimulatorHandle, startSimulator } from '../../src/simulator/index.js'
+import { Random } from '../../src/simulator/prng.js'
 import { shardNamespace } from '../../src/store/redis/keys.js'
 import { differences, dumpShardedCounts } from '../helpers/dump.js'
 import { type ChatStatsProcess, cleanupProcesses, killAll, startChatStats, waitUntil } from '../helpers/processes.js'
@@ -62,17 +63,23 @@ async function exact (t: TestContext, namespace: string, expected: ExpectedCount
   t.diagnostic(`${expected.messages} messages, ${expected.words.size} words, ${expected.roomDetail.size} rooms: exact`)
 }
 
+/** A namespace and a seeded simulator for one test, and the workers it starts; all removed after it. */
+async function startRun (t: TestContext, prefix: string, seed: number, count: number, rate = 0): Promise<{ namespace: string, simulator: SimulatorHandle, workers: ChatStatsProcess[] }> {
+  const namespace = randomPrefix(prefix)
+  const simulator = await startSimulator({ seed, rate, count, port: 0, host: '127.0.0.1' })
+  const workers: ChatStatsProcess[] = []
+  t.after(async () => {
+    await killAll(workers)
+    await simulator.close()
+    await cluster.deleteKeysWithPrefix(namespace)
+  })
+  return { namespace, simulator, workers }
+}
+
 describe(`chat-stats worker on a 3-master Redis Cluster, ${SHARDS} shards`, () => {
   it('counts a 30,000-event run exactly', async (t) => {
     const count = 30_000
-    const namespace = randomPrefix('cluster-e2e')
-    const simulator = await startSimulator({ seed: 21, rate: 0, count, port: 0, host: '127.0.0.1' })
-    const workers: ChatStatsProcess[] = []
-    t.after(async () => {
-      await killAll(workers)
-      await simulator.close()
-      await cluster.deleteKeysWithPrefix(namespace)
-    })
+    const { namespace, simulator, workers } = await startRun(t, 'cluster-e2e', 21, count)
     const worker = spawnWorker(namespace, simulator)
     workers.push(worker)
     await untilAllCommitted(namespace, count, worker)
@@ -81,22 +88,9 @@ describe(`chat-stats worker on a 3-master Redis Cluster, ${SHARDS} shards`, () =
 
   it('kill -9 three times during a 100,000-event run: counts exact', async (t) => {
     const count = 100_000
-    const namespace = randomPrefix('cluster-kill')
-    const simulator = await startSimulator({ seed: 5150, rate: 0, count, port: 0, host: '127.0.0.1' })
-    const workers: ChatStatsProcess[] = []
-    t.after(async () => {
-      await killAll(workers)
-      await simulator.close()
-      await cluster.deleteKeysWithPrefix(namespace)
-    })
-    let state = KILL_SEED >>> 0
-    const next = (): number => {
-      state = (state + 0x6d2b79f5) >>> 0
-      let x = state
-      x = Math.imul(x ^ (x >>> 15), x | 1)
-      x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-      return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-    }
+    const { namespace, simulator, workers } = await startRun(t, 'cluster-kill', 5150, count)
+    const random = new Random(KILL_SEED)
+    const next = (): number => random.float()
     const kills: string[] = []
     for (let k = 0; k < 3; k++) {
       const servedAtStart = simulator.stats().eventsWritten
@@ -122,15 +116,8 @@ describe(`chat-stats worker on a 3-master Redis Cluster, ${SHARDS} shards`, () =
 
   it('survives a shard\'s slot moving to another master mid-run (ASK while its keys move, MOVED after): counts exact', async (t) => {
     const count = 60_000
-    const namespace = randomPrefix('cluster-move')
     // Paced, so the worker is writing throughout the migration.
-    const simulator = await startSimulator({ seed: 33, rate: 8000, count, port: 0, host: '127.0.0.1' })
-    const workers: ChatStatsProcess[] = []
-    t.after(async () => {
-      await killAll(workers)
-      await simulator.close()
-      await cluster.deleteKeysWithPrefix(namespace)
-    })
+    const { namespace, simulator, workers } = await startRun(t, 'cluster-move', 33, count, 8000)
     const worker = spawnWorker(namespace, simulator)
     workers.push(worker)
     await waitUntil(() => simulator.stats().eventsWritten >= 8000, '8000 events served', 60_000, 20)
