@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { StatsReader } from '../../src/api/stats-reader.js'
+import { StatsReader } from '../../src/api/services/stats-reader.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
 import type { StatsStore } from '../../src/store/types.js'
 import { batch, slice } from '../helpers/batches.js'

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { RouteDeps } from '../app.js'
 import { Errors } from '../errors.js'
 import { DEFAULT_LIMIT, NotFound, STORE_ROUTE_ERRORS } from '../schemas/common.js'
 import { RoomBody, RoomParams, RoomQuery } from '../schemas/stats.js'
-import { setWindowHeaders } from './top.js'
+import { setWindowHeaders } from '../window-headers.js'
 
 /** GET /stats/rooms/:room, one room's drill-down. */
-const roomRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader, clock }) => {
+const roomRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/rooms/:room', {
     schema: {
       summary: 'One room\'s drill-down',
@@ -19,14 +18,14 @@ const roomRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader, c
   }, async (request, reply) => {
     const { room } = request.params
     const window = request.query.window ?? 'all'
-    const body = await reader.room(room, {
+    const body = await app.statsReader.room(room, {
       window,
       limit: request.query.limit ?? DEFAULT_LIMIT,
       stopwords: request.query.stopwords,
       bots: request.query.bots
     })
     if (body === null) throw Errors.roomNotFound(room)
-    setWindowHeaders(reply, window, clock())
+    setWindowHeaders(reply, window, app.clock())
     return body
   })
 }

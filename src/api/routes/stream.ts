@@ -2,8 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { setStreamClients } from '../../metrics.js'
-import type { RouteDeps } from '../app.js'
-import { ApiError, Errors } from '../errors.js'
+import { ApiError, errorBody, Errors } from '../errors.js'
 import { BadRequest, DEFAULT_LIMIT, ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 import { DEFAULT_RATE_WINDOW_SECONDS, StreamQuery } from '../schemas/stats.js'
 
@@ -19,7 +18,7 @@ const MAX_BUFFERED_BYTES = 1024 * 1024
 const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"series":[...],"worker":null,"at":1641241341776}\n\n'
 
 /** GET /stats/stream: a snapshot as an SSE `stats` event now and every second after. */
-const streamRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader, workerStatus }) => {
+const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = new Set<{ stop: () => void, response: ServerResponse }>()
 
   // Open streams never finish by themselves: end them so close() can complete.
@@ -89,18 +88,14 @@ const streamRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader,
       if (inFlight || closed) return
       inFlight = true
       try {
-        const snapshot = await reader.snapshot(params, workerStatus?.() ?? null)
+        const snapshot = await app.statsReader.snapshot(params, app.workerStatus())
         write(`event: stats\ndata: ${JSON.stringify(snapshot)}\n\n`)
       } catch (err) {
         const apiError = err instanceof ApiError ? err : null
         if (apiError === null) request.log.error({ err }, 'live snapshot failed')
-        const statusCode = apiError?.statusCode ?? 500
-        const body = {
-          statusCode,
-          error: statusCode === 503 ? 'Service Unavailable' : 'Internal Server Error',
-          message: apiError?.message ?? 'Internal Server Error',
-          code: apiError?.code ?? 'CS_INTERNAL'
-        }
+        const body = apiError === null
+          ? errorBody(500, 'Internal Server Error', 'CS_INTERNAL')
+          : errorBody(apiError.statusCode, apiError.message, apiError.code)
         write(`event: error\ndata: ${JSON.stringify(body)}\n\n`)
       } finally {
         inFlight = false
