@@ -15,7 +15,7 @@ export const MAX_STREAMS = 1000
 /** A client that lets this much pile up unread is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 1024 * 1024
 
-const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"series":[...],"worker":null,"at":1641241341776}\n\n'
+const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"maxError":{"words":0,...},"series":[...],"worker":null,"at":1641241341776}\n\n'
 
 /** GET /stats/stream: a snapshot as an SSE `stats` event now and every second after. */
 const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -32,7 +32,7 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/stream', {
     schema: {
       summary: 'Live statistics (Server-Sent Events)',
-      description: 'A `text/event-stream`: at once and then every second an `event: stats` whose data is a JSON snapshot `{ stats, top: { words, nicks, rooms, emotes }, series, room?, worker, at }`: `stats` is the GET /stats body (its averaging window is `rateWindow`), `top` the four top lists for `window`, `limit`, `stopwords` and `bots`, `series` the last 300 s at 1 s resolution, `room` the drill-down of `?room=` (null while unknown), `worker` the in-process worker or null, `at` epoch ms. A store failure sends `event: error` with a JSON error body and the stream goes on; a `:` comment line every 15 s keeps the connection open.',
+      description: 'A `text/event-stream`: at once and then every second an `event: stats` whose data is a JSON snapshot `{ stats, top: { words, nicks, rooms, emotes }, maxError, series, room?, worker, at }`: `stats` is the GET /stats body (its averaging window is `rateWindow`), `top` the four top lists for `window`, `limit`, `stopwords` and `bots`, `maxError` how far from exact each list can be (`{ words, nicks, rooms, emotes, room? }`, the X-Stats-Max-Error of each; 0 = exact), `series` the last 300 s at 1 s resolution, `room` the drill-down of `?room=` (null while unknown), `worker` the in-process worker or null, `at` epoch ms. A store failure sends `event: error` with a JSON error body and the stream goes on; a `:` comment line every 15 s keeps the connection open.',
       tags: ['stream'],
       querystring: StreamQuery,
       response: {

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CATEGORIES, type Category, type WindowName } from '../../store/types.js'
-import { DEFAULT_LIMIT, STORE_ROUTE_ERRORS, type FilterMode } from '../schemas/common.js'
+import { DEFAULT_LIMIT, STORE_ROUTE_ERRORS, withWindowedAnswerHeaders, type FilterMode } from '../schemas/common.js'
 import { TOP_LIST_SCHEMAS, TOP_QUERY_SCHEMAS } from '../schemas/stats.js'
 import { setWindowHeaders } from '../window-headers.js'
 
 const ORDER = 'Sorted by count descending, ties by value ascending in code-point order (the byte order of UTF-8).'
-const WINDOWS = '`window` is all time (default) or the last 1m, 5m, 15m, 1h or 24h up to now, including the bucket being filled (buckets of 1/60 of the window); windowed answers carry Last-Modified, every answer X-Stats-Window.'
+const WINDOWS = '`window` is all time (default) or the last 1m, 5m, 15m, 1h or 24h up to now, including the bucket being filled (buckets of 1/60 of the window); windowed answers carry Last-Modified, every answer X-Stats-Window and X-Stats-Max-Error (0 while exact).'
 
 /** Each top list's route: its summary and what it counts (the query and response schemas come from schemas/stats.ts). */
 const TOP_ROUTES: Record<Category, { summary: string, what: string }> = {
@@ -33,14 +33,14 @@ const topRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description: `${what} ${ORDER} ${WINDOWS}`,
         tags: ['top'],
         querystring: TOP_QUERY_SCHEMAS[category],
-        response: { 200: TOP_LIST_SCHEMAS[category], ...STORE_ROUTE_ERRORS }
+        response: { 200: withWindowedAnswerHeaders(TOP_LIST_SCHEMAS[category]), ...STORE_ROUTE_ERRORS }
       }
     }, async (request, reply) => {
       const query: TopListQuery = request.query
       const window = query.window ?? 'all'
-      const list = await app.statsReader.top(category, { window, limit: query.limit ?? DEFAULT_LIMIT, stopwords: query.stopwords, bots: query.bots })
-      setWindowHeaders(reply, window, app.clock())
-      return list
+      const answer = await app.statsReader.top(category, { window, limit: query.limit ?? DEFAULT_LIMIT, stopwords: query.stopwords, bots: query.bots })
+      setWindowHeaders(reply, window, app.clock(), answer.maxError)
+      return answer.items
     })
   }
 }

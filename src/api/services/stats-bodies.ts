@@ -1,9 +1,10 @@
 import { MAX_SERIES_POINTS, STEP_MS } from '../../store/series.js'
 import { isStopword } from '../../stopwords.js'
-import type { Category, Resolution, RoomCategory, StatsStore, TimePoint, TopEntry, WindowName } from '../../store/types.js'
+import type { Category, Resolution, RoomCategory, StatsStore, TimePoint, WindowName } from '../../store/types.js'
 import { windowSeconds } from '../../store/windows.js'
 import type { FilterMode } from '../schemas/common.js'
-import { TOP_KEYS, type RoomBody, type StatsBody, type StreamSnapshot, type TopKey } from '../schemas/stats.js'
+import { TOP_KEYS, type RoomBody, type RoomListErrors, type StatsBody, type StreamSnapshot, type TopKey } from '../schemas/stats.js'
+import { topListFromStore, type TopList } from './store-top-list.js'
 
 /** What a top list (or a room's lists) is asked for. */
 export interface TopParams {
@@ -21,6 +22,21 @@ export interface SnapshotParams extends TopParams {
 
 /** One entry of a top list as the API sends it: `{ word: 'lul', count: 3 }`. */
 export type TopItem<K extends TopKey = TopKey> = { [P in K]: string } & { count: number }
+
+/** A top list as the API sends it, and its X-Stats-Max-Error (0 = exact). */
+export interface TopAnswer<K extends TopKey = TopKey> {
+  items: Array<TopItem<K>>
+  maxError: number
+}
+
+/** A room's drill-down and how far from exact its lists can be. */
+export interface RoomAnswer {
+  body: RoomBody
+  /** X-Stats-Max-Error of the whole answer: the largest of its lists'. */
+  maxError: number
+  /** Each list's own bound, for the dashboard's markers. */
+  listMaxError: RoomListErrors
+}
 
 export interface StatsBodiesOptions {
   store: StatsStore
@@ -70,13 +86,13 @@ export class StatsBodies {
   }
 
   /** One stream-wide top list. */
-  async top<C extends Category> (category: C, params: TopParams): Promise<Array<TopItem<typeof TOP_KEYS[C]>>> {
-    const entries = await this.store.top(category, { window: params.window, limit: params.limit, exclude: this.exclusion(category, params) })
-    return toItems(TOP_KEYS[category], entries)
+  async top<C extends Category> (category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
+    const list = topListFromStore(await this.store.top(category, { window: params.window, limit: params.limit, exclude: this.exclusion(category, params) }))
+    return toAnswer(TOP_KEYS[category], list)
   }
 
   /** A room's drill-down, or null when the room was never seen. */
-  async room (room: string, params: TopParams): Promise<RoomBody | null> {
+  async room (room: string, params: TopParams): Promise<RoomAnswer | null> {
     // roomTop answers [] for an unknown room, so everything can be asked at once.
     const [totals, lastMinute, words, nicks, emotes] = await Promise.all([
       this.store.roomTotals(room, params.window),
@@ -88,16 +104,18 @@ export class StatsBodies {
     if (totals === null) return null
     const seconds = windowSeconds(params.window)
     const messagesPerSecond = seconds === null ? (lastMinute?.messages ?? 0) / 60 : totals.messages / seconds
-    return {
+    const body: RoomBody = {
       room,
       window: params.window,
       messages: totals.messages,
       messagesPerSecond,
-      words,
-      nicks,
-      emotes,
+      words: words.items,
+      nicks: nicks.items,
+      emotes: emotes.items,
       moderation: { CLEARCHAT: 0, CLEARMSG: 0, ...totals.events }
     }
+    const listMaxError = { words: words.maxError, nicks: nicks.maxError, emotes: emotes.maxError }
+    return { body, maxError: Math.max(words.maxError, nicks.maxError, emotes.maxError), listMaxError }
   }
 
   /** Messages per interval over the last `windowSecondsWanted`, ending with the interval being filled. */
@@ -119,14 +137,24 @@ export class StatsBodies {
       this.series('1s', 300),
       params.room === undefined ? undefined : this.room(params.room, params)
     ])
-    const snapshot: StreamSnapshot = { stats, top: { words, nicks, rooms, emotes }, series, worker: null, at: this.clock() }
-    if (room !== undefined) snapshot.room = room
+    const snapshot: StreamSnapshot = {
+      stats,
+      top: { words: words.items, nicks: nicks.items, rooms: rooms.items, emotes: emotes.items },
+      maxError: { words: words.maxError, nicks: nicks.maxError, rooms: rooms.maxError, emotes: emotes.maxError },
+      series,
+      worker: null,
+      at: this.clock()
+    }
+    if (room !== undefined) {
+      snapshot.room = room?.body ?? null
+      snapshot.maxError.room = room?.listMaxError ?? null
+    }
     return snapshot
   }
 
-  private async roomTop<C extends RoomCategory> (room: string, category: C, params: TopParams): Promise<Array<TopItem<typeof TOP_KEYS[C]>>> {
-    const entries = await this.store.roomTop(room, category, { window: params.window, limit: params.limit, exclude: this.exclusion(category, params) })
-    return toItems(TOP_KEYS[category], entries)
+  private async roomTop<C extends RoomCategory> (room: string, category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
+    const list = topListFromStore(await this.store.roomTop(room, category, { window: params.window, limit: params.limit, exclude: this.exclusion(category, params) }))
+    return toAnswer(TOP_KEYS[category], list)
   }
 
   private exclusion (category: Category, params: TopParams): ((value: string) => boolean) | undefined {
@@ -136,8 +164,8 @@ export class StatsBodies {
   }
 }
 
-function toItems<K extends TopKey> (key: K, entries: TopEntry[]): Array<TopItem<K>> {
-  return entries.map((entry) => ({ [key]: entry.value, count: entry.count }) as TopItem<K>)
+function toAnswer<K extends TopKey> (key: K, list: TopList): TopAnswer<K> {
+  return { items: list.entries.map((entry) => ({ [key]: entry.value, count: entry.count }) as TopItem<K>), maxError: list.maxError }
 }
 
 function isoOrNull (ms: number | null): string | null {

@@ -3,14 +3,14 @@ import { botNicks } from '../../config.js'
 import type { Category, FailedMessage, Resolution, StatsStore, TimePoint } from '../../store/types.js'
 import { Errors } from '../errors.js'
 import {
-  MAX_MINUTE_SERIES_WINDOW, MAX_RATE_WINDOW_SECONDS, MAX_SECOND_SERIES_WINDOW, type RoomBody, type StatsBody, type StreamSnapshot, type TOP_KEYS
+  MAX_MINUTE_SERIES_WINDOW, MAX_RATE_WINDOW_SECONDS, MAX_SECOND_SERIES_WINDOW, type StatsBody, type StreamSnapshot, type TOP_KEYS
 } from '../schemas/stats.js'
 import { SharedReads } from './shared-reads.js'
-import { StatsBodies, type SnapshotParams, type TopItem, type TopParams } from './stats-bodies.js'
+import { StatsBodies, type RoomAnswer, type SnapshotParams, type TopAnswer, type TopParams } from './stats-bodies.js'
 import { guardStoreCall } from './store-guard.js'
 import type { WorkerStatus } from './worker-status.js'
 
-export type { SnapshotParams, TopItem, TopParams } from './stats-bodies.js'
+export type { RoomAnswer, SnapshotParams, TopAnswer, TopItem, TopParams } from './stats-bodies.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -66,13 +66,13 @@ export class StatsReader {
     return await this.sharedRead(`stats:${rateWindowSeconds}`, async () => await this.bodies.stats(rateWindowSeconds))
   }
 
-  async top<C extends Category> (category: C, params: TopParams): Promise<Array<TopItem<typeof TOP_KEYS[C]>>> {
+  async top<C extends Category> (category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
     const key = JSON.stringify(['top', category, params.window, params.limit, params.stopwords, params.bots])
     return await this.sharedRead(key, async () => await this.bodies.top(category, params))
   }
 
   /** A room's drill-down, or null when the room was never seen. */
-  async room (room: string, params: TopParams): Promise<RoomBody | null> {
+  async room (room: string, params: TopParams): Promise<RoomAnswer | null> {
     const key = JSON.stringify(['room', room, params.window, params.limit, params.stopwords, params.bots])
     return await this.sharedRead(key, async () => await this.bodies.room(room, params))
   }
