@@ -458,9 +458,9 @@ function withBounds (store: MemoryStore, top: Record<Category, number>, room: Re
   const readTop = store.top.bind(store)
   const readRoomTop = store.roomTop.bind(store)
   store.top = (async (category: Category, query: Parameters<StatsStore['top']>[1]) =>
-    ({ entries: topListFromStore(await readTop(category, query)).entries, maxError: top[category] })) as unknown as StatsStore['top']
+    ({ entries: topListFromStore(await readTop(category, query)).entries, maxError: top[category] })) as unknown as MemoryStore['top']
   store.roomTop = (async (name: string, category: RoomCategory, query: Parameters<StatsStore['roomTop']>[2]) =>
-    ({ entries: topListFromStore(await readRoomTop(name, category, query)).entries, maxError: room[category] })) as unknown as StatsStore['roomTop']
+    ({ entries: topListFromStore(await readRoomTop(name, category, query)).entries, maxError: room[category] })) as unknown as MemoryStore['roomTop']
 }
 
 describe('X-Stats-Max-Error', () => {
