@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import type { Logger } from 'pino'
 import { startApiServer } from './api/server.js'
@@ -9,6 +8,7 @@ import { createLogger, redactUrl } from './logger.js'
 import { workerMetrics } from './metrics.js'
 import { createStore, onShutdownSignal } from './runtime.js'
 import { runSimulateCommand, startSimulator } from './simulator/index.js'
+import { packageVersion } from './version.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
 
 /**
@@ -17,18 +17,6 @@ import { Worker, type WorkerProgress } from './worker/worker.js'
  * with a message naming the variable.
  */
 
-/** The package version, from src/ (tsx) or dist/src/ (built). */
-function packageVersion (): string {
-  for (const relative of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'chat-stats' && pkg.version !== undefined) return pkg.version
-    } catch {
-      // Not this layout: try the next one.
-    }
-  }
-  return 'unknown'
-}
 const version = packageVersion()
 
 function integer (name: string, min: number, max: number) {
