@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import type { Logger } from 'pino'
 import { startApiServer } from './api/server.js'
-import { type Config, ConfigError, loadConfig } from './config.js'
+import { type Config, ConfigError, type ConfigUses, loadConfig } from './config.js'
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, redactUrl } from './logger.js'
 import { workerMetrics } from './metrics.js'
@@ -28,9 +28,10 @@ function integer (name: string, min: number, max: number) {
   }
 }
 
-function configOrExit (): Config {
+/** The configuration, or exit 1 with the message naming the variable; `uses` as for loadConfig. */
+function configOrExit (uses?: ConfigUses): Config {
   try {
-    return loadConfig()
+    return loadConfig(process.env, '.env', uses)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`chat-stats: ${err.message}\n`)
@@ -197,7 +198,8 @@ function buildProgram (): Command {
     .addOption(new Option('--count <n>', 'end the stream after this many events').argParser(integer('--count', 1, Number.MAX_SAFE_INTEGER)))
     .option('--expect', 'print the exact counts a correct worker ends with for --seed and --count, as JSON, and exit')
     .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean }) => {
-      const config = configOrExit()
+      // The simulator opens no store: the store variables' combinations are not its business.
+      const config = configOrExit({ store: false })
       await runSimulateCommand({ ...options, expect: options.expect === true }, { stdout: process.stdout, logger: createLogger(config) })
     })
 
