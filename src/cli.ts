@@ -6,7 +6,7 @@ import { type Config, ConfigError, type ConfigUses, loadConfig } from './config.
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, redactUrl } from './logger.js'
 import { workerMetrics } from './metrics.js'
-import { createStore, onShutdownSignal } from './runtime.js'
+import { closeOnSignal, createStore } from './runtime.js'
 import { runSimulateCommand, startSimulator } from './simulator/index.js'
 import { packageVersion } from './version.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
@@ -92,7 +92,7 @@ async function startCommand (): Promise<void> {
   })
   logger.info({ address: api.address }, `dashboard and API on ${api.address}, docs at ${api.address}/documentation`)
   const running = worker.run().catch((err: unknown) => { logger.error({ err }, 'worker stopped on an error') })
-  onShutdownSignal(logger, async () => {
+  closeOnSignal(logger, async () => {
     await worker.stop()
     await running
     await api.close()
@@ -107,7 +107,7 @@ async function apiCommand (): Promise<void> {
   const store = await openStore(config, logger)
   const api = await startApiServer({ config, store, logger })
   logger.info({ address: api.address }, `API on ${api.address}, docs at ${api.address}/documentation`)
-  onShutdownSignal(logger, async () => {
+  closeOnSignal(logger, async () => {
     await api.close()
     await store.close()
   })
@@ -147,7 +147,7 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
     ? null
     : await startApiServer({ config, store, logger, workerStatus: () => workerStatusOf(worker), routes: 'operations', port: config.WORKER_PORT })
   if (operations !== null) logger.info({ address: operations.address }, `worker health and metrics on ${operations.address}`)
-  onShutdownSignal(logger, async () => {
+  closeOnSignal(logger, async () => {
     await worker.stop()
     await operations?.close()
     await simulator?.close()

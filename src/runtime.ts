@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import closeWithGrace from 'close-with-grace'
 import { checkStoreConfig, type Config, storeShards, usesRedis } from './config.js'
 import { redactUrl } from './logger.js'
 import { MemoryStore } from './store/memory/memory-store.js'
@@ -8,7 +9,7 @@ import type { StatsStore } from './store/types.js'
 
 /**
  * Wiring shared by the commands: which store a process uses, and a graceful
- * shutdown on SIGTERM/SIGINT.
+ * shutdown on SIGTERM/SIGINT or an uncaught error.
  */
 
 /** How long a worker waits for one store command (a flush) before it counts as failed and is resent. */
@@ -61,33 +62,35 @@ export function createStore (config: Config, logger: Logger): StoreHandle {
   }
 }
 
+/** How long a graceful shutdown may take before the process exits 1 (SPEC section 5 gives 10 s). */
+export const SHUTDOWN_LIMIT_MS = 9500
+
 /**
- * Runs `shutdown` once on the first SIGTERM or SIGINT, then exits 0; a second
- * signal or a shutdown that takes longer than `limitMs` exits 1.
+ * Runs `shutdown` once on the first SIGTERM or SIGINT, or on an uncaught
+ * exception or unhandled rejection (logged first), then exits: 0 after a
+ * signal, 1 after an error. A second signal or error, a failed shutdown, or
+ * one that takes longer than `limitMs` exits 1 at once.
  */
-export function onShutdownSignal (logger: Logger, shutdown: () => Promise<void>, limitMs = 9500): void {
-  let closing = false
-  const handler = (signal: NodeJS.Signals): void => {
-    if (closing) {
-      logger.warn({ signal }, 'second signal: exiting now')
-      process.exit(1)
+export function closeOnSignal (logger: Logger, shutdown: () => Promise<void>, limitMs = SHUTDOWN_LIMIT_MS): void {
+  closeWithGrace({
+    delay: limitMs,
+    logger: false,
+    // Only what SPEC section 5 names: other signals keep Node's default, and the
+    // natural end of `worker --file` (beforeExit) is not a shutdown.
+    skip: ['SIGHUP', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'beforeExit'],
+    onSecondSignal: (signal) => { logger.warn({ signal }, 'second signal: exiting now') },
+    onSecondError: (err) => { logger.error({ err }, 'error while shutting down: exiting now') },
+    onTimeout: () => { logger.error({ limitMs }, 'shutdown took too long: exiting') }
+  }, async ({ signal, err }) => {
+    if (err !== undefined) logger.error({ err }, 'uncaught error: stop reading, final flush')
+    else logger.info({ signal }, 'shutting down: stop reading, final flush')
+    try {
+      await shutdown()
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed')
+      throw error
     }
-    closing = true
-    logger.info({ signal }, 'shutting down: stop reading, final flush')
-    const timer = setTimeout(() => {
-      logger.error({ limitMs }, 'shutdown took too long: exiting')
-      process.exit(1)
-    }, limitMs)
-    timer.unref()
-    shutdown().then(() => {
-      logger.info('stopped cleanly')
-      logger.flush?.()
-      process.exit(0)
-    }, (err: unknown) => {
-      logger.error({ err }, 'shutdown failed')
-      process.exit(1)
-    })
-  }
-  process.on('SIGTERM', handler)
-  process.on('SIGINT', handler)
+    logger.info('stopped cleanly')
+    logger.flush?.()
+  })
 }
