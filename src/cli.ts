@@ -5,7 +5,7 @@ import { startApiServer } from './api/server.js'
 import { type Config, ConfigError, type ConfigUses, loadConfig } from './config.js'
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, redactUrl } from './logger.js'
-import { workerMetrics } from './metrics.js'
+import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
 import { closeOnSignal, createStore } from './runtime.js'
 import { runSimulateCommand, startSimulator } from './simulator/index.js'
 import { packageVersion } from './version.js'
@@ -41,9 +41,9 @@ function configOrExit (uses?: ConfigUses): Config {
   }
 }
 
+/** A Worker with the configured limits, feeding the metrics (and `showProgress`, a progress bar). */
 function workerFor (config: Config, source: ChunkSource, logger: Logger, store: ReturnType<typeof createStore>['store'], showProgress?: (p: WorkerProgress) => void): Worker {
-  const metrics = workerMetrics()
-  return new Worker({
+  const worker = new Worker({
     store,
     source,
     logger: logger.child({ component: 'worker' }),
@@ -51,12 +51,11 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
     maxEventBytes: config.MAX_EVENT_BYTES,
     maxPendingUpdates: config.MAX_PENDING_UPDATES,
     leaseTtlMs: config.LEASE_TTL_MS,
-    hooks: metrics.hooks,
-    onProgress: (progress) => {
-      metrics.onProgress(progress)
-      showProgress?.(progress)
-    }
+    hooks: WORKER_METRIC_HOOKS,
+    onProgress: showProgress
   })
+  watchWorker(worker)
+  return worker
 }
 
 function workerStatusOf (worker: Worker): { connected: boolean, role: 'active' | 'standby' | 'none' } {
