@@ -7,7 +7,8 @@ import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, redactUrl } from './logger.js'
 import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
 import { closeOnSignal, createStore } from './runtime.js'
-import { runSimulateCommand, startSimulator } from './simulator/index.js'
+import { runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
+import type { StatsStore } from './store/types.js'
 import { packageVersion } from './version.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
 
@@ -42,7 +43,7 @@ function configOrExit (uses?: ConfigUses): Config {
 }
 
 /** A Worker with the configured limits, feeding the metrics (and `showProgress`, a progress bar). */
-function workerFor (config: Config, source: ChunkSource, logger: Logger, store: ReturnType<typeof createStore>['store'], showProgress?: (p: WorkerProgress) => void): Worker {
+function workerFor (config: Config, source: ChunkSource, logger: Logger, store: StatsStore, showProgress?: (p: WorkerProgress) => void): Worker {
   const worker = new Worker({
     store,
     source,
@@ -58,11 +59,31 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
   return worker
 }
 
+/** What a worker reads, and the built-in simulator serving it when there is one (closed on shutdown). */
+interface StreamChoice {
+  source: ChunkSource
+  simulator: SimulatorHandle | null
+}
+
+/** A capture file when `file` is given, else CHAT_INTERFACE_URL; null when neither is set. */
+function configuredStream (config: Config, file?: string): StreamChoice | null {
+  if (file !== undefined) return { source: fileSource(file), simulator: null }
+  const url = config.CHAT_INTERFACE_URL
+  return url === undefined ? null : { source: httpSource(url, redactUrl(url)), simulator: null }
+}
+
+/** Starts the built-in simulator (SIMULATOR_RATE, SIMULATOR_SEED) on a free loopback port and reads it. */
+async function builtInSimulator (config: Config, logger: Logger): Promise<StreamChoice> {
+  const simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
+  logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
+  return { source: httpSource(simulator.url, 'built-in simulator'), simulator }
+}
+
 function workerStatusOf (worker: Worker): { connected: boolean, role: 'active' | 'standby' | 'none' } {
   return { connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none' }
 }
 
-async function openStore (config: Config, logger: Logger): Promise<ReturnType<typeof createStore>['store']> {
+async function openStore (config: Config, logger: Logger): Promise<StatsStore> {
   const { store, description } = createStore(config, logger)
   logger.info({ store: description }, 'opening the store')
   await store.open()
@@ -73,15 +94,8 @@ async function startCommand (): Promise<void> {
   const config = configOrExit()
   const logger = createLogger(config)
   const store = await openStore(config, logger)
-  let simulator: Awaited<ReturnType<typeof startSimulator>> | null = null
-  let source: ChunkSource
-  if (config.CHAT_INTERFACE_URL !== undefined) {
-    source = httpSource(config.CHAT_INTERFACE_URL, redactUrl(config.CHAT_INTERFACE_URL))
-  } else {
-    simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
-    logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
-    source = httpSource(simulator.url, 'built-in simulator')
-  }
+  // `start` needs no setting: without CHAT_INTERFACE_URL it counts the built-in simulator.
+  const { source, simulator } = configuredStream(config) ?? await builtInSimulator(config, logger)
   const worker = workerFor(config, source, logger, store)
   const api = await startApiServer({
     config,
@@ -124,20 +138,12 @@ function progressBar (progress: WorkerProgress): void {
 async function workerCommand (options: { file?: string, fallbackSimulator?: boolean }): Promise<void> {
   const config = configOrExit()
   const logger = createLogger(config)
-  let source: ChunkSource
-  let simulator: Awaited<ReturnType<typeof startSimulator>> | null = null
-  if (options.file !== undefined) {
-    source = fileSource(options.file)
-  } else if (config.CHAT_INTERFACE_URL !== undefined) {
-    source = httpSource(config.CHAT_INTERFACE_URL, redactUrl(config.CHAT_INTERFACE_URL))
-  } else if (options.fallbackSimulator === true) {
-    simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
-    logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
-    source = httpSource(simulator.url, 'built-in simulator')
-  } else {
+  const stream = configuredStream(config, options.file) ?? (options.fallbackSimulator === true ? await builtInSimulator(config, logger) : null)
+  if (stream === null) {
     process.stderr.write('chat-stats: invalid configuration: CHAT_INTERFACE_URL is required by `worker` (or pass --file PATH)\n')
     process.exit(1)
   }
+  const { source, simulator } = stream
   const store = await openStore(config, logger)
   const onTerminal = options.file !== undefined && process.stderr.isTTY
   const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
