@@ -7,7 +7,9 @@ import { closeOnSignal } from '../../src/runtime.js'
  * `fail`, `throw`, `reject`). It logs JSON lines to stdout, `ready` first.
  */
 const mode = process.argv[2] ?? 'ok'
-const logger = pino({ level: 'info' })
+// Synchronous writes: pino's default stdout stream writes asynchronously, and a line still in
+// flight when the process exits can land after the ones flushed at exit, which is not under test.
+const logger = pino({ level: 'info' }, pino.destination({ fd: 1, sync: true }))
 closeOnSignal(logger, async () => {
   logger.info('closing resources')
   if (mode === 'hang') await new Promise(() => {})
