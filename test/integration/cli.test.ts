@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { expectedCounts, writeCapture } from '../../src/simulator/index.js'
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts')
 // Resolved here so the CLI can run from any working directory.
@@ -91,6 +92,30 @@ describe('chat-stats CLI', () => {
     const simulate = run(['simulate', '--expect', '--count', '10'], { STORE_SHARDS: '4', LOG_LEVEL: 'silent' })
     assert.equal(simulate.status, 0, simulate.stderr)
     assert.ok(JSON.parse(simulate.stdout) !== null)
+  })
+
+  it('worker --file replays a capture, logs its counts and exits 0 once the file ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-stats-file-'))
+    try {
+      const capture = join(dir, 'capture.sse')
+      await writeCapture(capture, 11, 2000)
+      const { status, stdout, stderr } = run(['worker', '--file', capture], { SNAPSHOT_PATH: join(dir, 'snapshot.json') })
+      assert.equal(status, 0, stderr)
+      const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+      const ends = lines.filter((line) => line.msg === 'end of input: counts committed')
+      assert.equal(ends.length, 1, stdout)
+      // The end of the file is no shutdown: nothing runs after the final flush.
+      assert.ok(!lines.some((line) => line.msg === 'shutting down: stop reading, final flush' || line.level === 50), stdout)
+      const expected = expectedCounts(11, 2000)
+      let system = 0
+      for (const count of expected.events.values()) system += count
+      assert.deepEqual(
+        { messages: ends[0]?.messages, system: ends[0]?.system, failed: ends[0]?.failed, skipped: ends[0]?.skipped },
+        { messages: expected.messages, system, failed: expected.failed, skipped: expected.skipped }
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('worker without CHAT_INTERFACE_URL or --file says what is missing', () => {
