@@ -1,14 +1,11 @@
+import { addCounts } from '../model/counts.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
-import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage } from '../model/payload.js'
+import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage, roomOf, systemCommand } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
 
 /** Failed messages kept per batch (the store keeps the newest 1,000 overall). */
 export const MAX_FAILED_LOG = 1000
-
-function increment (counts: Counts, key: string, by = 1): void {
-  counts.set(key, (counts.get(key) ?? 0) + by)
-}
 
 function newRoomSlice (): RoomSlice {
   return { messages: 0, words: new Map(), nicks: new Map(), emotes: new Map(), events: new Map() }
@@ -82,10 +79,10 @@ export class BatchBuilder {
       return
     }
     const slice = this.sliceAt(now)
-    const room = payload.room !== '' ? payload.room : payload.target
+    const room = roomOf(payload)
     if (!isChatMessage(payload)) {
       this.tally.system++
-      const command = payload.command === '' ? 'PRIVMSG' : payload.command
+      const command = systemCommand(payload)
       this.bump(slice.events, command)
       if (room !== '') this.bump(this.roomSlice(slice, room).events, command)
     } else {
@@ -203,68 +200,17 @@ export class BatchBuilder {
   }
 }
 
-function addInto (into: Counts, from: Counts): void {
-  for (const [key, n] of from) {
-    const m = into.get(key)
-    into.set(key, m === undefined ? n : m + n)
-  }
-}
-
 /** The stream-wide lists of a slice: the sums over its rooms and its room-less messages. */
 function fillStreamWideCounts (slice: CountSlice, roomless: RoomSlice | null): void {
   for (const [room, detail] of slice.roomDetail) {
     if (detail.messages > 0) slice.rooms.set(room, detail.messages)
-    addInto(slice.nicks, detail.nicks)
-    addInto(slice.words, detail.words)
-    addInto(slice.emotes, detail.emotes)
+    addCounts(slice.nicks, detail.nicks)
+    addCounts(slice.words, detail.words)
+    addCounts(slice.emotes, detail.emotes)
   }
   if (roomless !== null) {
-    addInto(slice.nicks, roomless.nicks)
-    addInto(slice.words, roomless.words)
-    addInto(slice.emotes, roomless.emotes)
-  }
-}
-
-/** Folds `later` into `earlier` (same second slices merged), for a flush retried after a store outage. */
-export function mergeBatches (earlier: Batch, later: Batch): Batch {
-  const slices = [...earlier.slices]
-  for (const slice of later.slices) {
-    const last = slices[slices.length - 1]
-    if (last !== undefined && last.second === slice.second) mergeSlice(last, slice)
-    else slices.push(slice)
-  }
-  const failedLog = earlier.failedLog.concat(later.failedLog)
-  return {
-    sequence: earlier.sequence,
-    slices,
-    failedCount: earlier.failedCount + later.failedCount,
-    failedLog: failedLog.length > MAX_FAILED_LOG ? failedLog.slice(-MAX_FAILED_LOG) : failedLog,
-    lastEventId: later.lastEventId ?? earlier.lastEventId,
-    lastMessageAt: later.lastMessageAt ?? earlier.lastMessageAt
-  }
-}
-
-function addCounts (into: Counts, from: Counts): void {
-  for (const [key, n] of from) increment(into, key, n)
-}
-
-function mergeSlice (into: CountSlice, from: CountSlice): void {
-  into.messages += from.messages
-  addCounts(into.words, from.words)
-  addCounts(into.nicks, from.nicks)
-  addCounts(into.rooms, from.rooms)
-  addCounts(into.emotes, from.emotes)
-  addCounts(into.events, from.events)
-  for (const [room, detail] of from.roomDetail) {
-    const target = into.roomDetail.get(room)
-    if (target === undefined) {
-      into.roomDetail.set(room, detail)
-      continue
-    }
-    target.messages += detail.messages
-    addCounts(target.words, detail.words)
-    addCounts(target.nicks, detail.nicks)
-    addCounts(target.emotes, detail.emotes)
-    addCounts(target.events, detail.events)
+    addCounts(slice.nicks, roomless.nicks)
+    addCounts(slice.words, roomless.words)
+    addCounts(slice.emotes, roomless.emotes)
   }
 }

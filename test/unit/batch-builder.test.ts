@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BatchBuilder, MAX_FAILED_LOG, mergeBatches } from '../../src/worker/batch-builder.js'
+import { BatchBuilder, MAX_FAILED_LOG } from '../../src/worker/batch-builder.js'
 
 const chat = (nick: string, room: string, body: string, tags = ''): string =>
   JSON.stringify({ command: '', room, nick, target: '', body, tags })
@@ -50,18 +50,15 @@ describe('BatchBuilder', () => {
     assert.deepEqual([batch.slices.length, batch.failedCount, batch.lastEventId], [0, 0, '9'])
   })
 
-  it('merges batches second by second', () => {
-    let now = 5000
-    const builder = new BatchBuilder(() => now)
-    builder.addEvent(chat('a', '#r', 'x'), '1')
-    const first = builder.take(1)
-    builder.addEvent(chat('a', '#r', 'x y'), '2')
-    now = 6000
-    builder.addEvent(chat('b', '#s', 'z'), '')
-    const merged = mergeBatches(first, builder.take(2))
-    assert.equal(merged.sequence, 1)
-    assert.equal(merged.lastEventId, '2')
-    assert.deepEqual(merged.slices.map((s) => [s.second, s.messages, [...s.words]]), [[5, 2, [['x', 2], ['y', 1]]], [6, 1, [['z', 1]]]])
-    assert.deepEqual([...merged.slices[0]!.roomDetail.get('#r')!.nicks], [['a', 2]])
+  it('sums the rooms into the stream-wide lists, with room-less messages', () => {
+    const builder = new BatchBuilder(() => 5000)
+    builder.addEvent(chat('a', '#r', 'x y'), '1')
+    builder.addEvent(chat('a', '#s', 'x'), '2')
+    builder.addEvent(chat('b', '', 'x z'), '3')
+    const [slice] = builder.take(3).slices
+    assert.deepEqual([...slice!.words].sort(), [['x', 3], ['y', 1], ['z', 1]])
+    assert.deepEqual([...slice!.nicks].sort(), [['a', 2], ['b', 1]])
+    assert.deepEqual([...slice!.rooms].sort(), [['#r', 1], ['#s', 1]])
+    assert.deepEqual([...slice!.roomDetail.get('#r')!.words].sort(), [['x', 1], ['y', 1]])
   })
 })
