@@ -25,11 +25,12 @@ export interface RoomSlice {
 }
 
 /**
- * Everything that arrived within one epoch second (arrival time at the worker).
- * A batch holds one slice per second it spans, so time buckets stay exact.
+ * Everything that happened within one epoch second, by event time (SPEC
+ * section 1: the `tmi-sent-ts` tag, else arrival at the worker). A batch
+ * holds one slice per second it spans, so time buckets stay exact.
  */
 export interface CountSlice {
-  /** Epoch seconds of arrival. */
+  /** Epoch seconds of the events' time. */
   second: number
   messages: number
   words: Counts

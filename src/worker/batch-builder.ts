@@ -1,5 +1,6 @@
 import { addCounts } from '../model/counts.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
+import { eventTime } from '../model/event-time.js'
 import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage, roomOf, systemCommand } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
@@ -32,8 +33,18 @@ export interface EventTally {
 }
 
 /**
+ * What a new slice adds to pendingUpdates: its seven empty maps weigh about
+ * 1.2 KB, as much as about 12 counter updates (≈ 100 B each), so a replay
+ * spread over many seconds reaches MAX_PENDING_UPDATES by its memory, not
+ * only by its counters.
+ */
+export const SLICE_UPDATES = 12
+
+/**
  * Aggregates decoded events into the counts of the next flush. Counts are
- * kept per arrival second so the store can file them in exact time buckets.
+ * kept per event second (SPEC section 1: `tmi-sent-ts`, else arrival) so the
+ * store can file them in exact time buckets; a replay brings many seconds,
+ * in any order, and take() hands them over ascending.
  *
  * The hot path counts nicks, words and emotes once, into the message's room
  * (or a room-less tally); the stream-wide lists are sums of those, built in
@@ -44,6 +55,10 @@ export class BatchBuilder {
   private slices: CountSlice[] = []
   /** Per slice (same index): counts of chat messages without a room, or null. */
   private roomless: Array<RoomSlice | null> = []
+  /** The index of each second's slice. */
+  private readonly sliceIndex = new Map<number, number>()
+  /** False once a slice was added for a second before the latest one: take() sorts then. */
+  private ascending = true
   private current: CountSlice | null = null
   private currentIndex = -1
   private room: RoomSlice | null = null
@@ -78,7 +93,8 @@ export class BatchBuilder {
       this.addFailureAt(data, failure, id, now)
       return
     }
-    const slice = this.sliceAt(now)
+    const at = eventTime(payload.tags, now)
+    const slice = this.sliceAt(at)
     const room = roomOf(payload)
     if (!isChatMessage(payload)) {
       this.tally.system++
@@ -98,7 +114,8 @@ export class BatchBuilder {
         this.emotes = detail.emotes
         forEachEmote(payload.body, tag, this.countEmote)
       }
-      this.lastMessageAt = now
+      // The time of the latest chat message (the stores keep the latest across batches too).
+      if (this.lastMessageAt === undefined || at > this.lastMessageAt) this.lastMessageAt = at
     }
     if (id !== '') this.lastEventId = id
   }
@@ -124,7 +141,7 @@ export class BatchBuilder {
     this.slices.forEach((slice, i) => fillStreamWideCounts(slice, this.roomless[i] ?? null))
     const batch: Batch = {
       sequence,
-      slices: this.slices,
+      slices: this.ascending ? this.slices : this.slices.sort((a, b) => a.second - b.second),
       failedCount: this.failedCount,
       failedLog: this.failedLog.length > MAX_FAILED_LOG ? this.failedLog.slice(-MAX_FAILED_LOG) : this.failedLog,
       lastEventId: this.lastEventId,
@@ -132,6 +149,8 @@ export class BatchBuilder {
     }
     this.slices = []
     this.roomless = []
+    this.sliceIndex.clear()
+    this.ascending = true
     this.current = null
     this.currentIndex = -1
     this.room = null
@@ -162,18 +181,25 @@ export class BatchBuilder {
     }
   }
 
-  private sliceAt (nowMs: number): CountSlice {
-    const second = Math.floor(nowMs / 1000)
+  private sliceAt (atMs: number): CountSlice {
+    const second = Math.floor(atMs / 1000)
     const current = this.current
     if (current !== null && current.second === second) return current
-    const slice = newSlice(second)
-    this.slices.push(slice)
-    this.roomless.push(null)
-    this.current = slice
-    this.currentIndex = this.slices.length - 1
+    let index = this.sliceIndex.get(second)
+    if (index === undefined) {
+      const last = this.slices[this.slices.length - 1]
+      if (last !== undefined && second < last.second) this.ascending = false
+      this.slices.push(newSlice(second))
+      this.roomless.push(null)
+      index = this.slices.length - 1
+      this.sliceIndex.set(second, index)
+      this.pendingUpdates += SLICE_UPDATES
+    }
+    this.current = this.slices[index]!
+    this.currentIndex = index
+    // The room cache belongs to the slice it was looked up in.
     this.room = null
-    this.pendingUpdates++
-    return slice
+    return this.current
   }
 
   private roomSlice (slice: CountSlice, room: string): RoomSlice {

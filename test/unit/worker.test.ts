@@ -272,6 +272,32 @@ describe('Worker (fake store, fake clock)', () => {
     assert.equal(store.messages, 400)
   })
 
+  it('bounds a replay spread over a day by its slices too: reading stops at MAX_PENDING_UPDATES while the store is down', async (t) => {
+    const store = new FakeStore()
+    store.down = true
+    const { source, worker } = startWorker(t, { store, maxPendingUpdates: 1000 })
+    await waitUntil(() => worker.role === 'active', 'active')
+    // Every message in a second of its own, 43 s apart: a day of event time, the same nick, room and word.
+    const dayAgo = 1_700_000_000_000 - 86_400_000
+    const sentAt = (id: number): string => `id: ${id}\ndata: ${JSON.stringify({ command: '', room: '#r', nick: 'n', target: '', body: 'same', tags: `tmi-sent-ts=${dayAgo + id * 43_000}` })}\n\n`
+    for (let id = 1; id <= 2000; id++) source.write(sentAt(id))
+    await waitUntil(() => worker.pendingUpdates > 1000, 'the bound reached')
+    await sleep(300)
+    const pulled = source.pulled
+    await sleep(300)
+    assert.equal(source.pulled, pulled, 'no chunk is read while above the bound')
+    // A new second weighs SLICE_UPDATES plus its room, nick and word: far fewer than 2000 seconds are held.
+    assert.ok(pulled < 100, `read ${pulled} of 2000 events`)
+    assert.ok(worker.pendingUpdates <= 1000 + 20, `pending ${worker.pendingUpdates}`)
+    store.down = false
+    await waitUntil(() => store.committed.sequence === 2000, 'everything committed once the store answers')
+    assert.equal(store.messages, 2000)
+    const seconds = store.applied.flatMap((b) => b.slices.map((s) => s.second))
+    assert.equal(new Set(seconds).size, 2000)
+    for (const batch of store.applied) assert.deepEqual(batch.slices.map((s) => s.second), batch.slices.map((s) => s.second).sort((a, b) => a - b))
+    assert.equal(Math.min(...seconds), (dayAgo + 43_000) / 1000)
+  })
+
   it('on stop flushes everything counted before the next tick, then releases the lease', async (t) => {
     const { store, source, worker, running } = startWorker(t, { flushIntervalMs: 60_000 })
     await waitUntil(() => worker.role === 'active', 'active')
