@@ -24,7 +24,7 @@ const T3 = NOW - 1000
 const STOPWORD_LINE = 'the and of to in is it you that was for on'
 
 function chat (room: string, nick: string, body: string, emotes = ''): string {
-  return JSON.stringify({ command: '', room, nick, target: '', body, tags: `emotes=${emotes};tmi-sent-ts=1` })
+  return JSON.stringify({ command: '', room, nick, target: '', body, tags: `emotes=${emotes}` }) // no tmi-sent-ts: the message time is the test clock's arrival time
 }
 
 function system (command: string, target: string, body = ''): string {
