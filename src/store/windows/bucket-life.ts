@@ -1,6 +1,6 @@
 import { CATEGORIES, type Category, type Counts, type RoomSlice } from '../types.js'
 import { addCounts } from './counts.js'
-import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS } from './levels.js'
+import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS, longDeadline, TOP_LEVEL } from './levels.js'
 import { addRoomSlice, copyRoomCounts, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
 import { trimCounts, type TrimmedList } from './trimmed-list.js'
 
@@ -67,7 +67,10 @@ export interface LateDelta {
 /**
  * A coarser bucket to build now: the merge of its children's stored values
  * (mergeTrimmed with windowTop per category, mergeRoomValues with
- * roomWindowTop per room), written as its value.
+ * roomWindowTop per room), written as its value. Children that hold nothing
+ * are skipped; a build with no child value writes nothing (after a long
+ * pause most builds are such). Its value may be past its own window's
+ * expiry (then it only serves its parent's build: give it a short life).
  */
 export interface BuildStep {
   level: number
@@ -337,17 +340,23 @@ function lateTargets (second: number, builtFloor: number, nowSecond: number): Bu
   return targets
 }
 
-/** The coarser buckets whose last second turned final as the floor moved from `from` to `to`, finest level first, skipping expired ones. */
+/**
+ * The coarser buckets whose last second turned final as the floor moved from
+ * `from` to `to`, finest level first. A bucket past its own window's expiry
+ * is still built while its 24 h ancestor is not expired (longDeadline), so
+ * the chain up to the buckets still read is complete after a long pause.
+ */
 function buildsBetween (from: number, to: number, nowSecond: number): BuildStep[] {
   const builds: BuildStep[] = []
   if (to <= from) return builds
+  // No bucket starting before this has an unexpired 24 h ancestor.
+  const oldestNeeded = nowSecond - level(TOP_LEVEL).spec.seconds - 3 * level(TOP_LEVEL).seconds
   for (const l of LEVELS) {
     if (l.index === 0) continue
-    const ttlBuckets = Math.ceil((nowSecond - level(l.index).spec.seconds) / l.seconds) - 3
-    const first = Math.max(bucketAt(l.index, from), ttlBuckets)
+    const first = Math.max(bucketAt(l.index, from), bucketAt(l.index, oldestNeeded))
     const last = Math.floor(to / l.seconds) - 1
     for (let bucket = first; bucket <= last; bucket++) {
-      if (bucketEnd(l.index, bucket) < from || isExpired(l.index, bucket, nowSecond)) continue
+      if (bucketEnd(l.index, bucket) < from || longDeadline(l.index, bucket) <= nowSecond) continue
       const [a, b] = childRange(l.index, bucket)
       const children: number[] = []
       for (let c = a; c <= b; c++) children.push(c)
