@@ -6,7 +6,7 @@ import { CATEGORIES, ROOM_CATEGORIES, type Category, type Counts, type FailedMes
 import { WINDOW_SPECS } from '../windows.js'
 import { levelOf, LEVELS } from '../windows/levels.js'
 import { emptyRoomCounts, type RoomCounts, roomValueOf } from '../windows/room-value.js'
-import { flattenRoomValue, flattenTrimmed, unflattenRoomValue, unflattenTrimmed } from '../windows/serialise.js'
+import { encodeRoomValue, flattenTrimmed, unflattenRoomValue, unflattenTrimmed } from '../windows/serialise.js'
 import { trimCounts } from '../windows/trimmed-list.js'
 import { SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError } from './errors.js'
 import { type BucketValues, emptyBucketValues, emptyRoom, emptyState, type StoreState } from './state.js'
@@ -141,7 +141,8 @@ function * snapshotRecords (state: StoreState): Generator<string> {
         const list = values.lists[category]
         if (list !== undefined) yield JSON.stringify(['bucket', level, index, category, flattenTrimmed(list)])
       }
-      for (const [name, room] of values.rooms) yield JSON.stringify(['roomBucket', level, index, name, flattenRoomValue(room)])
+      // The stored text is the record's last field as it is (it is JSON).
+      for (const [name, text] of values.rooms) yield `${JSON.stringify(['roomBucket', level, index, name]).slice(0, -1)},${text}]`
     }
   }
 }
@@ -390,7 +391,7 @@ class SnapshotReader {
         }
         const values = this.bucketValues(fields[0], fields[1], fail)
         if (values.rooms.has(name)) fail(`room ${JSON.stringify(name)} appears twice in bucket ${String(fields[1])}`)
-        values.rooms.set(name, parsed(() => unflattenRoomValue(fields[3]), `room bucket of ${JSON.stringify(name)}`, fail))
+        values.rooms.set(name, encodeRoomValue(parsed(() => unflattenRoomValue(fields[3]), `room bucket of ${JSON.stringify(name)}`, fail)))
         break
       }
       default:
@@ -425,7 +426,7 @@ class SnapshotReader {
           const counts = exact.lists[category]
           if (counts !== undefined) values.lists[category] = trimCounts(counts, windowTop)
         }
-        for (const [name, room] of exact.rooms) values.rooms.set(name, roomValueOf(room, roomWindowTop))
+        for (const [name, room] of exact.rooms) values.rooms.set(name, encodeRoomValue(roomValueOf(room, roomWindowTop)))
         this.state.levels[level]?.set(index, values)
       }
     })

@@ -17,8 +17,12 @@ export interface WindowSlice {
 
 /** How long 1 s buckets stay open (exact, rewritten each flush) behind the newest second; SPEC leaves it to us. */
 export const DEFAULT_LATE_SECONDS = 10
-/** Members held in open 1 s buckets (all lists, all rooms) past which the oldest open seconds are closed early. */
-export const DEFAULT_MAX_OPEN_ENTRIES = 2_000_000
+/**
+ * Members held in open 1 s buckets (all lists, all rooms) past which the
+ * oldest open seconds are closed early: about 40 MB of the writer's memory;
+ * the real firehose (~2,000 msg/s) holds a few tens of thousands.
+ */
+export const DEFAULT_MAX_OPEN_ENTRIES = 500_000
 
 export interface BucketLifeOptions {
   /** WINDOW_TOP: members kept per stream-wide list in a closed bucket. */
@@ -27,7 +31,7 @@ export interface BucketLifeOptions {
   roomWindowTop: number
   /** Seconds a 1 s bucket stays open behind max(newest event second, clock second); default 10. */
   lateSeconds?: number
-  /** Cap on the members held in open buckets; default 2,000,000. */
+  /** Cap on the members held in open buckets; default 500,000. */
   maxOpenEntries?: number
 }
 
