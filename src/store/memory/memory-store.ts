@@ -152,7 +152,8 @@ export class MemoryStore implements StatsStore {
     this.windowTop = positiveInteger(options.windowTop ?? 1000, 'windowTop')
     this.roomWindowTop = positiveInteger(options.roomWindowTop ?? 25, 'roomWindowTop')
     this.tracked = new TrackedRooms(positiveInteger(options.maxTrackedRooms ?? 1000, 'maxTrackedRooms'))
-    this.life = new BucketLife({ windowTop: this.windowTop, roomWindowTop: this.roomWindowTop })
+    // Every plan is committed at once (applyNow is one synchronous step): no undo journal needed.
+    this.life = new BucketLife({ windowTop: this.windowTop, roomWindowTop: this.roomWindowTop, undo: false })
     this.maxFailedLog = positiveInteger(options.maxFailedLog ?? 1000, 'maxFailedLog')
     this.snapshotIntervalMs = positiveInteger(options.snapshotIntervalMs ?? 60_000, 'snapshotIntervalMs')
     if (options.snapshotPath !== null && (typeof options.snapshotPath !== 'string' || options.snapshotPath === '')) {
@@ -450,8 +451,7 @@ export class MemoryStore implements StatsStore {
   /** Builds the window buckets the clock has made final since the last write. */
   private advanceWindows (now: number): void {
     const plan = this.life.plan([], now)
-    if (plan.builds.length === 0 && plan.state.floor === this.life.state().floor) return
-    applyWindowPlan(this.state.levels, plan, this.windowTop, this.roomWindowTop)
+    if (plan.builds.length > 0) applyWindowPlan(this.state.levels, plan, this.windowTop, this.roomWindowTop)
     this.life.commit(plan)
     this.state.windowLife = this.life.state()
   }
