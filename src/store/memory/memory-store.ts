@@ -2,22 +2,16 @@ import { pino, type Logger } from 'pino'
 import { validateBatch } from '../batch-validation.js'
 import { MAX_SERIES_POINTS, STEP_MS } from '../series.js'
 import {
-  type Batch, CATEGORIES, type Category, type CountSlice, type Counts, type FailedMessage, LeaseLostError, type Position,
+  type Batch, CATEGORIES, type Category, type Counts, type FailedMessage, LeaseLostError, type Position,
   type Resolution, ROOM_CATEGORIES, type RoomCategory, type RoomTotals, type StatsStore, StoreUnavailableError,
   type TimePoint, type TopList, type TopQuery, type Totals, WINDOW_NAMES, type WindowName
 } from '../types.js'
-import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
-import { BucketLife } from '../windows/bucket-life.js'
 import { LEVELS } from '../windows/levels.js'
-import { addCount, addCounts } from '../windows/counts.js'
-import { TrackedRooms } from '../windows/tracked-rooms.js'
+import { BatchWriter, minuteExpired, secondExpired } from './batch-writer.js'
 import { nodeFileSystem, readSnapshot, type SnapshotFileSystem, type SnapshotWriteResult, writeSnapshot } from './snapshot.js'
-import { type BucketValues, emptyRoom, emptyState, type RoomState, type StoreState } from './state.js'
+import { type BucketValues, emptyState, type StoreState } from './state.js'
 import { TopCache } from './top-cache.js'
-import {
-  applyWindowPlan, coveringValues, emptyTopList, forgetRoomWindows, mergeCovering, mergeRoomCovering,
-  roomWindowTotals, sweepWindows
-} from './window-values.js'
+import { coveringValues, emptyTopList, mergeCovering, mergeRoomCovering, roomWindowTotals } from './window-values.js'
 
 export { InvalidBatchError, SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError } from './errors.js'
 
@@ -51,9 +45,6 @@ export interface MemoryStoreOptions {
 
 /** Windowed lists kept merged for repeated reads. */
 const MERGED_WINDOW_ENTRIES = 512
-/** Per-second and per-minute series are swept in full this often (ms of store clock); otherwise from the oldest end only. */
-const FULL_SWEEP_INTERVAL_MS = 60_000
-
 type Status = 'new' | 'open' | 'failed' | 'closed'
 
 /** A windowed list merged once and read many times while nothing changes. */
@@ -77,26 +68,6 @@ function validateQuery (query: TopQuery): void {
   if (query.exclude !== undefined && typeof query.exclude !== 'function') throw new TypeError('exclude must be a function')
 }
 
-function secondExpired (second: number, nowMs: number): boolean {
-  return nowMs >= (second + SECOND_SERIES_RETENTION_SECONDS) * 1000
-}
-
-function minuteExpired (minute: number, nowMs: number): boolean {
-  return nowMs >= (minute * 60 + MINUTE_SERIES_RETENTION_SECONDS) * 1000
-}
-
-/** Deletes expired keys from the oldest end of an insertion-ordered map. */
-function sweepFront (map: Map<number, number>, expired: (key: number) => boolean): void {
-  for (const key of map.keys()) {
-    if (!expired(key)) return
-    map.delete(key)
-  }
-}
-
-function sweepAll (map: Map<number, number>, expired: (key: number) => boolean): void {
-  for (const key of map.keys()) if (expired(key)) map.delete(key)
-}
-
 /**
  * The embedded StatsStore (SPEC section 3): everything in process memory,
  * the same semantics as the Redis store, saved to `snapshotPath` every
@@ -111,8 +82,6 @@ function sweepAll (map: Map<number, number>, expired: (key: number) => boolean):
  */
 export class MemoryStore implements StatsStore {
   private readonly clock: () => number
-  private readonly maxTrackedWords: number
-  private readonly maxTrackedPerRoom: number
   private readonly windowTop: number
   private readonly roomWindowTop: number
   private readonly maxFailedLog: number
@@ -123,11 +92,9 @@ export class MemoryStore implements StatsStore {
 
   private state: StoreState = emptyState()
   private status: Status = 'new'
-  private readonly life: BucketLife
-  private readonly tracked: TrackedRooms
+  private readonly writer: BatchWriter
   private readonly merged = new Map<string, MergedWindow>()
   private lease: { token: string, expiresAt: number } | null = null
-  private nextFullSweepAt = 0
 
   /** Bumped by every applied batch; compared with the version last saved. */
   private version = 0
@@ -147,14 +114,19 @@ export class MemoryStore implements StatsStore {
 
   constructor (options: MemoryStoreOptions) {
     this.clock = options.clock ?? Date.now
-    this.maxTrackedWords = positiveInteger(options.maxTrackedWords, 'maxTrackedWords')
-    this.maxTrackedPerRoom = positiveInteger(options.maxTrackedPerRoom, 'maxTrackedPerRoom')
+    const maxTrackedWords = positiveInteger(options.maxTrackedWords, 'maxTrackedWords')
+    const maxTrackedPerRoom = positiveInteger(options.maxTrackedPerRoom, 'maxTrackedPerRoom')
     this.windowTop = positiveInteger(options.windowTop ?? 1000, 'windowTop')
     this.roomWindowTop = positiveInteger(options.roomWindowTop ?? 25, 'roomWindowTop')
-    this.tracked = new TrackedRooms(positiveInteger(options.maxTrackedRooms ?? 1000, 'maxTrackedRooms'))
-    // Every plan is committed at once (applyNow is one synchronous step): no undo journal needed.
-    this.life = new BucketLife({ windowTop: this.windowTop, roomWindowTop: this.roomWindowTop, undo: false })
     this.maxFailedLog = positiveInteger(options.maxFailedLog ?? 1000, 'maxFailedLog')
+    this.writer = new BatchWriter({
+      maxTrackedWords,
+      maxTrackedPerRoom,
+      maxTrackedRooms: positiveInteger(options.maxTrackedRooms ?? 1000, 'maxTrackedRooms'),
+      windowTop: this.windowTop,
+      roomWindowTop: this.roomWindowTop,
+      maxFailedLog: this.maxFailedLog
+    })
     this.snapshotIntervalMs = positiveInteger(options.snapshotIntervalMs ?? 60_000, 'snapshotIntervalMs')
     if (options.snapshotPath !== null && (typeof options.snapshotPath !== 'string' || options.snapshotPath === '')) {
       throw new TypeError('MemoryStore: snapshotPath must be a non-empty string or null')
@@ -190,11 +162,7 @@ export class MemoryStore implements StatsStore {
     }
     if (this.status === 'closed') throw new StoreUnavailableError('the embedded store was closed while it opened')
     this.state = loaded ?? emptyState()
-    this.enforceBounds()
-    this.life.restore(this.state.windowLife)
-    // Build what turned final while the store was down, so the sweep can drop what no window reads.
-    this.advanceWindows(this.clock())
-    this.sweep(this.clock(), true)
+    this.writer.load(this.state, this.clock())
     this.status = 'open'
     if (loaded !== null) {
       this.logger.info({ path: this.snapshotPath, sequence: this.state.sequence, words: this.state.top.words.size }, 'snapshot loaded')
@@ -309,7 +277,7 @@ export class MemoryStore implements StatsStore {
       return { messages: window === 'all' ? listed : 0, events: {}, tracked: false }
     }
     if (window === 'all') return { messages: state.messages, events: Object.fromEntries(state.events), tracked: true }
-    const { messages, events } = roomWindowTotals(coveringValues(this.state.levels, window, this.clock(), this.life.marks()), room)
+    const { messages, events } = roomWindowTotals(coveringValues(this.state.levels, window, this.clock(), this.writer.life.marks()), room)
     return { messages, events: Object.fromEntries(events), tracked: true }
   }
 
@@ -399,7 +367,7 @@ export class MemoryStore implements StatsStore {
       windowBuckets,
       windowMembers,
       roomWindowChars,
-      openMembers: this.life.openEntries(),
+      openMembers: this.writer.life.openEntries(),
       seconds: s.seconds.size,
       minutes: s.minutes.size,
       failedLog: s.failedLog.length
@@ -425,97 +393,16 @@ export class MemoryStore implements StatsStore {
   private applyNow (batch: Batch, leaseToken: string | undefined): 'applied' | 'duplicate' {
     const now = this.clock()
     if (leaseToken !== undefined && !this.leaseHeldBy(leaseToken, now)) throw new LeaseLostError()
-    const s = this.state
-    if (batch.sequence <= s.sequence) return 'duplicate'
-    // First build what the clock alone has made final, so late counts below find their built ancestors.
-    this.advanceWindows(now)
-    for (const slice of batch.slices) this.applyAllTime(slice, now)
-    const evicted = this.applyRooms(batch.slices)
-    const plan = this.life.plan(batch.slices, now, (room) => this.tracked.has(room), evicted)
-    applyWindowPlan(s.levels, plan, this.windowTop, this.roomWindowTop)
-    this.life.commit(plan)
-    s.windowLife = this.life.state()
-    s.failedMessages += batch.failedCount
-    for (const { raw, reason, at } of batch.failedLog) s.failedLog.push({ raw, reason, at })
-    if (s.failedLog.length > this.maxFailedLog) s.failedLog.splice(0, s.failedLog.length - this.maxFailedLog)
-    s.startedAt ??= now
-    if (batch.lastMessageAt !== undefined) s.lastMessageAt = Math.max(s.lastMessageAt ?? batch.lastMessageAt, batch.lastMessageAt)
-    s.sequence = batch.sequence
-    if (batch.lastEventId !== undefined) s.lastEventId = batch.lastEventId
-    for (const category of CATEGORIES) s.top[category].trimTo(this.maxTrackedWords)
-    this.sweep(now, false)
+    if (batch.sequence <= this.state.sequence) return 'duplicate'
+    this.writer.apply(this.state, batch, now)
     this.version++
     return 'applied'
-  }
-
-  /** Builds the window buckets the clock has made final since the last write. */
-  private advanceWindows (now: number): void {
-    const plan = this.life.plan([], now)
-    if (plan.builds.length > 0) applyWindowPlan(this.state.levels, plan, this.windowTop, this.roomWindowTop)
-    this.life.commit(plan)
-    this.state.windowLife = this.life.state()
-  }
-
-  /** Totals, series and all-time lists: every slice counts all-time, however old (SPEC section 1). */
-  private applyAllTime (slice: CountSlice, now: number): void {
-    const s = this.state
-    s.totalMessages += slice.messages
-    if (slice.messages > 0) {
-      // Series only hold what falls inside their retention: an older second would only expire.
-      if (!secondExpired(slice.second, now)) addCount(s.seconds, slice.second, slice.messages)
-      const minute = Math.floor(slice.second / 60)
-      if (!minuteExpired(minute, now)) addCount(s.minutes, minute, slice.messages)
-    }
-    addCounts(s.events, slice.events)
-    for (const category of CATEGORIES) {
-      const list = s.top[category]
-      for (const [value, n] of slice[category]) if (n > 0) list.add(value, n)
-    }
-  }
-
-  /**
-   * Tracked rooms (after the rooms list took this batch): admits and evicts,
-   * then adds the detail of tracked rooms. Returns the rooms evicted, whose
-   * detail is gone everywhere, so a room that comes back starts clean.
-   */
-  private applyRooms (slices: readonly CountSlice[]): string[] {
-    const s = this.state
-    const messages: Counts = new Map()
-    for (const slice of slices) for (const [room, detail] of slice.roomDetail) addCount(messages, room, detail.messages)
-    if (messages.size === 0) return []
-    const plan = this.tracked.plan(messages, (room) => s.top.rooms.counts.get(room))
-    this.tracked.commit(plan)
-    for (const room of plan.evicted) s.rooms.delete(room)
-    forgetRoomWindows(s.levels, plan.evicted)
-    for (const [room, score] of plan.scores) {
-      let state = s.rooms.get(room)
-      if (state === undefined) s.rooms.set(room, state = emptyRoom())
-      state.messages = score
-    }
-    const touched = new Set<string>()
-    for (const slice of slices) {
-      for (const [room, detail] of slice.roomDetail) {
-        const state = s.rooms.get(room)
-        if (state === undefined) continue
-        touched.add(room)
-        addCounts(state.events, detail.events)
-        for (const category of ROOM_CATEGORIES) {
-          const list = state[category]
-          for (const [value, n] of detail[category]) if (n > 0) list.add(value, n)
-        }
-      }
-    }
-    for (const room of touched) {
-      const state = s.rooms.get(room) as RoomState
-      for (const category of ROOM_CATEGORIES) state[category].trimTo(this.maxTrackedPerRoom)
-    }
-    return plan.evicted
   }
 
   /** A windowed list merged from its covering values, reused while the store and the plan are unchanged. */
   private mergedWindow (name: string, window: Exclude<WindowName, 'all'>, merge: (values: BucketValues[]) => { counts: Counts, maxError: number }): MergedWindow {
     const now = this.clock()
-    const marks = this.life.marks()
+    const marks = this.writer.life.marks()
     // The store version and the current second decide what the plan covers.
     const key = `${this.version}\u0000${Math.floor(now / 1000)}`
     const cached = this.merged.get(name)
@@ -529,35 +416,6 @@ export class MemoryStore implements StatsStore {
       if (oldest.done !== true) this.merged.delete(oldest.value)
     }
     return entry
-  }
-
-  /** Drops expired window buckets and series points; `full` checks every series point, not just the oldest. */
-  private sweep (now: number, full: boolean): void {
-    const s = this.state
-    sweepWindows(s.levels, Math.floor(now / 1000), this.life.marks())
-    if (full || now >= this.nextFullSweepAt) {
-      sweepAll(s.seconds, (second) => secondExpired(second, now))
-      sweepAll(s.minutes, (minute) => minuteExpired(minute, now))
-      this.nextFullSweepAt = now + FULL_SWEEP_INTERVAL_MS
-    } else {
-      sweepFront(s.seconds, (second) => secondExpired(second, now))
-      sweepFront(s.minutes, (minute) => minuteExpired(minute, now))
-    }
-  }
-
-  /** Applies the bounds to lists loaded from a snapshot written under other bounds. */
-  private enforceBounds (): void {
-    const s = this.state
-    for (const category of CATEGORIES) s.top[category].trimTo(this.maxTrackedWords)
-    // A snapshot may hold more rooms than MAX_TRACKED_ROOMS allows now (or than version 1 bounded).
-    this.tracked.load([...s.rooms].map(([name, room]) => [name, room.messages]))
-    const untracked = [...s.rooms.keys()].filter((name) => !this.tracked.has(name))
-    for (const name of untracked) s.rooms.delete(name)
-    forgetRoomWindows(s.levels, untracked)
-    for (const room of s.rooms.values()) {
-      for (const category of ROOM_CATEGORIES) room[category].trimTo(this.maxTrackedPerRoom)
-    }
-    if (s.failedLog.length > this.maxFailedLog) s.failedLog.splice(0, s.failedLog.length - this.maxFailedLog)
   }
 
   /** One snapshot at a time; a request during a write runs once after it (requests coalesce). */
