@@ -1,37 +1,47 @@
 import { createHash, randomBytes } from 'node:crypto'
 import * as fsp from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { CATEGORIES, ROOM_CATEGORIES, type Category, type Counts, type FailedMessage, type RoomCategory } from '../types.js'
-import { WINDOW_SPECS } from '../windows.js'
-import { SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError } from './errors.js'
-import { type BucketedWindow, emptyRoom, emptyRoomBucket, emptyState, emptyWindowBucket, type StoreState } from './state.js'
+import { CATEGORIES, ROOM_CATEGORIES, type Counts } from '../types.js'
+import { flattenTrimmed } from '../windows/serialise.js'
+import { SnapshotWriteError } from './errors.js'
+import type { StoreState } from './state.js'
+
+export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
 
 /*
- * Snapshot file, version 1. One JSON document laid out one record per line,
- * so it is written and read as a stream (a million words never become one
- * string) and a cut-off file is detected:
+ * Snapshot file, version 2 (storage v2, issue 12). One JSON document laid
+ * out one record per line, so it is written and read as a stream (a million
+ * words never become one string) and a cut-off file is detected:
  *
- *   {"format":"chat-stats-memory-snapshot","version":1,"savedAt":<ms>,"records":[
- *   ["meta",{sequence,lastEventId,totalMessages,failedMessages,events,startedAt,lastMessageAt}],
+ *   {"format":"chat-stats-memory-snapshot","version":2,"savedAt":<ms>,"records":[
+ *   ["meta",{sequence,lastEventId,totalMessages,failedMessages,events,startedAt,lastMessageAt,windowLife}],
  *   ["failed",[{raw,reason,at},...]],                 oldest first, in chunks
  *   ["series","1s"|"1m",[epochSecondOrMinute,messages,...]],
  *   ["top",category,[value,count,value,count,...]],  in chunks of CHUNK_ENTRIES
- *   ["room",room,{messages,events}],                 before that room's lists
+ *   ["room",room,{messages,events}],                 a tracked room, before its lists
  *   ["roomTop",room,"words"|"nicks"|"emotes",[value,count,...]],
- *   ["bucket",window,bucketIndex,category,[value,count,...]],
- *   ["roomBucket",window,bucketIndex,room,{messages,events,words,nicks,emotes}],
+ *   ["bucket",level,bucketIndex,category,[err,value,count,...]],        a trimmed list (serialise.ts)
+ *   ["roomBucket",level,bucketIndex,room,[messages,{events},words,nicks,emotes]],
  *   ["end",{"records":<record lines above>,"sha256":<hex of every byte before this line>}]
  *   ]}
  *
  * Every record line but the end line ends with a comma. Lists are flat
  * [key, count, key, count, ...] arrays (a million pairs would otherwise be a
  * million small arrays to allocate on load); counts are positive integers and
- * a key appears once per list.
+ * a key appears once per list. `windowLife` is BucketLife's state (null for
+ * a store that never wrote a window).
+ *
+ * Version 1 (before storage v2: exact counts per window bucket, every room
+ * with detail) is migrated on load: each bucket's counts are trimmed to the
+ * store's WINDOW_TOP / ROOM_WINDOW_TOP, every bucket up to the save is taken
+ * as built, and the store keeps the MAX_TRACKED_ROOMS most active rooms.
+ * The next snapshot is written as version 2.
  */
 
 export const SNAPSHOT_FORMAT = 'chat-stats-memory-snapshot'
-export const SNAPSHOT_VERSION = 1
+export const SNAPSHOT_VERSION = 2
+/** Versions this build reads (1 is migrated). */
+export const READABLE_VERSIONS = [1, 2]
 /** List entries per record line. */
 const CHUNK_ENTRIES = 10_000
 const FAILED_PER_RECORD = 200
@@ -92,12 +102,6 @@ function * flatChunks<K> (counts: ReadonlyMap<K, number>, size = CHUNK_ENTRIES):
   if (chunk.length > 0) yield chunk
 }
 
-function flat<K> (counts: ReadonlyMap<K, number>): Array<K | number> {
-  const out: Array<K | number> = []
-  for (const [key, n] of counts) out.push(key, n)
-  return out
-}
-
 function eventsObject (events: Counts): Record<string, number> {
   return Object.fromEntries(events)
 }
@@ -111,7 +115,8 @@ function * snapshotRecords (state: StoreState): Generator<string> {
     failedMessages: state.failedMessages,
     events: eventsObject(state.events),
     startedAt: state.startedAt,
-    lastMessageAt: state.lastMessageAt
+    lastMessageAt: state.lastMessageAt,
+    windowLife: state.windowLife
   }])
   for (const chunk of chunks(state.failedLog, FAILED_PER_RECORD)) {
     yield JSON.stringify(['failed', chunk.map(({ raw, reason, at }) => ({ raw, reason, at }))])
@@ -127,22 +132,14 @@ function * snapshotRecords (state: StoreState): Generator<string> {
       for (const chunk of flatChunks(room[category].counts)) yield JSON.stringify(['roomTop', name, category, chunk])
     }
   }
-  for (const spec of WINDOW_SPECS) {
-    for (const [index, bucket] of state.windows[spec.name]) {
+  for (const [level, buckets] of state.levels.entries()) {
+    for (const [index, values] of buckets) {
       for (const category of CATEGORIES) {
-        for (const chunk of flatChunks(bucket.categories[category])) {
-          yield JSON.stringify(['bucket', spec.name, index, category, chunk])
-        }
+        const list = values.lists[category]
+        if (list !== undefined) yield JSON.stringify(['bucket', level, index, category, flattenTrimmed(list)])
       }
-      for (const [name, room] of bucket.rooms) {
-        yield JSON.stringify(['roomBucket', spec.name, index, name, {
-          messages: room.messages,
-          events: eventsObject(room.events),
-          words: flat(room.words),
-          nicks: flat(room.nicks),
-          emotes: flat(room.emotes)
-        }])
-      }
+      // The stored text is the record's last field as it is (it is JSON).
+      for (const [name, text] of values.rooms) yield `${JSON.stringify(['roomBucket', level, index, name]).slice(0, -1)},${text}]`
     }
   }
 }
@@ -244,261 +241,4 @@ export async function writeSnapshot (
     if (tempCreated) await fs.unlink(temp).catch(() => {})
     throw new SnapshotWriteError(path, (err as Error).message, { cause: err })
   }
-}
-
-/** Reads one record line at a time, with what a clear error needs. */
-class SnapshotReader {
-  readonly state = emptyState()
-  hasMeta = false
-
-  constructor (private readonly path: string) {}
-
-  corrupt (line: number, reason: string): SnapshotCorruptError {
-    return new SnapshotCorruptError(this.path, `line ${line}: ${reason}`)
-  }
-
-  header (line: string): void {
-    const suffix = '"records":['
-    if (!line.endsWith(suffix)) throw this.corrupt(1, `not a ${SNAPSHOT_FORMAT} file (bad first line)`)
-    let header: unknown
-    try {
-      header = JSON.parse(`${line}]}`)
-    } catch {
-      throw this.corrupt(1, `not a ${SNAPSHOT_FORMAT} file (first line is not JSON)`)
-    }
-    const h = header as Record<string, unknown>
-    if (typeof header !== 'object' || header === null || h.format !== SNAPSHOT_FORMAT) {
-      throw this.corrupt(1, `not a ${SNAPSHOT_FORMAT} file (format is ${JSON.stringify(h.format)})`)
-    }
-    if (h.version !== SNAPSHOT_VERSION) {
-      throw this.corrupt(1, `unsupported version ${JSON.stringify(h.version)} (this build reads version ${SNAPSHOT_VERSION})`)
-    }
-    if (typeof h.savedAt !== 'number' || !Number.isFinite(h.savedAt)) throw this.corrupt(1, 'savedAt is not a number')
-  }
-
-  record (lineNumber: number, text: string): void {
-    let record: unknown
-    try {
-      record = JSON.parse(text)
-    } catch (err) {
-      throw this.corrupt(lineNumber, `invalid JSON (${(err as Error).message})`)
-    }
-    if (!Array.isArray(record) || typeof record[0] !== 'string') throw this.corrupt(lineNumber, 'a record must be an array starting with its type')
-    const [type, ...fields] = record as [string, ...unknown[]]
-    if (!this.hasMeta && type !== 'meta') throw this.corrupt(lineNumber, `the first record must be "meta", got ${JSON.stringify(type)}`)
-    const fail = (what: string): never => { throw this.corrupt(lineNumber, `${type} record: ${what}`) }
-    const s = this.state
-    switch (type) {
-      case 'meta': {
-        if (this.hasMeta) fail('appears twice')
-        this.hasMeta = true
-        const meta = objectField(fields[0], 'meta', fail)
-        s.sequence = count(meta.sequence, 'sequence', fail, true)
-        s.lastEventId = nullable(meta.lastEventId, 'lastEventId', fail, (v) => typeof v === 'string')
-        s.totalMessages = count(meta.totalMessages, 'totalMessages', fail, true)
-        s.failedMessages = count(meta.failedMessages, 'failedMessages', fail, true)
-        readEvents(meta.events, s.events, 'events', fail)
-        s.startedAt = nullable(meta.startedAt, 'startedAt', fail, isTime)
-        s.lastMessageAt = nullable(meta.lastMessageAt, 'lastMessageAt', fail, isTime)
-        break
-      }
-      case 'failed': {
-        if (!Array.isArray(fields[0])) fail('entries must be an array')
-        for (const entry of fields[0] as unknown[]) {
-          const e = objectField(entry, 'entry', fail)
-          if (typeof e.raw !== 'string' || typeof e.reason !== 'string' || !isTime(e.at)) fail('an entry needs string raw, string reason and a time at')
-          s.failedLog.push({ raw: e.raw as string, reason: e.reason as string, at: e.at as number } satisfies FailedMessage)
-        }
-        break
-      }
-      case 'series': {
-        const [resolution, entries] = fields
-        if (resolution !== '1s' && resolution !== '1m') fail(`unknown resolution ${JSON.stringify(resolution)}`)
-        readCounts(entries, resolution === '1s' ? s.seconds : s.minutes, 'number', `series ${resolution}`, fail)
-        break
-      }
-      case 'top': {
-        const category = categoryField(fields[0], CATEGORIES, fail)
-        readCounts(fields[1], s.top[category].counts, 'string', category, fail)
-        break
-      }
-      case 'room': {
-        const name = stringField(fields[0], 'room', fail)
-        if (s.rooms.has(name)) fail(`room ${JSON.stringify(name)} appears twice`)
-        const detail = objectField(fields[1], 'room detail', fail)
-        const room = emptyRoom()
-        room.messages = count(detail.messages, 'messages', fail, true)
-        readEvents(detail.events, room.events, 'events', fail)
-        s.rooms.set(name, room)
-        break
-      }
-      case 'roomTop': {
-        const name = stringField(fields[0], 'room', fail)
-        const room = s.rooms.get(name) ?? fail(`room ${JSON.stringify(name)} has no room record before it`)
-        const category = categoryField(fields[1], ROOM_CATEGORIES, fail)
-        readCounts(fields[2], room[category].counts, 'string', `${name} ${category}`, fail)
-        break
-      }
-      case 'bucket': {
-        const buckets = s.windows[windowField(fields[0], fail)]
-        const index = bucketIndex(fields[1], fail)
-        const category = categoryField(fields[2], CATEGORIES, fail)
-        let bucket = buckets.get(index)
-        if (bucket === undefined) buckets.set(index, bucket = emptyWindowBucket())
-        readCounts(fields[3], bucket.categories[category], 'string', `bucket ${index} ${category}`, fail)
-        break
-      }
-      case 'roomBucket': {
-        const buckets = s.windows[windowField(fields[0], fail)]
-        const index = bucketIndex(fields[1], fail)
-        const name = stringField(fields[2], 'room', fail)
-        if (!s.rooms.has(name)) fail(`room ${JSON.stringify(name)} has no room record`)
-        const detail = objectField(fields[3], 'room bucket', fail)
-        let bucket = buckets.get(index)
-        if (bucket === undefined) buckets.set(index, bucket = emptyWindowBucket())
-        if (bucket.rooms.has(name)) fail(`room ${JSON.stringify(name)} appears twice in bucket ${index}`)
-        const room = emptyRoomBucket()
-        room.messages = count(detail.messages, 'messages', fail, true)
-        readEvents(detail.events, room.events, 'events', fail)
-        for (const category of ROOM_CATEGORIES) readCounts(detail[category], room[category], 'string', category, fail)
-        bucket.rooms.set(name, room)
-        break
-      }
-      default:
-        fail('unknown record type')
-    }
-  }
-}
-
-type Fail = (what: string) => never
-
-function isTime (value: unknown): boolean {
-  return typeof value === 'number' && Number.isFinite(value)
-}
-
-function count (value: unknown, name: string, fail: Fail, zeroAllowed = false): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < (zeroAllowed ? 0 : 1)) {
-    fail(`${name} must be ${zeroAllowed ? 'a non-negative' : 'a positive'} integer, got ${JSON.stringify(value)}`)
-  }
-  return value as number
-}
-
-function nullable<T> (value: unknown, name: string, fail: Fail, check: (v: unknown) => boolean): T | null {
-  if (value === null) return null
-  if (!check(value)) fail(`${name} has the wrong type`)
-  return value as T
-}
-
-function objectField (value: unknown, name: string, fail: Fail): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${name} must be an object`)
-  return value as Record<string, unknown>
-}
-
-function stringField (value: unknown, name: string, fail: Fail): string {
-  if (typeof value !== 'string') fail(`${name} must be a string`)
-  return value as string
-}
-
-function categoryField<C extends Category | RoomCategory> (value: unknown, allowed: readonly C[], fail: Fail): C {
-  if (!allowed.includes(value as C)) fail(`unknown category ${JSON.stringify(value)}`)
-  return value as C
-}
-
-function windowField (value: unknown, fail: Fail): BucketedWindow {
-  if (!WINDOW_SPECS.some((spec) => spec.name === value)) fail(`unknown window ${JSON.stringify(value)}`)
-  return value as BucketedWindow
-}
-
-function bucketIndex (value: unknown, fail: Fail): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`bucket index must be an integer, got ${JSON.stringify(value)}`)
-  return value as number
-}
-
-function readEvents (value: unknown, into: Counts, name: string, fail: Fail): void {
-  const events = objectField(value, name, fail)
-  for (const [command, n] of Object.entries(events)) into.set(command, count(n, `${name}.${command}`, fail))
-}
-
-/** Reads a flat [key, positiveCount, ...] array into `into`; a key seen twice is corrupt. */
-function readCounts<K extends string | number> (value: unknown, into: Map<K, number>, keyType: 'string' | 'number', list: string, fail: Fail): void {
-  if (!Array.isArray(value) || value.length % 2 !== 0) fail(`${list}: entries must be a flat [key, count, ...] array`)
-  const pairs = value as unknown[]
-  for (let i = 0; i < pairs.length; i += 2) {
-    const key = pairs[i]
-    const n = pairs[i + 1]
-    if (typeof key !== keyType || (keyType === 'number' && !Number.isSafeInteger(key))) {
-      fail(`${list}: key ${JSON.stringify(key)} is not ${keyType === 'string' ? 'a string' : 'an integer'}`)
-    }
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) fail(`${list}: count of ${JSON.stringify(key)} must be a positive integer, got ${JSON.stringify(n)}`)
-    const size = into.size
-    into.set(key as K, n as number)
-    if (into.size === size) fail(`${list}: ${JSON.stringify(key)} appears twice`)
-  }
-}
-
-/**
- * Loads a snapshot file. Returns null when there is none; throws
- * SnapshotCorruptError (invalid JSON, wrong format or version, bad shape,
- * truncated, checksum mismatch) or SnapshotUnreadableError. Lists are loaded
- * as saved: the caller applies its bounds.
- */
-export async function readSnapshot (path: string): Promise<StoreState | null> {
-  let handle: fsp.FileHandle
-  try {
-    handle = await fsp.open(path, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw new SnapshotUnreadableError(path, (err as Error).message, { cause: err })
-  }
-  const reader = new SnapshotReader(path)
-  const hash = createHash('sha256')
-  let lineNumber = 0
-  let records = 0
-  let end: { records: unknown, sha256: unknown } | null = null
-  let closed = false
-  try {
-    const lines = createInterface({ input: handle.createReadStream({ encoding: 'utf8' }), crlfDelay: Infinity })
-    for await (const line of lines) {
-      lineNumber++
-      if (lineNumber === 1) {
-        reader.header(line)
-        hash.update(`${line}\n`, 'utf8')
-        continue
-      }
-      if (end !== null) {
-        if (!closed && line === ']}') closed = true
-        else if (line !== '' || !closed) throw reader.corrupt(lineNumber, 'unexpected text after the end record')
-        continue
-      }
-      if (line.startsWith('["end",')) {
-        let parsed: unknown
-        try {
-          parsed = JSON.parse(line)
-        } catch {
-          throw reader.corrupt(lineNumber, 'invalid end record')
-        }
-        const fields = Array.isArray(parsed) ? parsed[1] as Record<string, unknown> | undefined : undefined
-        if (typeof fields !== 'object' || fields === null) throw reader.corrupt(lineNumber, 'invalid end record')
-        end = { records: fields.records, sha256: fields.sha256 }
-        continue
-      }
-      if (!line.endsWith(',')) throw reader.corrupt(lineNumber, 'truncated record (no trailing comma)')
-      hash.update(`${line}\n`, 'utf8')
-      reader.record(lineNumber, line.slice(0, -1))
-      records++
-    }
-  } catch (err) {
-    if (err instanceof SnapshotCorruptError) throw err
-    throw new SnapshotUnreadableError(path, (err as Error).message, { cause: err })
-  } finally {
-    await handle.close().catch(() => {})
-  }
-  if (lineNumber === 0) throw new SnapshotCorruptError(path, 'the file is empty')
-  if (end === null) throw new SnapshotCorruptError(path, `truncated after line ${lineNumber}: no end record`)
-  if (!reader.hasMeta) throw new SnapshotCorruptError(path, 'no meta record')
-  if (!closed) throw new SnapshotCorruptError(path, 'truncated: the closing "]}" is missing')
-  if (end.records !== records) throw new SnapshotCorruptError(path, `the end record counts ${String(end.records)} records, the file has ${records}`)
-  const digest = hash.digest('hex')
-  if (end.sha256 !== digest) throw new SnapshotCorruptError(path, 'checksum mismatch (the file was changed or damaged)')
-  return reader.state
 }
