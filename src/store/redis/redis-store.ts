@@ -1,4 +1,4 @@
-import { Cluster, Command, Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { compareTopEntries } from '../top-order.js'
 import {
   type Batch,
@@ -21,85 +21,20 @@ import {
   type WindowName
 } from '../types.js'
 import { bucketsCovering, type WindowSpec, windowSpec } from '../windows.js'
-import { applyRollupChange, emptyRollupState, encodeBatch, encodeRollupOnly, type RollupState } from './batch-encoding.js'
+import { encodeBatch } from './batch-encoding.js'
+import { type RedisClient } from './clients.js'
+import { replies, toStoreError, withTimeout } from './errors.js'
+import { defineStoreCommands, type StoreCommands } from './read-commands.js'
+import { ResultCode } from './result-codes.js'
+import { applyRollupChange, emptyRollupState, encodeRollupOnly, type RollupState } from './rollup-plan.js'
+import { evalPrepared, loadScripts } from './script-runner.js'
 import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from './keys.js'
 import { bucketAt, childRange, lastClosed, level, levelOf, TOP_LEVEL } from './levels.js'
-import { type LuaScript, SCRIPTS } from './scripts.js'
+import { WRITE_SCRIPTS } from './scripts.js'
+import { MAX_SERIES_POINTS, STEP_MS } from '../series.js'
 
-export interface RedisClientOptions {
-  /** redis:// or rediss:// URL; wins over host/port. */
-  url?: string | undefined
-  /** Default 127.0.0.1. */
-  host?: string | undefined
-  /** Default 6379. */
-  port?: number | undefined
-  /** Longest wait for one command before it fails (STORE_TIMEOUT_MS). */
-  commandTimeoutMs: number
-  /** Longest pause between reconnection attempts; default 2000 ms. */
-  maxReconnectDelayMs?: number
-  /** Connection errors (the client reconnects by itself); by default they are dropped, commands report them. */
-  onError?: (err: Error) => void
-}
-
-/**
- * An ioredis client for the store that fails fast instead of queueing while
- * Redis is down (so the API can answer 503 in time), gives up on a command
- * after `commandTimeoutMs`, and reconnects forever with a capped back-off.
- * It connects on RedisStore.open().
- */
-export function createRedisClient (options: RedisClientOptions): Redis {
-  const maxDelay = options.maxReconnectDelayMs ?? 2000
-  const common: RedisOptions = {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    commandTimeout: options.commandTimeoutMs,
-    connectTimeout: Math.max(options.commandTimeoutMs, 1000),
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxDelay)
-  }
-  const client = options.url !== undefined
-    ? new Redis(options.url, common)
-    : new Redis({ ...common, host: options.host ?? '127.0.0.1', port: options.port ?? 6379 })
-  client.on('error', options.onError ?? (() => {}))
-  return client
-}
-
-export interface RedisClusterClientOptions {
-  /** Seed nodes, `host:port` (REDIS_CLUSTER_NODES). */
-  nodes: string[]
-  /** Longest wait for one command before it fails. */
-  commandTimeoutMs: number
-  onError?: (err: Error) => void
-}
-
-/**
- * An ioredis Cluster client with the same fail-fast behaviour as
- * createRedisClient. Reads go to masters: a replica may lag behind a flush.
- * MOVED and ASK redirections are followed by the client.
- */
-export function createRedisClusterClient (options: RedisClusterClientOptions): Cluster {
-  if (options.nodes.length === 0) throw new RangeError('a Redis Cluster needs at least one seed node')
-  const nodes = options.nodes.map((node) => {
-    const colon = node.lastIndexOf(':')
-    return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) }
-  })
-  const client = new Cluster(nodes, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    scaleReads: 'master',
-    clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), 2000),
-    redisOptions: {
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: Math.max(options.commandTimeoutMs, 1000),
-      maxRetriesPerRequest: 1
-    }
-  })
-  client.on('error', options.onError ?? (() => {}))
-  return client
-}
-
-/** A single Redis or a Redis Cluster client: the store uses only what both offer, within one hash slot. */
-export type RedisClient = Redis | Cluster
+// The client factories moved to clients.ts; re-exported for the callers that build a store.
+export { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClientOptions, type RedisClusterClientOptions } from './clients.js'
 
 export interface RedisStoreOptions {
   /**
@@ -125,8 +60,6 @@ export interface RedisStoreOptions {
 export const WINDOW_CACHE_MS = 1000
 /** Longest wait for the connection in open() when no commandTimeoutMs is set. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000
-/** Most intervals one series() call may ask for. */
-const MAX_SERIES_POINTS = 1_000_000
 /** A reader's view of the roll-up marks is read again when older than this. */
 const MARKS_MAX_AGE_MS = 1000
 /** A reader rolls up due buckets itself when nothing was written for this long (no worker is doing it). */
@@ -135,17 +68,6 @@ const STALLED_WRITER_SECONDS = 30
 const FUTURE_MARGIN_SECONDS = 10
 /** Tries of an operation whose view of the roll-up marks turned out stale. */
 const STALE_MARKS_TRIES = 4
-/** Server replies that mean "Redis cannot serve now", not "the command is wrong". */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)\b/
-
-const STEP_MS: Record<Resolution, number> = { '1s': 1000, '1m': 60_000 }
-
-function toStoreError (err: unknown): Error {
-  if (err instanceof StoreUnavailableError || err instanceof LeaseLostError) return err
-  const error = err instanceof Error ? err : new Error(String(err))
-  if (error.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(error.message)) return error
-  return new StoreUnavailableError(`Redis is unavailable: ${error.message}`, { cause: error })
-}
 
 function checkPositiveInteger (name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${String(value)}`)
@@ -190,50 +112,12 @@ function optionalNumber (value: string | undefined): number | null {
   return value === undefined ? null : Number(value)
 }
 
-function isStaleMarks (err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('STALEMARKS')
-}
+/** A read script found the roll-up marks moved on since the reader chose its keys: read again with fresh ones. */
+class StaleMarksError extends Error {}
 
-/**
- * A command whose RESP bytes are built in one pass by respCommand: a flush
- * carries tens of thousands of keys, and ioredis serialises arguments one
- * string at a time (several times slower at that size).
- */
-class PreparedCommand extends Command {
-  constructor (name: string, private readonly payload: Buffer, private readonly slotKey: string | undefined) {
-    super(name, [], { replyEncoding: 'utf8' })
-  }
-
-  override toWritable (): Buffer {
-    return this.payload
-  }
-
-  // A Cluster client routes a command by its first key; the prepared payload hides them.
-  override getKeys (): string[] {
-    return this.slotKey === undefined ? [] : [this.slotKey]
-  }
-}
-
-/** The RESP array of bulk strings `parts`. */
-function respCommand (parts: Array<string | Buffer>): Buffer {
-  const lengths = new Array<number>(parts.length)
-  let size = 16
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!
-    const length = typeof part === 'string' ? Buffer.byteLength(part) : part.length
-    lengths[i] = length
-    size += length + 16
-  }
-  const out = Buffer.allocUnsafe(size)
-  let at = out.write(`*${parts.length}\r\n`, 0, 'latin1')
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!
-    at += out.write(`$${lengths[i]!}\r\n`, at, 'latin1')
-    at += typeof part === 'string' ? out.write(part, at, 'utf8') : part.copy(out, at)
-    out[at++] = 13
-    out[at++] = 10
-  }
-  return out.subarray(0, at)
+function unlessStale (reply: unknown): unknown {
+  if (reply === ResultCode.StaleMarks) throw new StaleMarksError('the window roll-ups moved on')
+  return reply
 }
 
 /** What a reader knows of the roll-up marks (see levels.ts). */
@@ -251,6 +135,7 @@ interface MarksView {
 export class RedisStore implements StatsStore {
   readonly keys: RedisKeys
   private readonly redis: RedisClient
+  private readonly commands: StoreCommands
   private readonly clock: () => number
   private readonly maxTrackedWords: number
   private readonly maxTrackedPerRoom: number
@@ -263,6 +148,7 @@ export class RedisStore implements StatsStore {
   constructor (options: RedisStoreOptions) {
     if (!(options.redis instanceof Redis) && !(options.redis instanceof Cluster)) throw new TypeError('RedisStore needs an ioredis client in options.redis')
     this.redis = options.redis
+    this.commands = defineStoreCommands(options.redis)
     this.keys = new RedisKeys(options.namespace)
     this.clock = options.clock ?? Date.now
     this.maxTrackedWords = checkPositiveInteger('maxTrackedWords', options.maxTrackedWords)
@@ -276,18 +162,15 @@ export class RedisStore implements StatsStore {
    * another store on the same client has just loaded them (the shards of a
    * ShardedRedisStore): a missing script is still loaded by its first EVAL.
    */
-  async open ({ loadScripts = true }: { loadScripts?: boolean } = {}): Promise<void> {
+  async open ({ loadScripts: loadWriteScripts = true }: { loadScripts?: boolean } = {}): Promise<void> {
     const redis = this.redis
     try {
-      await this.withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, async () => {
+      await withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, async () => {
         if (redis.status === 'wait' || redis.status === 'end') await redis.connect()
         else if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', resolve))
       })
       // A cluster has a script cache per master; EVALSHA goes to the master of the keys' slot.
-      if (loadScripts) {
-        const servers = redis instanceof Cluster ? redis.nodes('master') : [redis]
-        await this.run(() => Promise.all(servers.flatMap((server) => Object.values(SCRIPTS).map((script) => server.script('LOAD', script.source)))))
-      }
+      if (loadWriteScripts) await this.run(() => loadScripts(redis, Object.values(WRITE_SCRIPTS)))
       this.rollupState = await this.loadRollupState()
     } catch (err) {
       // The client keeps reconnecting in the background; close() stops it.
@@ -304,7 +187,7 @@ export class RedisStore implements StatsStore {
       return
     }
     try {
-      await this.withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () => redis.quit())
+      await withTimeout(this.commandTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () => redis.quit())
     } catch {
       redis.disconnect()
     }
@@ -330,23 +213,23 @@ export class RedisStore implements StatsStore {
       })
       let outcome: unknown
       try {
-        outcome = await this.run(() => this.evalScript(SCRIPTS.applyBatch, keys, args))
+        outcome = await this.run(() => evalPrepared(this.redis, WRITE_SCRIPTS.applyBatch, keys, args))
       } catch (err) {
         // The outcome is unknown: what the script did to the roll-ups too.
         this.rollupState = null
         throw err
       }
-      if (outcome === 1) {
+      if (outcome === ResultCode.Applied) {
         applyRollupChange(state, rollup)
         return 'applied'
       }
       // Anything else: the roll-up knowledge is reloaded before the next flush.
       this.rollupState = null
-      if (outcome === 2) return 'applied'
-      if (outcome === 0) return 'duplicate'
-      if (outcome === -1) throw new LeaseLostError()
-      // -2: someone else moved the roll-up marks (a reader catching up): nothing was written; encode again.
-      if (outcome !== -2 || attempt === STALE_MARKS_TRIES) throw new Error(`apply-batch.lua answered ${String(outcome)}`)
+      if (outcome === ResultCode.AppliedRollupSkipped) return 'applied'
+      if (outcome === ResultCode.Duplicate) return 'duplicate'
+      if (outcome === ResultCode.LeaseLost) throw new LeaseLostError()
+      // StaleMarks: someone else moved the roll-up marks (a reader catching up): nothing was written; encode again.
+      if (outcome !== ResultCode.StaleMarks || attempt === STALE_MARKS_TRIES) throw new Error(`apply-batch.lua answered ${String(outcome)}`)
     }
   }
 
@@ -356,8 +239,8 @@ export class RedisStore implements StatsStore {
 
   async totals (): Promise<Totals> {
     const [totals, events] = await this.run(async () => {
-      const replies = await this.redis.multi().hgetall(this.keys.totals).hgetall(this.keys.events).exec()
-      return this.replies(replies) as [Record<string, string>, Record<string, string>]
+      const results = await this.redis.multi().hgetall(this.keys.totals).hgetall(this.keys.events).exec()
+      return replies(results) as [Record<string, string>, Record<string, string>]
     })
     return {
       totalMessages: Number(totals.messages ?? 0),
@@ -376,7 +259,8 @@ export class RedisStore implements StatsStore {
     const last = Math.floor(toMs / step) * step
     if (last < first) return []
     const count = (last - first) / step + 1
-    if (count > MAX_SERIES_POINTS) throw new RangeError(`series of ${count} points asked; at most ${MAX_SERIES_POINTS}`)
+    // The API asks at most MAX_SERIES_POINTS (+1 when both ends fall on a step); this only stops a caller asking for millions.
+    if (count > 2 * MAX_SERIES_POINTS) throw new RangeError(`series of ${count} points asked; at most ${2 * MAX_SERIES_POINTS}`)
 
     // 1s: one hash per minute, field = second of the minute; 1m: one hash per day, field = minute of the day.
     const perKey = resolution === '1s' ? 60_000 : 86_400_000
@@ -386,7 +270,7 @@ export class RedisStore implements StatsStore {
     const hashes = await this.run(async () => {
       const pipeline = this.redis.pipeline()
       for (let n = firstKey; n <= lastKey; n++) pipeline.hgetall(resolution === '1s' ? this.keys.secondSeries(n) : this.keys.minuteSeries(n))
-      return this.replies(await pipeline.exec()) as Array<Record<string, string>>
+      return replies(await pipeline.exec()) as Array<Record<string, string>>
     })
     const points: TimePoint[] = new Array(count)
     for (let i = 0; i < count; i++) {
@@ -430,7 +314,7 @@ export class RedisStore implements StatsStore {
     if (typeof room !== 'string') throw new TypeError('room must be a string')
     if (!WINDOW_NAMES.includes(window)) throw new RangeError(`unknown window ${String(window)}`)
     const read = (keys: string[], marksText: string): Promise<Array<string | number> | null> =>
-      this.run(() => this.evalScript(SCRIPTS.roomTotals, keys, [String(TOP_LEVEL), marksText])) as Promise<Array<string | number> | null>
+      this.run(() => this.commands.chatStatsRoomTotals(keys.length, ...keys, String(TOP_LEVEL), marksText)).then(unlessStale) as Promise<Array<string | number> | null>
     let flat: Array<string | number> | null
     if (window === 'all') {
       flat = await read([this.keys.room(room)], '')
@@ -465,21 +349,21 @@ export class RedisStore implements StatsStore {
   }
 
   async acquireLease (token: string, ttlMs: number): Promise<boolean> {
-    const args = [checkToken(token), String(checkPositiveInteger('ttlMs', ttlMs))]
-    const held = await this.run(() => this.evalScript(SCRIPTS.leaseAcquire, [this.keys.lease], args)) === 1
+    const ttl = String(checkPositiveInteger('ttlMs', ttlMs))
+    const held = await this.run(() => this.commands.chatStatsLeaseAcquire(this.keys.lease, checkToken(token), ttl)) === 1
     // A new writer learns what the previous one left to roll up.
     if (held) this.rollupState = await this.loadRollupState()
     return held
   }
 
   async renewLease (token: string, ttlMs: number): Promise<boolean> {
-    const args = [checkToken(token), String(checkPositiveInteger('ttlMs', ttlMs))]
-    return await this.run(() => this.evalScript(SCRIPTS.leaseRenew, [this.keys.lease], args)) === 1
+    const ttl = String(checkPositiveInteger('ttlMs', ttlMs))
+    return await this.run(() => this.commands.chatStatsLeaseRenew(this.keys.lease, checkToken(token), ttl)) === 1
   }
 
   async releaseLease (token: string): Promise<void> {
-    const args = [checkToken(token)]
-    await this.run(() => this.evalScript(SCRIPTS.leaseRelease, [this.keys.lease], args))
+    const checked = checkToken(token)
+    await this.run(() => this.commands.chatStatsLeaseRelease(this.keys.lease, checked))
   }
 
   /**
@@ -493,7 +377,7 @@ export class RedisStore implements StatsStore {
     const { limit, exclude } = query
     const levels = keys.length > 2 ? String(TOP_LEVEL) : '0'
     const read = (...args: string[]): Promise<string[]> =>
-      this.run(() => this.evalScript(SCRIPTS.top, keys, [String(WINDOW_CACHE_MS), levels, marksText, ...args]) as Promise<string[]>)
+      this.run(() => this.commands.chatStatsTop(keys.length, ...keys, String(WINDOW_CACHE_MS), levels, marksText, ...args)).then(unlessStale) as Promise<string[]>
     if (exclude === undefined) return pairsToEntries(await read('top', String(limit))).sort(compareTopEntries)
 
     const accepted: TopEntry[] = []
@@ -568,7 +452,7 @@ export class RedisStore implements StatsStore {
       try {
         return await work(marks, marks === null ? '' : marks.slice(1).join(','))
       } catch (err) {
-        if (!isStaleMarks(err) || attempt === STALE_MARKS_TRIES) throw err
+        if (!(err instanceof StaleMarksError) || attempt === STALE_MARKS_TRIES) throw err
       }
     }
   }
@@ -599,13 +483,13 @@ export class RedisStore implements StatsStore {
       for (let bucket = view.marks[l]! + 1; bucket <= bucketAt(l, view.last); bucket++) wanted.push([l, bucket])
     }
     if (wanted.length === 0) return state
-    const replies = await this.run(async () => {
+    const indexes = await this.run(async () => {
       const pipeline = this.redis.pipeline()
       for (const [l, bucket] of wanted) pipeline.smembers(this.keys.rollupRooms(level(l).spec, bucket))
-      return this.replies(await pipeline.exec()) as string[][]
+      return replies(await pipeline.exec()) as string[][]
     })
     wanted.forEach(([l, bucket], i) => {
-      const members = replies[i]!
+      const members = indexes[i]!
       if (members.length > 0) state.rooms[l]!.set(bucket, new Set(members))
     })
     return state
@@ -617,59 +501,19 @@ export class RedisStore implements StatsStore {
       const state = await this.loadRollupState()
       const encoded = encodeRollupOnly({ keys: this.keys, nowMs: this.clock(), rollup: state })
       if (encoded === null) return
-      const outcome = await this.run(() => this.evalScript(SCRIPTS.rollup, encoded.keys, encoded.args))
+      const outcome = await this.run(() => evalPrepared(this.redis, WRITE_SCRIPTS.rollup, encoded.keys, encoded.args))
       // The writer's knowledge is stale now; it reloads it before its next flush.
       this.rollupState = null
-      if (outcome !== 1) return
+      if (outcome !== ResultCode.Applied) return
     }
-  }
-
-  /**
-   * EVALSHA; when Redis lost the script (restart, SCRIPT FLUSH, a master that
-   * joined a cluster later) EVAL with its source, which also caches it there.
-   * EVAL goes to the same slot's master: SCRIPT LOAD could not be aimed at it.
-   */
-  private async evalScript (script: LuaScript, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
-    if (script.numberOfKeys !== null && keys.length !== script.numberOfKeys) throw new Error(`${script.name} takes ${script.numberOfKeys} keys`)
-    const send = async (name: 'evalsha' | 'eval', body: string): Promise<unknown> => {
-      const payload = respCommand(([name, body, String(keys.length)] as Array<string | Buffer>).concat(keys, args))
-      return await this.redis.sendCommand(new PreparedCommand(name, payload, keys[0]))
-    }
-    try {
-      return await send('evalsha', script.sha)
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await send('eval', script.source)
-    }
-  }
-
-  /** The results of a pipeline or MULTI, throwing the first error. */
-  private replies (results: Array<[Error | null, unknown]> | null): unknown[] {
-    if (results === null) throw new StoreUnavailableError('Redis aborted the transaction')
-    return results.map(([err, value]) => {
-      if (err !== null) throw err
-      return value
-    })
   }
 
   /** Runs one store operation, mapping connection failures to StoreUnavailableError. */
   private async run<T> (work: () => Promise<T>): Promise<T> {
     try {
-      return this.commandTimeoutMs === undefined ? await work() : await this.withTimeout(this.commandTimeoutMs, work)
+      return this.commandTimeoutMs === undefined ? await work() : await withTimeout(this.commandTimeoutMs, work)
     } catch (err) {
       throw toStoreError(err)
-    }
-  }
-
-  private async withTimeout<T> (ms: number, work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${ms} ms`)), ms)
-    })
-    try {
-      return await Promise.race([work(), timeout])
-    } finally {
-      clearTimeout(timer)
     }
   }
 }

@@ -29,23 +29,21 @@ ARGV[13+n] the sections: fields each ended by the byte 0xFF (which never
       < 0 trim the sorted set to -param members (ZREMRANGEBYRANK from the
       lowest score, equal scores lowest value first); 0 nothing
   's', n, ttl, n members           SADD them to the next key, EXPIRE ttl
-  'r', nTargets, nChildren, targetTtl, firstChildTtl, childStep, expected
-      a roll-up; keys: the bucket's room index, then nTargets x (target,
-      nChildren children). Unless expected < 0, it and every later 'r'
-      and 'm' are skipped when the index does not hold `expected` rooms.
-      Each target := ZUNIONSTORE of its children, EXPIRE targetTtl;
-      child j (from 0) gets EXPIRE firstChildTtl + j * childStep (a
-      ttl <= 0 deletes); the index is deleted
-  'm', level, bucket               HSET marks level bucket
+  'r' and 'm'                      a roll-up, a mark: includes/rollup-sections.lua
   'l', second                      marks.last := max(marks.last, second)
 
-Returns 1 applied, 2 applied but a roll-up was skipped (the writer's
-knowledge of rooms was incomplete: it must reload it), 0 duplicate
-(sequence not above the committed one), -1 lease lost, -2 the marks are
-not those assumed (nothing written in either of the last three cases).
+Returns (result-codes.ts) Result.Applied; Result.AppliedRollupSkipped
+(applied, but the writer's knowledge of rooms was incomplete: it must
+reload it); Result.Duplicate (sequence not above the committed one),
+Result.LeaseLost, Result.StaleMarks (the marks are not those assumed):
+nothing written in these three.
 ]]
+--- @include "sections"
+--- @include "stored-marks"
+--- @include "rollup-sections"
+
 local token = ARGV[1]
-if token ~= '' and redis.call('GET', KEYS[1]) ~= token then return -1 end
+if token ~= '' and redis.call('GET', KEYS[1]) ~= token then return Result.LeaseLost end
 
 local committed, eventId = 0, false
 local position = redis.call('GET', KEYS[2])
@@ -58,21 +56,9 @@ if position then
     committed = tonumber(position)
   end
 end
-if tonumber(ARGV[2]) <= committed then return 0 end
+if tonumber(ARGV[2]) <= committed then return Result.Duplicate end
 
-local levels = tonumber(ARGV[10])
-local fields = {}
-for i = 1, levels do fields[i] = tostring(i) end
-local stored = redis.call('HMGET', KEYS[5], unpack(fields))
-local marks = {}
-for i = 1, levels do
-  if not stored[i] then
-    marks = nil
-    break
-  end
-  marks[i] = stored[i]
-end
-if (marks and table.concat(marks, ',') or '') ~= ARGV[11] then return -2 end
+if storedMarks(KEYS[5], tonumber(ARGV[10])) ~= ARGV[11] then return Result.StaleMarks end
 
 if ARGV[3] == '1' then eventId = ARGV[4] end
 if eventId then
@@ -98,21 +84,9 @@ if failedCount > 0 then
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[9]) - 1)
 end
 
-local find, sub = string.find, string.sub
-local END = '\255'
-local blob = ARGV[13 + failedCount]
-local pos, size = 1, #blob
--- The next field of the sections.
-local function field ()
-  local e = find(blob, END, pos, true)
-  local value = sub(blob, pos, e - 1)
-  pos = e + 1
-  return value
-end
+openSections(ARGV[13 + failedCount])
 
 local k = 6
-local stopped = false
-local result = 1
 while pos <= size do
   local op = field()
   if op == 'z' or op == 'h' then
@@ -183,37 +157,9 @@ while pos <= size do
     redis.call('EXPIRE', KEYS[k], ttl)
     k = k + 1
   elseif op == 'r' then
-    local targets = tonumber(field())
-    local children = tonumber(field())
-    local targetTtl = tonumber(field())
-    local firstChildTtl = tonumber(field())
-    local childStep = tonumber(field())
-    local expected = tonumber(field())
-    local index = KEYS[k]
-    if not stopped and expected >= 0 and redis.call('SCARD', index) ~= expected then
-      stopped = true
-      result = 2
-    end
-    if not stopped then
-      local t = k + 1
-      for _ = 1, targets do
-        local target = KEYS[t]
-        if redis.call('ZUNIONSTORE', target, children, unpack(KEYS, t + 1, t + children)) > 0 then
-          if targetTtl > 0 then redis.call('EXPIRE', target, targetTtl) else redis.call('DEL', target) end
-          for j = 1, children do
-            local ttl = firstChildTtl + (j - 1) * childStep
-            if ttl > 0 then redis.call('EXPIRE', KEYS[t + j], ttl) else redis.call('DEL', KEYS[t + j]) end
-          end
-        end
-        t = t + 1 + children
-      end
-      redis.call('DEL', index)
-    end
-    k = k + 1 + targets * (1 + children)
+    k = rollupSection(k)
   elseif op == 'm' then
-    local levelName = field()
-    local bucket = field()
-    if not stopped then redis.call('HSET', KEYS[5], levelName, bucket) end
+    markSection(KEYS[5])
   elseif op == 'l' then
     local second = field()
     local last = redis.call('HGET', KEYS[5], 'last')
@@ -222,4 +168,4 @@ while pos <= size do
     return redis.error_reply('apply-batch.lua: unknown section ' .. tostring(op))
   end
 end
-return result
+return rollupResult

@@ -4,7 +4,7 @@ room-totals: a room's messages and events, all time or summed over a window.
 KEYS[1]   the room's all-time hash ({ns}room:<room>); missing = room never seen
 KEYS[2..] for a window only: the roll-up marks hash, then the room's window
           bucket sorted sets (members `m` and `e:<COMMAND>`) to sum, provided
-          the marks are those the caller assumed (else error STALEMARKS)
+          the marks are those the caller assumed (else it returns Result.StaleMarks)
 ARGV[1]   N = coarser window levels (0 for all time)
 ARGV[2]   the marks assumed, 'm1,...,mN', or '' for none
 
@@ -12,22 +12,11 @@ Returns nil when the room was never seen; else field, value, field, value, ...
 (`m` = messages, `e:<COMMAND>` = events): the all-time hash when no bucket
 keys are given, else the sums over the buckets (values as integers).
 ]]
+--- @include "stored-marks"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if #KEYS == 1 then return redis.call('HGETALL', KEYS[1]) end
 
-local levels = tonumber(ARGV[1])
-local fields = {}
-for i = 1, levels do fields[i] = tostring(i) end
-local stored = redis.call('HMGET', KEYS[2], unpack(fields))
-for i = 1, levels do
-  if not stored[i] then
-    stored = nil
-    break
-  end
-end
-if (stored and table.concat(stored, ',') or '') ~= ARGV[2] then
-  return redis.error_reply('STALEMARKS the window roll-ups moved on')
-end
+if storedMarks(KEYS[2], tonumber(ARGV[1])) ~= ARGV[2] then return Result.StaleMarks end
 
 local sums = {}
 local order = {}

@@ -5,7 +5,7 @@ KEYS[1]   the sorted set to read: an all-time list, or a window's cache key
 KEYS[2..] for a window only: the roll-up marks hash, then the bucket keys;
           when KEYS[1] does not exist, KEYS[1] := ZUNIONSTORE of the bucket
           keys, PEXPIRE ARGV[1], provided the marks are those the caller
-          assumed when it chose the keys (else error STALEMARKS)
+          assumed when it chose the keys (else it returns Result.StaleMarks)
 ARGV[1]   cache lifetime in ms
 ARGV[2]   N = coarser window levels (0 for an all-time list)
 ARGV[3]   the marks assumed, 'm1,...,mN', or '' for none
@@ -21,21 +21,10 @@ ARGV[4]   mode, with its arguments:
   'tie', score, offset, count
       Members with exactly `score`, ascending by value, LIMIT offset count.
 ]]
+--- @include "stored-marks"
 local key = KEYS[1]
 if #KEYS > 2 and redis.call('EXISTS', key) == 0 then
-  local levels = tonumber(ARGV[2])
-  local fields = {}
-  for i = 1, levels do fields[i] = tostring(i) end
-  local stored = redis.call('HMGET', KEYS[2], unpack(fields))
-  for i = 1, levels do
-    if not stored[i] then
-      stored = nil
-      break
-    end
-  end
-  if (stored and table.concat(stored, ',') or '') ~= ARGV[3] then
-    return redis.error_reply('STALEMARKS the window roll-ups moved on')
-  end
+  if storedMarks(KEYS[2], tonumber(ARGV[2])) ~= ARGV[3] then return Result.StaleMarks end
   redis.call('ZUNIONSTORE', key, #KEYS - 2, unpack(KEYS, 3))
   redis.call('PEXPIRE', key, ARGV[1])
 end
