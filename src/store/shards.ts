@@ -1,4 +1,5 @@
-import type { Batch, CountSlice, Counts, RoomSlice } from './types.js'
+import { validateBatch } from './batch-validation.js'
+import type { Batch, CountSlice, Counts } from './types.js'
 
 /**
  * How a sharded store spreads a statistic over STORE_SHARDS shards (SPEC
@@ -21,31 +22,17 @@ export function shardOf (value: string, shards: number): number {
   return (hash >>> 0) % shards
 }
 
-function checkCount (label: string, member: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`count of ${label} ${JSON.stringify(member)} must be a non-negative integer, got ${n}`)
-}
-
-function checkInteger (name: string, value: unknown, minimum: number): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) throw new RangeError(`${name} must be an integer >= ${minimum}, got ${String(value)}`)
-}
-
 function emptySlice (second: number): CountSlice {
   return { second, messages: 0, words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map(), events: new Map(), roomDetail: new Map() }
-}
-
-function checkRoom (room: string, detail: RoomSlice): void {
-  checkInteger(`messages of room ${JSON.stringify(room)}`, detail.messages, 0)
-  for (const label of ['words', 'nicks', 'emotes', 'events'] as const) for (const [member, n] of detail[label]) checkCount(`${room} ${label}`, member, n)
 }
 
 /**
  * Splits a batch into one batch per shard, each with the same sequence and
  * last event id (every shard records the position, even with no counts).
- * Throws RangeError on a malformed batch, before any shard is written.
+ * Throws InvalidBatchError (validateBatch) on a malformed batch, before any shard is written.
  */
 export function splitBatch (batch: Batch, shards: number): Batch[] {
-  checkInteger('batch.sequence', batch.sequence, 1)
-  checkInteger('batch.failedCount', batch.failedCount, 0)
+  validateBatch(batch)
   const parts: Batch[] = Array.from({ length: shards }, (_, i) => ({
     sequence: batch.sequence,
     slices: [],
@@ -55,23 +42,18 @@ export function splitBatch (batch: Batch, shards: number): Batch[] {
     lastMessageAt: i === 0 ? batch.lastMessageAt : undefined
   }))
   for (const slice of batch.slices) {
-    checkInteger('slice.second', slice.second, 0)
-    checkInteger('slice.messages', slice.messages, 0)
     const pieces: Array<CountSlice | undefined> = new Array(shards)
     const piece = (shard: number): CountSlice => (pieces[shard] ??= emptySlice(slice.second))
     const stream = piece(0)
     stream.messages = slice.messages
-    for (const [command, n] of slice.events) checkCount('event', command, n)
     stream.events = slice.events
     for (const label of ['words', 'nicks', 'rooms', 'emotes'] as const) {
       const counts: Counts = slice[label]
       for (const [member, n] of counts) {
-        checkCount(label, member, n)
         piece(shardOf(member, shards))[label].set(member, n)
       }
     }
     for (const [room, detail] of slice.roomDetail) {
-      checkRoom(room, detail)
       piece(shardOf(room, shards)).roomDetail.set(room, detail)
     }
     pieces.forEach((p, shard) => { if (p !== undefined) parts[shard]!.slices.push(p) })

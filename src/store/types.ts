@@ -25,11 +25,11 @@ export interface RoomSlice {
 }
 
 /**
- * Everything that arrived within one epoch second (arrival time at the worker).
+ * Everything whose event time (SPEC section 1) falls in one epoch second.
  * A batch holds one slice per second it spans, so time buckets stay exact.
  */
 export interface CountSlice {
-  /** Epoch seconds of arrival. */
+  /** Epoch seconds of the events (event time; a replay may be far in the past). */
   second: number
   messages: number
   words: Counts
@@ -60,7 +60,7 @@ export interface Batch {
    * retried flush whose first attempt did commit is not counted twice.
    */
   sequence: number
-  /** Ascending by second. */
+  /** One per event second, in any order (late and replayed seconds included). */
   slices: CountSlice[]
   /** How many failed messages this batch counts (the log below may be capped). */
   failedCount: number
@@ -88,6 +88,18 @@ export interface TopEntry {
   count: number
 }
 
+/** A top list and how far from exact it can be (SPEC section 3). */
+export interface TopList {
+  /** Sorted by count descending, ties by value ascending in code-point (UTF-8 byte) order. */
+  entries: TopEntry[]
+  /**
+   * The most by which any count in the answer (listed or not) can be below
+   * its true count: the sum of the errs of the trimmed window buckets merged;
+   * 0 = exact. Always 0 for window `all` (SPEC asks it of windowed answers only).
+   */
+  maxError: number
+}
+
 export interface TopQuery {
   window: WindowName
   /** 1..100 */
@@ -108,9 +120,16 @@ export interface Totals {
 }
 
 export interface RoomTotals {
+  /** Window `all` of an untracked room: its count in the rooms list; a window of an untracked room: 0. */
   messages: number
-  /** Moderation and other system events in this room, by command. */
+  /** Moderation and other system events in this room, by command (empty for an untracked room). */
   events: Record<string, number>
+  /**
+   * False when the room has no drill-down detail (SPEC section 3: beyond
+   * MAX_TRACKED_ROOMS only the most active rooms keep it): its lists are
+   * empty and its windowed counts unknown.
+   */
+  tracked: boolean
 }
 
 export interface Position {
@@ -150,11 +169,12 @@ export interface StatsStore {
   totals(): Promise<Totals>
   /** Messages per interval, oldest first, for the intervals starting in [fromMs, toMs], zero-filled. */
   series(resolution: Resolution, fromMs: number, toMs: number): Promise<TimePoint[]>
-  /** Sorted by count descending, ties by value ascending in code-point (UTF-8 byte) order. */
-  top(category: Category, query: TopQuery): Promise<TopEntry[]>
-  /** Null when the room was never seen. */
+  /** A stream-wide top list (see TopList). */
+  top(category: Category, query: TopQuery): Promise<TopList>
+  /** Null when the room is neither tracked nor in the rooms list (never seen, or trimmed from it). */
   roomTotals(room: string, window: WindowName): Promise<RoomTotals | null>
-  roomTop(room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]>
+  /** A room's top list; empty for a room that is not tracked. */
+  roomTop(room: string, category: RoomCategory, query: TopQuery): Promise<TopList>
   /** Newest first. */
   failedMessages(limit: number): Promise<FailedMessage[]>
 

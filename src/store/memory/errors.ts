@@ -25,11 +25,4 @@ export class SnapshotWriteError extends Error {
   }
 }
 
-/** applyBatch got a batch that does not match the Batch type (nothing was written). */
-export class InvalidBatchError extends Error {
-  readonly code = 'CS_INVALID_BATCH'
-  constructor (reason: string) {
-    super(`invalid batch: ${reason}`)
-    this.name = 'InvalidBatchError'
-  }
-}
+export { InvalidBatchError } from '../batch-validation.js'

@@ -1,0 +1,363 @@
+import { CATEGORIES, type Category, type Counts, type RoomSlice } from '../types.js'
+import { addCounts } from './counts.js'
+import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS } from './levels.js'
+import { addRoomSlice, copyRoomCounts, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
+import { trimCounts, type TrimmedList } from './trimmed-list.js'
+
+/** What the window machinery reads of a slice (a CountSlice fits). */
+export interface WindowSlice {
+  /** Epoch second of the events (event time). */
+  second: number
+  words: Counts
+  nicks: Counts
+  rooms: Counts
+  emotes: Counts
+  roomDetail: ReadonlyMap<string, RoomSlice>
+}
+
+/** How long 1 s buckets stay open (exact, rewritten each flush) behind the newest second; SPEC leaves it to us. */
+export const DEFAULT_LATE_SECONDS = 10
+/** Members held in open 1 s buckets (all lists, all rooms) past which the oldest open seconds are closed early. */
+export const DEFAULT_MAX_OPEN_ENTRIES = 2_000_000
+
+export interface BucketLifeOptions {
+  /** WINDOW_TOP: members kept per stream-wide list in a closed bucket. */
+  windowTop: number
+  /** ROOM_WINDOW_TOP: members kept per list of a room in a closed bucket. */
+  roomWindowTop: number
+  /** Seconds a 1 s bucket stays open behind max(newest event second, clock second); default 10. */
+  lateSeconds?: number
+  /** Cap on the members held in open buckets; default 2,000,000. */
+  maxOpenEntries?: number
+}
+
+/**
+ * What a store persists with every flush, so the next writer (after a
+ * restart or a takeover) carries on: see BucketLife.restore.
+ */
+export interface BucketLifeState {
+  /** Every second below it is final: its 1 s value will not be rewritten, and every coarser bucket ending below it is built. */
+  floor: number
+  /** The newest second whose 1 s value was written (-1: none). */
+  newestWritten: number
+}
+
+/** A 1 s bucket value to write, replacing what is stored (level 0, bucket = second). */
+export interface SecondWrite {
+  second: number
+  /** The categories this plan changed, each trimmed to windowTop from the exact counts. */
+  lists: Partial<Record<Category, TrimmedList>>
+  /** The tracked rooms this plan changed in this second (other rooms' stored values stay). */
+  rooms: Map<string, RoomWindowValue>
+}
+
+/**
+ * Exact counts that arrived for a second already final: the store merges them
+ * into the stored value of each target (read-modify-write: addToTrimmed with
+ * windowTop, addToRoomValue with roomWindowTop; a missing value is empty).
+ */
+export interface LateDelta {
+  second: number
+  /** Level 0 (unless expired) and every built, unexpired ancestor; may be empty (too old for every window). */
+  targets: BucketRef[]
+  lists: Record<Category, Counts>
+  rooms: Map<string, RoomCounts>
+}
+
+/**
+ * A coarser bucket to build now: the merge of its children's stored values
+ * (mergeTrimmed with windowTop per category, mergeRoomValues with
+ * roomWindowTop per room), written as its value.
+ */
+export interface BuildStep {
+  level: number
+  bucket: number
+  /** Bucket indexes at level-1, oldest first. */
+  children: number[]
+}
+
+/**
+ * One flush's window writes. A store applies them in this order, in the
+ * same atomic step as the flush's counts: `seconds`, then `late`, then
+ * `builds` (finest level first, as listed), then persists `state`.
+ */
+export interface WindowWritePlan {
+  seconds: SecondWrite[]
+  late: LateDelta[]
+  builds: BuildStep[]
+  /** Persist with the flush; after a restart, pass it to restore(). */
+  state: BucketLifeState
+  /** Last built bucket per level after this plan (see marksOf); what readers pass to windowPlan. */
+  marks: number[]
+  /** @internal the change commit() applies */
+  readonly pending: PendingChange
+}
+
+interface OpenSecond {
+  lists: Record<Category, Counts>
+  rooms: Map<string, RoomCounts>
+}
+
+interface PendingChange {
+  generation: number
+  floor: number
+  newestWritten: number
+  opened: Map<number, OpenSecond>
+  dropRooms: readonly string[]
+}
+
+/** The last built (final) bucket of each level when every second below `floor` is final; marks[0] is the last final second. */
+export function marksOf (floor: number): number[] {
+  return LEVELS.map((l) => Math.floor(floor / l.seconds) - 1)
+}
+
+function emptyOpenSecond (): OpenSecond {
+  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, rooms: new Map() }
+}
+
+function entriesOf (open: OpenSecond): number {
+  let n = 0
+  for (const category of CATEGORIES) n += open.lists[category].size
+  for (const room of open.rooms.values()) n += room.words.size + room.nicks.size + room.emotes.size + 1
+  return n
+}
+
+/**
+ * The life of window buckets on the writer's side (pure: no I/O), the same
+ * for every store (design: "Event time and bucket life").
+ *
+ * - A 1 s bucket is *open* while its second is at or above the floor =
+ *   max(newest event second, clock second) - lateSeconds + 1. The writer
+ *   holds its exact counts and every flush that changes it rewrites its
+ *   value, trimmed from the exact counts: its err is one trim, never more.
+ * - Below the floor a second is *final*. A coarser bucket is built once,
+ *   when its last second turns final: the merge of its children's values.
+ *   Until then readers decompose it into its children (read-plan.ts).
+ * - Counts for a final second (late, or a replay) are merged into the stored
+ *   value of that second and of every built ancestor; nothing is written to
+ *   a level whose bucket is already expired. (All-time counts are the
+ *   store's business: they always count.)
+ *
+ * Use: `const plan = life.plan(slices, nowMs)`; write it atomically; on
+ * success `life.commit(plan)` (on failure or a duplicate batch, drop the
+ * plan: nothing changed). Plan at least every 30 s even with no slices
+ * (`plan([], nowMs)`), so parents are built before their 1 s children expire.
+ */
+export class BucketLife {
+  private readonly windowTop: number
+  private readonly roomWindowTop: number
+  private readonly lateSeconds: number
+  private readonly maxOpenEntries: number
+  private open = new Map<number, OpenSecond>()
+  /** Null until the first plan or restore. */
+  private floor: number | null = null
+  private newestWritten = -1
+  /** Seconds at or below it were written by an earlier writer: their exact counts are gone, so they take the late path. */
+  private restoredThrough = -1
+  private generation = 0
+
+  constructor (options: BucketLifeOptions) {
+    this.windowTop = positive(options.windowTop, 'windowTop')
+    this.roomWindowTop = positive(options.roomWindowTop, 'roomWindowTop')
+    this.lateSeconds = positive(options.lateSeconds ?? DEFAULT_LATE_SECONDS, 'lateSeconds')
+    this.maxOpenEntries = positive(options.maxOpenEntries ?? DEFAULT_MAX_OPEN_ENTRIES, 'maxOpenEntries')
+  }
+
+  /** Carries on from a persisted state (null: a new store). Forgets any open bucket. */
+  restore (state: BucketLifeState | null): void {
+    this.open = new Map()
+    this.floor = state?.floor ?? null
+    this.newestWritten = state?.newestWritten ?? -1
+    this.restoredThrough = this.newestWritten
+    this.generation++
+  }
+
+  /** The state to persist now. */
+  state (): BucketLifeState {
+    return { floor: this.floor ?? 0, newestWritten: this.newestWritten }
+  }
+
+  /** Last built bucket per level (see marksOf); all -Infinity before the first plan. */
+  marks (): number[] {
+    return this.floor === null ? LEVELS.map(() => Number.NEGATIVE_INFINITY) : marksOf(this.floor)
+  }
+
+  /** Members held in open buckets (for metrics and the memory formula). */
+  openEntries (): number {
+    let n = 0
+    for (const open of this.open.values()) n += entriesOf(open)
+    return n
+  }
+
+  /**
+   * The window writes of one flush. Changes nothing until commit(plan).
+   * @param slices the flush's slices, any order, seconds may repeat
+   * @param nowMs the store's clock
+   * @param isTracked rooms whose detail is kept (default: all); others' roomDetail is ignored
+   * @param dropRooms rooms that stop being tracked with this flush: their open detail is forgotten at commit (the store deletes their stored values)
+   */
+  plan (slices: readonly WindowSlice[], nowMs: number, isTracked: (room: string) => boolean = () => true, dropRooms: readonly string[] = []): WindowWritePlan {
+    const nowSecond = Math.floor(nowMs / 1000)
+    const clockFloor = nowSecond - this.lateSeconds + 1
+    const previousFloor = this.floor ?? clockFloor
+    const floorBefore = Math.max(previousFloor, clockFloor)
+    const dropped = new Set(dropRooms)
+    const tracked = (room: string): boolean => !dropped.has(room) && isTracked(room)
+
+    const opened = new Map<number, OpenSecond>()
+    const touched = new Map<number, { categories: Set<Category>, rooms: Set<string> }>()
+    const lateBySecond = new Map<number, LateDelta>()
+    let newest = Number.NEGATIVE_INFINITY
+    let newestWritten = this.newestWritten
+    for (const slice of slices) {
+      const second = slice.second
+      newest = Math.max(newest, second)
+      const isOpen = second >= floorBefore && (second > this.restoredThrough || this.open.has(second))
+      if (!isOpen) {
+        this.addLate(lateBySecond, slice, tracked, previousFloor, nowSecond)
+        continue
+      }
+      let target = opened.get(second)
+      let marks = touched.get(second)
+      if (target === undefined || marks === undefined) {
+        const base = this.open.get(second)
+        target = base === undefined ? emptyOpenSecond() : { lists: { ...base.lists }, rooms: new Map(base.rooms) }
+        marks = { categories: new Set(), rooms: new Set() }
+        opened.set(second, target)
+        touched.set(second, marks)
+      }
+      for (const category of CATEGORIES) {
+        const counts = slice[category]
+        if (counts.size === 0) continue
+        // Copy on first write, so the committed maps stay as they are until commit().
+        if (!marks.categories.has(category)) target.lists[category] = new Map(target.lists[category])
+        marks.categories.add(category)
+        addCounts(target.lists[category], counts)
+      }
+      for (const [room, detail] of slice.roomDetail) {
+        if (!tracked(room)) continue
+        if (!marks.rooms.has(room)) {
+          const base = target.rooms.get(room)
+          target.rooms.set(room, base === undefined ? emptyRoomCounts() : copyRoomCounts(base))
+          marks.rooms.add(room)
+        }
+        addRoomSlice(target.rooms.get(room) as RoomCounts, detail)
+      }
+      newestWritten = Math.max(newestWritten, second)
+    }
+
+    const seconds: SecondWrite[] = []
+    for (const [second, marks] of [...touched].sort((a, b) => a[0] - b[0])) {
+      const open = opened.get(second) as OpenSecond
+      const lists: Partial<Record<Category, TrimmedList>> = {}
+      for (const category of marks.categories) lists[category] = trimCounts(open.lists[category], this.windowTop)
+      const rooms = new Map<string, RoomWindowValue>()
+      for (const room of marks.rooms) rooms.set(room, roomValueOf(open.rooms.get(room) as RoomCounts, this.roomWindowTop))
+      seconds.push({ second, lists, rooms })
+    }
+
+    let floor = Math.max(floorBefore, Number.isFinite(newest) ? newest - this.lateSeconds + 1 : floorBefore)
+    floor = this.capOpen(opened, floor)
+    const builds = buildsBetween(previousFloor, floor, nowSecond)
+    return {
+      seconds,
+      late: [...lateBySecond.values()].sort((a, b) => a.second - b.second),
+      builds,
+      state: { floor, newestWritten },
+      marks: marksOf(floor),
+      pending: { generation: this.generation, floor, newestWritten, opened, dropRooms: [...dropped] }
+    }
+  }
+
+  /** Makes a written plan the current state. Throws when another plan was committed (or restore ran) since it was made. */
+  commit (plan: WindowWritePlan): void {
+    const change = plan.pending
+    if (change.generation !== this.generation) throw new Error('BucketLife: this plan is stale (another plan was committed since it was made)')
+    this.generation++
+    for (const [second, open] of change.opened) this.open.set(second, open)
+    for (const second of this.open.keys()) if (second < change.floor) this.open.delete(second)
+    if (change.dropRooms.length > 0) {
+      for (const open of this.open.values()) for (const room of change.dropRooms) open.rooms.delete(room)
+    }
+    this.floor = change.floor
+    this.newestWritten = change.newestWritten
+  }
+
+  private addLate (late: Map<number, LateDelta>, slice: WindowSlice, tracked: (room: string) => boolean, previousFloor: number, nowSecond: number): void {
+    let delta = late.get(slice.second)
+    if (delta === undefined) {
+      delta = {
+        second: slice.second,
+        targets: lateTargets(slice.second, previousFloor, nowSecond),
+        lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() },
+        rooms: new Map()
+      }
+      late.set(slice.second, delta)
+    }
+    for (const category of CATEGORIES) addCounts(delta.lists[category], slice[category])
+    for (const [room, detail] of slice.roomDetail) {
+      if (!tracked(room)) continue
+      let counts = delta.rooms.get(room)
+      if (counts === undefined) delta.rooms.set(room, counts = emptyRoomCounts())
+      addRoomSlice(counts, detail)
+    }
+  }
+
+  /** Raises the floor past the oldest open seconds while the open buckets hold more than maxOpenEntries. */
+  private capOpen (opened: Map<number, OpenSecond>, floor: number): number {
+    const sizes = new Map<number, number>()
+    let total = 0
+    for (const second of new Set([...this.open.keys(), ...opened.keys()])) {
+      if (second < floor) continue
+      const open = opened.get(second) ?? this.open.get(second) as OpenSecond
+      const n = entriesOf(open)
+      sizes.set(second, n)
+      total += n
+    }
+    if (total <= this.maxOpenEntries) return floor
+    const ascending = [...sizes.keys()].sort((a, b) => a - b)
+    // Keep the newest open second whatever its size: it is still filling.
+    for (let i = 0; i < ascending.length - 1 && total > this.maxOpenEntries; i++) {
+      const second = ascending[i] as number
+      total -= sizes.get(second) as number
+      floor = second + 1
+    }
+    return floor
+  }
+}
+
+/** Level 0 (unless expired) and every ancestor already built before this flush (its last second below `builtFloor`) and not expired. */
+function lateTargets (second: number, builtFloor: number, nowSecond: number): BucketRef[] {
+  const targets: BucketRef[] = []
+  for (const l of LEVELS) {
+    const bucket = bucketAt(l.index, second)
+    if (isExpired(l.index, bucket, nowSecond)) continue
+    if (l.index === 0 || bucketEnd(l.index, bucket) < builtFloor) targets.push({ level: l.index, bucket })
+  }
+  return targets
+}
+
+/** The coarser buckets whose last second turned final as the floor moved from `from` to `to`, finest level first, skipping expired ones. */
+function buildsBetween (from: number, to: number, nowSecond: number): BuildStep[] {
+  const builds: BuildStep[] = []
+  if (to <= from) return builds
+  for (const l of LEVELS) {
+    if (l.index === 0) continue
+    const ttlBuckets = Math.ceil((nowSecond - level(l.index).spec.seconds) / l.seconds) - 3
+    const first = Math.max(bucketAt(l.index, from), ttlBuckets)
+    const last = Math.floor(to / l.seconds) - 1
+    for (let bucket = first; bucket <= last; bucket++) {
+      if (bucketEnd(l.index, bucket) < from || isExpired(l.index, bucket, nowSecond)) continue
+      const [a, b] = childRange(l.index, bucket)
+      const children: number[] = []
+      for (let c = a; c <= b; c++) children.push(c)
+      builds.push({ level: l.index, bucket, children })
+    }
+  }
+  return builds
+}
+
+function positive (value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`BucketLife: ${name} must be a positive integer, got ${String(value)}`)
+  return value
+}

@@ -1,0 +1,9 @@
+/** Adds `by` to `key` of a count map. */
+export function addCount<K> (counts: Map<K, number>, key: K, by: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + by)
+}
+
+/** Adds every count of `from` into `into` (zero and negative counts are skipped). */
+export function addCounts<K> (into: Map<K, number>, from: ReadonlyMap<K, number>): void {
+  for (const [key, by] of from) if (by > 0) into.set(key, (into.get(key) ?? 0) + by)
+}
