@@ -8,10 +8,8 @@ import { COMMAND_SCRIPTS } from './scripts.js'
  * on a shared client (the shards of a ShardedRedisStore) is harmless.
  */
 export interface StoreCommands {
-  /** lua/top.lua: numKeys, then its KEYS and ARGV. */
-  chatStatsTop: (numKeys: number, ...keysAndArgs: string[]) => Promise<unknown>
-  /** lua/room-totals.lua: numKeys, then its KEYS and ARGV. */
-  chatStatsRoomTotals: (numKeys: number, ...keysAndArgs: string[]) => Promise<unknown>
+  /** lua/top-1.lua: the sorted set, then its ARGV. */
+  chatStatsTop: (key: string, ...args: string[]) => Promise<unknown>
   /** lua/lease-acquire-1.lua: lease key, token, ttl ms. */
   chatStatsLeaseAcquire: (lease: string, token: string, ttlMs: string) => Promise<unknown>
   /** lua/lease-renew-1.lua: lease key, token, ttl ms. */
@@ -22,7 +20,6 @@ export interface StoreCommands {
 
 const DEFINITIONS: Record<keyof StoreCommands, typeof COMMAND_SCRIPTS[keyof typeof COMMAND_SCRIPTS]> = {
   chatStatsTop: COMMAND_SCRIPTS.top,
-  chatStatsRoomTotals: COMMAND_SCRIPTS.roomTotals,
   chatStatsLeaseAcquire: COMMAND_SCRIPTS.leaseAcquire,
   chatStatsLeaseRenew: COMMAND_SCRIPTS.leaseRenew,
   chatStatsLeaseRelease: COMMAND_SCRIPTS.leaseRelease

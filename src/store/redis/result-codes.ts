@@ -6,14 +6,10 @@
 export enum ResultCode {
   /** Nothing written: the batch's sequence is not above the committed one. */
   Duplicate = 0,
-  /** Written, and every roll-up the writer asked for was done. */
+  /** Written. */
   Applied = 1,
-  /** Written, but a roll-up was skipped: the writer's knowledge of a bucket's rooms was incomplete; it reloads it. */
-  AppliedRollupSkipped = 2,
   /** Nothing written: the lease is held by another token. */
-  LeaseLost = -1,
-  /** Nothing written or read: the roll-up marks are not those the caller assumed. */
-  StaleMarks = -2
+  LeaseLost = -1
 }
 
 /** The Lua source of the `Result` table (prepended to every script by the loader). */

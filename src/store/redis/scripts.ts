@@ -40,16 +40,14 @@ export function loadScript (file: string): LuaScript {
   }
 }
 
-/** The write scripts, sent by script-runner.ts (their arguments are large, prepared in one buffer). */
+/** The write script, sent by script-runner.ts (its arguments are large, prepared in one buffer). */
 export const WRITE_SCRIPTS = {
-  applyBatch: loadScript('apply-batch.lua'),
-  rollup: loadScript('rollup.lua')
+  applyBatch: loadScript('apply-batch.lua')
 } as const
 
 /** The read and lease scripts, registered on the client with ioredis defineCommand (read-commands.ts). */
 export const COMMAND_SCRIPTS = {
-  top: loadScript('top.lua'),
-  roomTotals: loadScript('room-totals.lua'),
+  top: loadScript('top-1.lua'),
   leaseAcquire: loadScript('lease-acquire-1.lua'),
   leaseRenew: loadScript('lease-renew-1.lua'),
   leaseRelease: loadScript('lease-release-1.lua')

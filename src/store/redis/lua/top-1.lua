@@ -1,15 +1,8 @@
 --[[
-top: reads a top list from a sorted set, building a window's cache first.
+top: reads the exact top of an all-time list (a sorted set).
 
-KEYS[1]   the sorted set to read: an all-time list, or a window's cache key
-KEYS[2..] for a window only: the roll-up marks hash, then the bucket keys;
-          when KEYS[1] does not exist, KEYS[1] := ZUNIONSTORE of the bucket
-          keys, PEXPIRE ARGV[1], provided the marks are those the caller
-          assumed when it chose the keys (else it returns Result.StaleMarks)
-ARGV[1]   cache lifetime in ms
-ARGV[2]   N = coarser window levels (0 for an all-time list)
-ARGV[3]   the marks assumed, 'm1,...,mN', or '' for none
-ARGV[4]   mode, with its arguments:
+KEYS[1]   the sorted set
+ARGV[1]   mode, with its arguments:
   'top', limit
       The exact top `limit`: every member scoring above the score at the
       cut, then the members AT that score with the lowest values (byte
@@ -21,24 +14,17 @@ ARGV[4]   mode, with its arguments:
   'tie', score, offset, count
       Members with exactly `score`, ascending by value, LIMIT offset count.
 ]]
---- @include "stored-marks"
 local key = KEYS[1]
-if #KEYS > 2 and redis.call('EXISTS', key) == 0 then
-  if storedMarks(KEYS[2], tonumber(ARGV[2])) ~= ARGV[3] then return Result.StaleMarks end
-  redis.call('ZUNIONSTORE', key, #KEYS - 2, unpack(KEYS, 3))
-  redis.call('PEXPIRE', key, ARGV[1])
-end
-
-local mode = ARGV[4]
+local mode = ARGV[1]
 if mode == 'desc' then
-  return redis.call('ZREVRANGE', key, ARGV[5], ARGV[6], 'WITHSCORES')
+  return redis.call('ZREVRANGE', key, ARGV[2], ARGV[3], 'WITHSCORES')
 elseif mode == 'tie' then
-  return redis.call('ZRANGEBYSCORE', key, ARGV[5], ARGV[5], 'LIMIT', ARGV[6], ARGV[7])
+  return redis.call('ZRANGEBYSCORE', key, ARGV[2], ARGV[2], 'LIMIT', ARGV[3], ARGV[4])
 elseif mode ~= 'top' then
   return redis.error_reply('top.lua: unknown mode ' .. tostring(mode))
 end
 
-local limit = tonumber(ARGV[5])
+local limit = tonumber(ARGV[2])
 local page = redis.call('ZREVRANGE', key, 0, limit - 1, 'WITHSCORES')
 if #page < 2 * limit then return page end
 local cut = page[#page]
