@@ -62,6 +62,9 @@ export function createStore (config: Config, logger: Logger): StoreHandle {
   return {
     store: new MemoryStore({
       ...bounds,
+      maxTrackedRooms: config.MAX_TRACKED_ROOMS,
+      windowTop: config.WINDOW_TOP,
+      roomWindowTop: config.ROOM_WINDOW_TOP,
       snapshotPath: config.SNAPSHOT_PATH,
       snapshotIntervalMs: config.SNAPSHOT_INTERVAL_MS,
       logger

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   CATEGORIES,
   type Category,
+  type RoomCategory,
   type Counts,
   type FailedMessage,
   LeaseLostError,
@@ -14,6 +15,7 @@ import {
   WINDOW_NAMES,
   type WindowName
 } from '../../src/store/types.js'
+import { MAX_SERIES_POINTS } from '../../src/store/series.js'
 import { bucketOf, WINDOW_SPECS, type WindowSpec } from '../../src/store/windows.js'
 import { batch, chatSlice, type CountsInput, slice } from '../helpers/batches.js'
 
@@ -21,8 +23,8 @@ import { batch, chatSlice, type CountsInput, slice } from '../helpers/batches.js
  * The StatsStore conformance suite (SPEC section 3; /work/notes/store-semantics.md).
  * Every store runs it:
  *
- *   runStoreContract('MemoryStore', async ({ clock, maxTrackedWords, maxTrackedPerRoom }) => {
- *     const store = new MemoryStore({ clock, maxTrackedWords, maxTrackedPerRoom, snapshotPath: null })
+ *   runStoreContract('MemoryStore', async (bounds) => {
+ *     const store = new MemoryStore({ ...bounds, snapshotPath: null })
  *     return { store, cleanup: () => store.close() }
  *   })
  *
@@ -42,6 +44,12 @@ export interface StoreFactoryOptions {
   clock: () => number
   maxTrackedWords: number
   maxTrackedPerRoom: number
+  /** MAX_TRACKED_ROOMS */
+  maxTrackedRooms: number
+  /** WINDOW_TOP */
+  windowTop: number
+  /** ROOM_WINDOW_TOP */
+  roomWindowTop: number
 }
 
 export type StoreFactory = (options: StoreFactoryOptions) => Promise<{ store: StatsStore, cleanup: () => Promise<void> }>
@@ -117,15 +125,28 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
     const { store, cleanup } = await factory({
       clock: () => clock.now,
       maxTrackedWords: bounds.maxTrackedWords ?? 10_000,
-      maxTrackedPerRoom: bounds.maxTrackedPerRoom ?? 10_000
+      maxTrackedPerRoom: bounds.maxTrackedPerRoom ?? 10_000,
+      maxTrackedRooms: bounds.maxTrackedRooms ?? 1000,
+      windowTop: bounds.windowTop ?? 10_000,
+      roomWindowTop: bounds.roomWindowTop ?? 10_000
     })
     t.after(cleanup)
     await store.open()
     return { store, clock, at: (second, ms = 0) => { clock.now = second * 1000 + ms } }
   }
 
-  const top = (store: StatsStore, category: Category, window: WindowName, limit = 100, exclude?: TopQuery['exclude']): Promise<TopEntry[]> =>
-    store.top(category, { window, limit, exclude })
+  /** A stream-wide list that must be exact (maxError 0): the bounds of these tests drop nothing. */
+  const top = async (store: StatsStore, category: Category, window: WindowName, limit = 100, exclude?: TopQuery['exclude']): Promise<TopEntry[]> => {
+    const list = await store.top(category, { window, limit, exclude })
+    assert.equal(list.maxError, 0, `${category} ${window}: exact while nothing was trimmed`)
+    return list.entries
+  }
+  /** A room's list that must be exact (maxError 0). */
+  const roomTop = async (store: StatsStore, room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]> => {
+    const list = await store.roomTop(room, category, query)
+    assert.equal(list.maxError, 0, `${room} ${category} ${query.window}: exact while nothing was trimmed`)
+    return list.entries
+  }
 
   describe(`StatsStore contract: ${name}`, () => {
     describe('empty store', () => {
@@ -137,7 +158,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         for (const window of WINDOW_NAMES) {
           for (const category of CATEGORIES) assert.deepEqual(await top(store, category, window), [])
           assert.equal(await store.roomTotals('#nowhere', window), null)
-          for (const category of ROOM_CATEGORIES) assert.deepEqual(await store.roomTop('#nowhere', category, { window, limit: 10 }), [])
+          for (const category of ROOM_CATEGORIES) assert.deepEqual(await roomTop(store, '#nowhere', category, { window, limit: 10 }), [])
         }
         assert.deepEqual(await store.failedMessages(10), [])
         assert.deepEqual(await store.series('1s', DAY * 1000 - 2000, DAY * 1000), [
@@ -179,9 +200,9 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           for (const room of ['#a', '#b']) {
             const detail = s.roomDetail.get(room)!
             const totals = await store.roomTotals(room, window)
-            assert.deepEqual(totals, { messages: detail.messages, events: Object.fromEntries(detail.events) }, `${room} ${window}`)
+            assert.deepEqual(totals, { messages: detail.messages, events: Object.fromEntries(detail.events), tracked: true }, `${room} ${window}`)
             for (const category of ROOM_CATEGORIES) {
-              assert.deepEqual(await store.roomTop(room, category, { window, limit: 100 }), expectedTop(detail[category], 100), `${room} ${category} ${window}`)
+              assert.deepEqual(await roomTop(store, room, category, { window, limit: 100 }), expectedTop(detail[category], 100), `${room} ${category} ${window}`)
             }
           }
         }
@@ -221,11 +242,11 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           for (const room of ['#a', '#b']) {
             for (const category of ROOM_CATEGORIES) {
               const expected = sum((s) => s.roomDetail.get(room)?.[category] ?? new Map())
-              assert.deepEqual(await store.roomTop(room, category, { window, limit: 100 }), expectedTop(expected, 100), `${room} ${category} ${window}`)
+              assert.deepEqual(await roomTop(store, room, category, { window, limit: 100 }), expectedTop(expected, 100), `${room} ${category} ${window}`)
             }
           }
-          assert.deepEqual(await store.roomTotals('#a', window), { messages: 4, events: {} })
-          assert.deepEqual(await store.roomTotals('#c', window), { messages: 0, events: { CLEARCHAT: 1 } })
+          assert.deepEqual(await store.roomTotals('#a', window), { messages: 4, events: {}, tracked: true })
+          assert.deepEqual(await store.roomTotals('#c', window), { messages: 0, events: { CLEARCHAT: 1 }, tracked: true })
         }
         assert.deepEqual((await store.series('1s', first * 1000, (first + 3) * 1000)).map((p) => p.messages), [2, 1, 3, 0])
         const minute = Math.floor(first / 60) * 60_000
@@ -313,7 +334,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         }
         for (const category of ROOM_CATEGORIES) {
           const expected = expectedTop(trimmed(merged((s) => s.roomDetail.get('#r1')![category]), 3), 100)
-          assert.deepEqual(await store.roomTop('#r1', category, { window: 'all', limit: 100 }), expected, `#r1 ${category}`)
+          assert.deepEqual(await roomTop(store, '#r1', category, { window: 'all', limit: 100 }), expected, `#r1 ${category}`)
         }
         if (!globalTrim) return
         assert.deepEqual(await top(store, 'words', 'all'), [
@@ -347,7 +368,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         assert.deepEqual(await top(store, 'words', 'all'), [{ value: 'one', count: 1 }])
         assert.deepEqual(await top(store, 'words', '5m'), [{ value: 'one', count: 1 }])
         assert.deepEqual(await top(store, 'nicks', 'all'), [])
-        assert.deepEqual(await store.roomTop('#r', 'words', { window: 'all', limit: 10 }), [])
+        assert.deepEqual(await roomTop(store, '#r', 'words', { window: 'all', limit: 10 }), [])
       })
     })
 
@@ -364,7 +385,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         assert.deepEqual(expected.map((e) => e.value), ['top', 'A', 'Z', 'a', 'a b', 'ab', 'b', 'é', '中', '\uE000', '\uFFFF', '𝄞', '😀', 'low'])
         for (const window of WINDOW_NAMES) {
           assert.deepEqual(await top(store, 'words', window), expected, window)
-          assert.deepEqual(await store.roomTop('#r', 'emotes', { window, limit: 100 }), expected, `room ${window}`)
+          assert.deepEqual(await roomTop(store, '#r', 'emotes', { window, limit: 100 }), expected, `room ${window}`)
         }
       })
 
@@ -375,7 +396,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         for (const limit of [1, 2, 4, 7, 13, 14, 15, 100]) {
           for (const window of ['all', '15m'] as const) {
             assert.deepEqual(await top(store, 'words', window, limit), expectedTop(words, limit), `limit ${limit} ${window}`)
-            assert.deepEqual(await store.roomTop('#r', 'nicks', { window, limit }), expectedTop(words, limit), `room limit ${limit} ${window}`)
+            assert.deepEqual(await roomTop(store, '#r', 'nicks', { window, limit }), expectedTop(words, limit), `room limit ${limit} ${window}`)
           }
         }
         assert.deepEqual((await top(store, 'words', 'all', 3)).map((e) => e.value), ['top', 'A', 'Z'])
@@ -401,7 +422,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           assert.equal(expected.length, limit)
           for (const window of ['all', '1h'] as const) {
             assert.deepEqual(await top(store, 'words', window, limit, excluded), expected, `${window} ${limit}`)
-            assert.deepEqual(await store.roomTop('#r', 'words', { window, limit, exclude: excluded }), expected, `room ${window} ${limit}`)
+            assert.deepEqual(await roomTop(store, '#r', 'words', { window, limit, exclude: excluded }), expected, `room ${window} ${limit}`)
           }
         }
         const keepNothing = (): boolean => true
@@ -435,9 +456,9 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           const window = spec.name
           const check = async (label: string, words: TopEntry[], nicks: TopEntry[], messages: number, events: Record<string, number>): Promise<void> => {
             assert.deepEqual(await top(store, 'words', window), words, `${window} words ${label}`)
-            assert.deepEqual(await store.roomTop('#a', 'nicks', { window, limit: 10 }), nicks, `${window} room nicks ${label}`)
+            assert.deepEqual(await roomTop(store, '#a', 'nicks', { window, limit: 10 }), nicks, `${window} room nicks ${label}`)
             assert.deepEqual(await top(store, 'rooms', window), messages === 0 ? [] : [{ value: '#a', count: messages }], `${window} rooms ${label}`)
-            assert.deepEqual(await store.roomTotals('#a', window), { messages, events }, `${window} room totals ${label}`)
+            assert.deepEqual(await store.roomTotals('#a', window), { messages, events, tracked: true }, `${window} room totals ${label}`)
           }
           const allIn = async (label: string): Promise<void> => check(label,
             [{ value: 'both', count: 2 }, { value: 'new', count: 2 }, { value: 'old', count: 1 }],
@@ -454,7 +475,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           await check('all left', [], [], 0, {})
           // All time is never windowed.
           assert.deepEqual(await top(store, 'words', 'all'), [{ value: 'both', count: 2 }, { value: 'new', count: 2 }, { value: 'old', count: 1 }])
-          assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: { CLEARCHAT: 1, CLEARMSG: 1 } })
+          assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: { CLEARCHAT: 1, CLEARMSG: 1 }, tracked: true })
         })
       }
 
@@ -472,9 +493,9 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         const words: Counts = new Map()
         for (const s of covered) addInto(words, s.words)
         assert.deepEqual(await top(store, 'words', '5m'), expectedTop(words, 100))
-        assert.deepEqual(await store.roomTotals('#a', '5m'), { messages: 60, events: {} })
-        assert.deepEqual(await store.roomTotals('#a', '1m'), { messages: 12, events: {} })
-        assert.deepEqual(await store.roomTotals('#a', '1h'), { messages: 70, events: {} })
+        assert.deepEqual(await store.roomTotals('#a', '5m'), { messages: 60, events: {}, tracked: true })
+        assert.deepEqual(await store.roomTotals('#a', '1m'), { messages: 12, events: {}, tracked: true })
+        assert.deepEqual(await store.roomTotals('#a', '1h'), { messages: 70, events: {}, tracked: true })
       })
     })
 
@@ -504,9 +525,11 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           { t: minute + 60_000, messages: 1 },
           { t: minute + 120_000, messages: 0 }
         ])
-        const day = await store.series('1s', DAY * 1000, (DAY + 86_400) * 1000 + 5000)
-        assert.equal(day.length, 86_406)
+        // A day of seconds is the longest read (MAX_SERIES_POINTS); one more point is refused.
+        const day = await store.series('1s', (DAY + 6) * 1000, (DAY + 86_405) * 1000)
+        assert.equal(day.length, MAX_SERIES_POINTS)
         assert.equal(day.reduce((n, p) => n + p.messages, 0), 8)
+        await assert.rejects(store.series('1s', (DAY + 5) * 1000, (DAY + 86_405) * 1000), RangeError)
       })
     })
 
@@ -536,8 +559,8 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           { command: 'CLEARCHAT', room: '#quiet' }, { command: 'CLEARCHAT', room: '#quiet' }, { command: 'CLEARMSG', room: '#quiet' }
         ])]))
         for (const window of WINDOW_NAMES) {
-          assert.deepEqual(await store.roomTotals('#quiet', window), { messages: 0, events: { CLEARCHAT: 2, CLEARMSG: 1 } }, window)
-          assert.deepEqual(await store.roomTop('#quiet', 'words', { window, limit: 10 }), [])
+          assert.deepEqual(await store.roomTotals('#quiet', window), { messages: 0, events: { CLEARCHAT: 2, CLEARMSG: 1 }, tracked: true }, window)
+          assert.deepEqual(await roomTop(store, '#quiet', 'words', { window, limit: 10 }), [])
           assert.equal(await store.roomTotals('#unknown', window), null)
         }
         assert.deepEqual(await top(store, 'rooms', 'all'), [{ value: '#chat', count: 1 }])
@@ -550,9 +573,9 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         await store.applyBatch(batch(1, [chatSlice(DAY + 9, rooms.map((room, i) => ({ nick: `nick${i}`, room, words: [`word${i}`] })))]))
         for (const [i, room] of rooms.entries()) {
           for (const window of ['all', '1m'] as const) {
-            assert.deepEqual(await store.roomTotals(room, window), { messages: 1, events: {} }, room)
-            assert.deepEqual(await store.roomTop(room, 'words', { window, limit: 10 }), [{ value: `word${i}`, count: 1 }], room)
-            assert.deepEqual(await store.roomTop(room, 'nicks', { window, limit: 10 }), [{ value: `nick${i}`, count: 1 }], room)
+            assert.deepEqual(await store.roomTotals(room, window), { messages: 1, events: {}, tracked: true }, room)
+            assert.deepEqual(await roomTop(store, room, 'words', { window, limit: 10 }), [{ value: `word${i}`, count: 1 }], room)
+            assert.deepEqual(await roomTop(store, room, 'nicks', { window, limit: 10 }), [{ value: `nick${i}`, count: 1 }], room)
           }
         }
       })
@@ -656,7 +679,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           }
           for (const [room, lists] of model.room) {
             for (const category of ROOM_CATEGORIES) {
-              assert.deepEqual(await store.roomTop(room, category, { window: 'all', limit: 4 }), expectedTop(lists.get(category)!, 4), `${room} ${category} after ${sequence}`)
+              assert.deepEqual(await roomTop(store, room, category, { window: 'all', limit: 4 }), expectedTop(lists.get(category)!, 4), `${room} ${category} after ${sequence}`)
             }
           }
           const noVowels = (value: string): boolean => /[aeiou]/.test(value)
@@ -687,7 +710,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
               }
             }
             assert.deepEqual(await top(store, 'words', spec.name, 100), expectedTop(words, 100), `${spec.name} at +${offset}`)
-            assert.deepEqual(await store.roomTop('#a', 'words', { window: spec.name, limit: 100 }), expectedTop(roomWords, 100), `#a ${spec.name} at +${offset}`)
+            assert.deepEqual(await roomTop(store, '#a', 'words', { window: spec.name, limit: 100 }), expectedTop(roomWords, 100), `#a ${spec.name} at +${offset}`)
             assert.equal((await store.roomTotals('#a', spec.name))?.messages, roomMessages, `#a messages ${spec.name} at +${offset}`)
           }
         }

@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
+import type { TopEntry, TopList } from '../../src/store/types.js'
 import { batch, slice } from '../helpers/batches.js'
+
+/** The entries of an answer that must be exact (maxError 0). */
+function exact (list: TopList): TopEntry[] {
+  assert.equal(list.maxError, 0, 'exact while nothing was trimmed')
+  return list.entries
+}
 
 const CHILD_FLAG = '--memory-crash-child'
 const SECOND = Date.UTC(2025, 0, 15) / 1000
@@ -60,7 +67,7 @@ if (process.argv.includes(CHILD_FLAG)) {
         assert.ok(sequence >= lastSequence, `round ${round}: the position never goes back (${sequence} < ${lastSequence})`)
         assert.equal(lastEventId, `id-${sequence}`)
         assert.equal((await store.totals()).totalMessages, sequence)
-        assert.deepEqual((await store.top('words', { window: 'all', limit: 1 }))[0], { value: 'tick', count: sequence })
+        assert.deepEqual((await store.top('words', { window: 'all', limit: 1 }).then(exact))[0], { value: 'tick', count: sequence })
         await store.close()
         lastSequence = sequence
       }

@@ -9,11 +9,17 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   MemoryStore, type MemoryStoreOptions, SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError
 } from '../../src/store/memory/memory-store.js'
-import { nodeFileSystem, SNAPSHOT_FORMAT, type SnapshotFileSystem } from '../../src/store/memory/snapshot.js'
+import { nodeFileSystem, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type SnapshotFileSystem } from '../../src/store/memory/snapshot.js'
 import {
-  CATEGORIES, type FailedMessage, ROOM_CATEGORIES, type StatsStore, StoreUnavailableError, WINDOW_NAMES
+  CATEGORIES, type FailedMessage, ROOM_CATEGORIES, type StatsStore, StoreUnavailableError, type TopEntry, type TopList, WINDOW_NAMES
 } from '../../src/store/types.js'
 import { batch, chatSlice, slice } from '../helpers/batches.js'
+
+/** The entries of an answer that must be exact (maxError 0). */
+function exact (list: TopList): TopEntry[] {
+  assert.equal(list.maxError, 0, 'exact while nothing was trimmed')
+  return list.entries
+}
 
 /** A day start in epoch seconds (every bucket size divides 86400). */
 const DAY = Date.UTC(2025, 0, 15) / 1000
@@ -46,10 +52,10 @@ async function readAll (store: StatsStore, rooms: string[], fromMs: number, toMs
     minutes: await store.series('1m', fromMs, toMs)
   }
   for (const window of WINDOW_NAMES) {
-    for (const category of CATEGORIES) out[`${category} ${window}`] = await store.top(category, { window, limit: 10_000 })
+    for (const category of CATEGORIES) out[`${category} ${window}`] = await store.top(category, { window, limit: 10_000 }).then(exact)
     for (const room of rooms) {
       out[`${room} ${window}`] = await store.roomTotals(room, window)
-      for (const category of ROOM_CATEGORIES) out[`${room} ${category} ${window}`] = await store.roomTop(room, category, { window, limit: 10_000 })
+      for (const category of ROOM_CATEGORIES) out[`${room} ${category} ${window}`] = await store.roomTop(room, category, { window, limit: 10_000 }).then(exact)
     }
   }
   return out
@@ -100,7 +106,7 @@ describe('MemoryStore snapshot', () => {
     // The reopened store goes on counting from where it was, and refuses replays.
     assert.equal(await second.store.applyBatch(batch(4, [])), 'duplicate')
     assert.equal(await second.store.applyBatch(batch(5, [chatSlice(DAY + 3600, [{ nick: 'ann', words: ['hello'] }])])), 'applied')
-    assert.deepEqual((await second.store.top('words', { window: 'all', limit: 1 }))[0], { value: 'hello', count: 9 })
+    assert.deepEqual((await second.store.top('words', { window: 'all', limit: 1 }).then(exact))[0], { value: 'hello', count: 9 })
   })
 
   it('is a valid JSON document with a version', async (t) => {
@@ -111,7 +117,7 @@ describe('MemoryStore snapshot', () => {
     await made.store.snapshotNow()
     const document = JSON.parse(await readFile(path, 'utf8')) as { format: string, version: number, records: unknown[][] }
     assert.equal(document.format, SNAPSHOT_FORMAT)
-    assert.equal(document.version, 1)
+    assert.equal(document.version, SNAPSHOT_VERSION)
     assert.deepEqual(document.records[0]?.[0], 'meta')
     assert.deepEqual(document.records.at(-1)?.[0], 'end')
   })
@@ -121,7 +127,7 @@ describe('MemoryStore snapshot', () => {
     const made = makeStore(t, path)
     await made.store.open()
     assert.deepEqual(await made.store.position(), { lastEventId: null, sequence: 0 })
-    assert.deepEqual(await made.store.top('words', { window: 'all', limit: 10 }), [])
+    assert.deepEqual(await made.store.top('words', { window: 'all', limit: 10 }).then(exact), [])
     await made.store.close()
     await assert.rejects(stat(path), { code: 'ENOENT' })
 
@@ -131,7 +137,7 @@ describe('MemoryStore snapshot', () => {
     await again.store.close()
     const reopened = makeStore(t, path)
     await reopened.store.open()
-    assert.deepEqual(await reopened.store.top('words', { window: 'all', limit: 10 }), [{ value: 'hi', count: 1 }])
+    assert.deepEqual(await reopened.store.top('words', { window: 'all', limit: 10 }).then(exact), [{ value: 'hi', count: 1 }])
   })
 
   it('stays closed when close() comes while open() loads', async (t) => {
@@ -176,15 +182,15 @@ describe('MemoryStore snapshot', () => {
 
     const small = makeStore(t, path, { maxTrackedWords: 100, maxTrackedPerRoom: 10, maxFailedLog: 5, now: big.clock.now })
     await small.store.open()
-    const all = await small.store.top('words', { window: 'all', limit: 1000 })
+    const all = await small.store.top('words', { window: 'all', limit: 1000 }).then(exact)
     const ascending = [...words].sort((a, b) => a[1] - b[1] || Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))
     const kept = (max: number): Array<{ value: string, count: number }> => ascending.slice(ascending.length - max)
       .map(([value, count]) => ({ value, count }))
       .sort((a, b) => b.count - a.count || Buffer.compare(Buffer.from(a.value), Buffer.from(b.value)))
     assert.deepEqual(all, kept(100))
-    assert.deepEqual(await small.store.roomTop('#r', 'words', { window: 'all', limit: 1000 }), kept(10))
-    // Window buckets are bounded by expiry only.
-    assert.equal((await small.store.top('words', { window: '1h', limit: 1000 })).length, 300)
+    assert.deepEqual(await small.store.roomTop('#r', 'words', { window: 'all', limit: 1000 }).then(exact), kept(10))
+    // Window buckets are bounded by expiry and WINDOW_TOP (1000 by default), not by MAX_TRACKED_WORDS.
+    assert.equal((await small.store.top('words', { window: '1h', limit: 1000 }).then(exact)).length, 300)
     assert.deepEqual((await small.store.failedMessages(100)).map((f) => f.at), [39, 38, 37, 36, 35].map((i) => DAY * 1000 + i))
     await small.store.close()
 
@@ -201,31 +207,74 @@ describe('MemoryStore snapshot', () => {
 
   it('round-trips 100,000 words and a big room in chunks', async (t) => {
     const path = join(await tempDir(t), 'store.json')
-    const made = makeStore(t, path, { maxTrackedWords: 200_000, maxTrackedPerRoom: 50_000 })
+    const made = makeStore(t, path, { maxTrackedWords: 200_000, maxTrackedPerRoom: 50_000, roomWindowTop: 100_000 })
     await made.store.open()
     const words = new Map<string, number>()
     for (let i = 0; i < 100_000; i++) words.set(`wörd-${i.toString(36)}-😀`, 1 + (i % 13))
     await made.store.applyBatch(batch(1, [slice(DAY + 3600, { messages: 5, words, roomDetail: { '#big': { messages: 5, words } } })]))
-    const before = await made.store.top('words', { window: 'all', limit: 100 })
+    const before = await made.store.top('words', { window: 'all', limit: 100 }).then(exact)
     await made.store.close()
     assert.ok((made.store.lastSnapshot?.records ?? 0) > 10, 'lists are written in several records')
-    const again = makeStore(t, path, { maxTrackedWords: 200_000, maxTrackedPerRoom: 50_000, now: made.clock.now })
+    const again = makeStore(t, path, { maxTrackedWords: 200_000, maxTrackedPerRoom: 50_000, roomWindowTop: 100_000, now: made.clock.now })
     await again.store.open()
     assert.equal(again.store.structureSizes().lists.words, 100_000)
-    assert.deepEqual(await again.store.top('words', { window: 'all', limit: 100 }), before)
-    assert.deepEqual(await again.store.roomTop('#big', 'words', { window: '15m', limit: 100 }), before)
+    assert.deepEqual(await again.store.top('words', { window: 'all', limit: 100 }).then(exact), before)
+    assert.deepEqual(await again.store.roomTop('#big', 'words', { window: '15m', limit: 100 }).then(exact), before)
   })
 })
 
 /** A snapshot file's text from records, with a correct checksum (so validation, not the checksum, must catch what is wrong). */
 function snapshotText (records: unknown[], version: unknown = 1): string {
-  let body = `${JSON.stringify({ format: SNAPSHOT_FORMAT, version, savedAt: 0 }).slice(0, -1)},"records":[\n`
+  return snapshotTextAt(records, version, 0)
+}
+
+function snapshotTextAt (records: unknown[], version: unknown, savedAt: number): string {
+  let body = `${JSON.stringify({ format: SNAPSHOT_FORMAT, version, savedAt }).slice(0, -1)},"records":[\n`
   for (const record of records) body += `${JSON.stringify(record)},\n`
   const sha256 = createHash('sha256').update(body).digest('hex')
   return `${body}${JSON.stringify(['end', { records: records.length, sha256 }])}\n]}\n`
 }
 
 const meta = ['meta', { sequence: 3, lastEventId: 'x', totalMessages: 5, failedMessages: 0, events: {}, startedAt: 1, lastMessageAt: 2 }]
+
+const metaV2 = ['meta', { ...meta[1] as object, windowLife: null }]
+
+describe('MemoryStore snapshot versions', () => {
+  it('migrates a version 1 snapshot: window counts trimmed to the current bounds, the most active rooms kept, saved back as version 2', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'v1.json')
+    const second = DAY + 3600
+    const savedAt = second * 1000 + 500
+    const records = [
+      meta,
+      ['top', 'words', ['a', 3, 'b', 2, 'c', 1]],
+      ['top', 'rooms', ['#big', 5, '#small', 1]],
+      ['room', '#big', { messages: 5, events: { CLEARCHAT: 1 } }],
+      ['roomTop', '#big', 'words', ['a', 3, 'b', 2]],
+      ['room', '#small', { messages: 1, events: {} }],
+      ['bucket', '1m', second, 'words', ['a', 3, 'b', 2, 'c', 1]],
+      ['bucket', '24h', Math.floor(second / 1440), 'words', ['a', 3, 'b', 2, 'c', 1]],
+      ['roomBucket', '1m', second, '#big', { messages: 5, events: { CLEARCHAT: 1 }, words: ['a', 3, 'b', 2], nicks: ['n', 5], emotes: [] }],
+      ['roomBucket', '1m', second, '#small', { messages: 1, events: {}, words: ['z', 1], nicks: ['m', 1], emotes: [] }]
+    ]
+    await writeFile(path, snapshotTextAt(records, 1, savedAt))
+    const made = makeStore(t, path, { windowTop: 2, roomWindowTop: 1, maxTrackedRooms: 1, now: savedAt + 1000 })
+    await made.store.open()
+    for (const window of ['1m', '24h'] as const) {
+      assert.deepEqual(await made.store.top('words', { window, limit: 10 }), { entries: [{ value: 'a', count: 3 }, { value: 'b', count: 2 }], maxError: 1 }, window)
+    }
+    assert.deepEqual(await made.store.roomTop('#big', 'words', { window: '1m', limit: 10 }), { entries: [{ value: 'a', count: 3 }], maxError: 2 })
+    assert.deepEqual(await made.store.roomTotals('#big', '1m'), { messages: 5, events: { CLEARCHAT: 1 }, tracked: true })
+    assert.deepEqual(await made.store.roomTotals('#small', 'all'), { messages: 1, events: {}, tracked: false })
+    await made.store.applyBatch(batch(4, [slice(second + 1, { messages: 1, words: { a: 1 } })]))
+    await made.store.close()
+    const text = await readFile(path, 'utf8')
+    assert.match(text.slice(0, 200), /"version":2/)
+    const again = makeStore(t, path, { windowTop: 2, roomWindowTop: 1, maxTrackedRooms: 1, now: savedAt + 1000 })
+    await again.store.open()
+    assert.deepEqual(await again.store.top('words', { window: '1m', limit: 10 }), { entries: [{ value: 'a', count: 4 }, { value: 'b', count: 2 }], maxError: 1 })
+  })
+})
 
 describe('MemoryStore refuses a bad snapshot and leaves it untouched', () => {
   async function validSnapshot (t: TestContext, dir: string): Promise<string> {
@@ -276,7 +325,10 @@ describe('MemoryStore refuses a bad snapshot and leaves it untouched', () => {
 
   it('refuses an unknown version and a wrong shape even with a correct checksum', async (t) => {
     const dir = await tempDir(t)
-    await expectRefused(t, dir, 'version', snapshotText([meta], 2), /unsupported version 2/)
+    await expectRefused(t, dir, 'version', snapshotText([meta], 3), /unsupported version 3/)
+    await expectRefused(t, dir, 'v2-life', snapshotText([['meta', { ...meta[1] as object, windowLife: { floor: 'x' } }]], 2), /windowLife/)
+    await expectRefused(t, dir, 'v2-list', snapshotText([metaV2, ['bucket', 0, 5, 'words', ['a', 1]]], 2), /bucket 5 words/)
+    await expectRefused(t, dir, 'v2-level', snapshotText([metaV2, ['bucket', 9, 5, 'words', [0]]], 2), /unknown level/)
     await expectRefused(t, dir, 'no-meta', snapshotText([]), /no meta record/)
     await expectRefused(t, dir, 'meta-late', snapshotText([['top', 'words', ['a', 1]], meta]), /first record must be "meta"/)
     await expectRefused(t, dir, 'negative', snapshotText([meta, ['top', 'words', ['a', -1]]]), /positive integer/)

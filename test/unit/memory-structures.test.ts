@@ -3,7 +3,6 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { BoundedCounts, codePointKey, selectLowest } from '../../src/store/memory/bounded-counts.js'
 import { selectTop, TopCache } from '../../src/store/memory/top-cache.js'
-import { WindowAggregate } from '../../src/store/memory/window-aggregate.js'
 import type { Counts, TopEntry } from '../../src/store/types.js'
 
 /** The specified order: UTF-8 bytes (code points), computed independently of the code under test. */
@@ -157,43 +156,5 @@ describe('BoundedCounts', () => {
       if (batchIndex % 10 === 0) assert.deepEqual(list.top(100), naiveTop(model, 100))
     }
     assert.deepEqual(list.top(5000), naiveTop(model, 5000))
-  })
-})
-
-describe('WindowAggregate', () => {
-  it('equals the sum of the covered buckets as buckets fill and the window slides either way', () => {
-    const width = 4
-    const step = fc.oneof(
-      fc.record({ kind: fc.constant('write' as const), bucket: fc.integer({ min: 0, max: 20 }), value: fc.constantFrom('a', 'b', 'c', '😀', '\uE000'), by: fc.integer({ min: 1, max: 3 }) }),
-      fc.record({ kind: fc.constant('slide' as const), current: fc.integer({ min: 0, max: 20 }) }),
-      fc.record({ kind: fc.constant('read' as const), limit: fc.integer({ min: 1, max: 5 }) })
-    )
-    fc.assert(fc.property(fc.array(step, { maxLength: 80, size: 'max' }), (steps) => {
-      const buckets = new Map<number, Counts>()
-      const aggregate = new WindowAggregate(width, (b) => buckets.get(b))
-      let current = 10
-      aggregate.slideTo(current)
-      const expected = (): Counts => {
-        const sum: Counts = new Map()
-        for (let b = current - width + 1; b <= current; b++) {
-          for (const [v, n] of buckets.get(b) ?? []) sum.set(v, (sum.get(v) ?? 0) + n)
-        }
-        return sum
-      }
-      for (const s of steps) {
-        if (s.kind === 'write') {
-          let bucket = buckets.get(s.bucket)
-          if (bucket === undefined) buckets.set(s.bucket, bucket = new Map())
-          bucket.set(s.value, (bucket.get(s.value) ?? 0) + s.by)
-          if (aggregate.covers(s.bucket)) aggregate.add(s.value, s.by)
-        } else if (s.kind === 'slide') {
-          current = s.current
-          aggregate.slideTo(current)
-        } else {
-          assert.deepEqual(aggregate.top(s.limit), naiveTop(expected(), s.limit))
-        }
-      }
-      assert.deepEqual(new Map([...aggregate.counts].sort()), new Map([...expected()].sort()))
-    }), { numRuns: 400 })
   })
 })

@@ -1,21 +1,23 @@
 import { pino, type Logger } from 'pino'
+import { validateBatch } from '../batch-validation.js'
+import { MAX_SERIES_POINTS, STEP_MS } from '../series.js'
 import {
   type Batch, CATEGORIES, type Category, type CountSlice, type Counts, type FailedMessage, LeaseLostError, type Position,
-  type Resolution, ROOM_CATEGORIES, type RoomCategory, type RoomSlice, type RoomTotals, type StatsStore, StoreUnavailableError,
-  type TimePoint, type TopEntry, type TopQuery, type Totals, WINDOW_NAMES, type WindowName
+  type Resolution, ROOM_CATEGORIES, type RoomCategory, type RoomTotals, type StatsStore, StoreUnavailableError,
+  type TimePoint, type TopList, type TopQuery, type Totals, WINDOW_NAMES, type WindowName
 } from '../types.js'
-import {
-  bucketOf, bucketsCovering, bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS,
-  WINDOW_SPECS, type WindowSpec, windowSpec
-} from '../windows.js'
-import { InvalidBatchError } from './errors.js'
+import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
+import { BucketLife } from '../windows/bucket-life.js'
+import { LEVELS } from '../windows/levels.js'
+import { addCount, addCounts } from '../windows/counts.js'
+import { TrackedRooms } from '../windows/tracked-rooms.js'
 import { nodeFileSystem, readSnapshot, type SnapshotFileSystem, type SnapshotWriteResult, writeSnapshot } from './snapshot.js'
-import {
-  addCount, type BucketedWindow, emptyRoom, emptyRoomBucket, emptyState, emptyWindowBucket, type RoomState,
-  type StoreState, type WindowBucket
-} from './state.js'
+import { type BucketValues, emptyRoom, emptyState, type RoomState, type StoreState } from './state.js'
 import { TopCache } from './top-cache.js'
-import { WindowAggregate } from './window-aggregate.js'
+import {
+  applyWindowPlan, coveringValues, emptyTopList, forgetRoomWindows, mergeCovering, mergeRoomCovering,
+  roomWindowTotals, sweepWindows
+} from './window-values.js'
 
 export { InvalidBatchError, SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError } from './errors.js'
 
@@ -27,8 +29,14 @@ export interface MemoryStoreOptions {
   clock?: () => number
   /** Members kept in each all-time global list (MAX_TRACKED_WORDS). */
   maxTrackedWords: number
-  /** Members kept in each all-time per-room list (MAX_TRACKED_PER_ROOM). */
+  /** Members kept in each all-time list of a tracked room (MAX_TRACKED_PER_ROOM). */
   maxTrackedPerRoom: number
+  /** Rooms with a drill-down (MAX_TRACKED_ROOMS); default 1000. */
+  maxTrackedRooms?: number
+  /** Members per stream-wide list in a closed window bucket (WINDOW_TOP); default 1000. */
+  windowTop?: number
+  /** Members per room list in a closed window bucket (ROOM_WINDOW_TOP); default 25. */
+  roomWindowTop?: number
   /** Failed messages kept, newest; default 1000. */
   maxFailedLog?: number
   /** Snapshot file (SNAPSHOT_PATH); null keeps everything in memory only. */
@@ -41,18 +49,19 @@ export interface MemoryStoreOptions {
   fileSystem?: SnapshotFileSystem
 }
 
-/** Room window merges kept for repeated reads. */
-const ROOM_MERGE_CACHE_ENTRIES = 512
+/** Windowed lists kept merged for repeated reads. */
+const MERGED_WINDOW_ENTRIES = 512
 /** Per-second and per-minute series are swept in full this often (ms of store clock); otherwise from the oldest end only. */
 const FULL_SWEEP_INTERVAL_MS = 60_000
-/** The longest series a single read may ask for (7 days of minutes fit; 24 h of seconds fit). */
-const MAX_SERIES_POINTS = 200_000
 
 type Status = 'new' | 'open' | 'failed' | 'closed'
 
-interface RoomMerge {
-  version: number
+/** A windowed list merged once and read many times while nothing changes. */
+interface MergedWindow {
+  /** Store version and plan signature it was merged at. */
+  key: string
   cache: TopCache
+  maxError: number
 }
 
 function positiveInteger (value: unknown, name: string): number {
@@ -62,60 +71,10 @@ function positiveInteger (value: unknown, name: string): number {
   return value
 }
 
-function isCount (n: unknown): boolean {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
-}
-
-function checkCounts (counts: unknown, where: string): void {
-  if (!(counts instanceof Map)) throw new InvalidBatchError(`${where} must be a Map`)
-  for (const [key, n] of counts as Map<unknown, unknown>) {
-    if (typeof key !== 'string') throw new InvalidBatchError(`${where} has a non-string key ${String(key)}`)
-    if (!isCount(n)) throw new InvalidBatchError(`${where}[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`)
-  }
-}
-
-/** Checks the whole batch before anything is written, so a bad batch writes nothing. */
-function validateBatch (batch: Batch): void {
-  if (typeof batch !== 'object' || batch === null) throw new InvalidBatchError('not an object')
-  if (!Number.isSafeInteger(batch.sequence) || batch.sequence < 1) throw new InvalidBatchError(`sequence must be a positive integer, got ${String(batch.sequence)}`)
-  if (!Array.isArray(batch.slices)) throw new InvalidBatchError('slices must be an array')
-  for (const [i, slice] of batch.slices.entries()) {
-    const where = `slices[${i}]`
-    if (typeof slice !== 'object' || slice === null) throw new InvalidBatchError(`${where} is not an object`)
-    if (!Number.isSafeInteger(slice.second) || slice.second < 0) throw new InvalidBatchError(`${where}.second must be a non-negative integer`)
-    if (!isCount(slice.messages)) throw new InvalidBatchError(`${where}.messages must be a non-negative integer`)
-    for (const name of ['words', 'nicks', 'rooms', 'emotes', 'events'] as const) checkCounts(slice[name], `${where}.${name}`)
-    if (!(slice.roomDetail instanceof Map)) throw new InvalidBatchError(`${where}.roomDetail must be a Map`)
-    for (const [room, detail] of slice.roomDetail as Map<unknown, RoomSlice>) {
-      const roomWhere = `${where}.roomDetail[${JSON.stringify(room)}]`
-      if (typeof room !== 'string') throw new InvalidBatchError(`${where}.roomDetail has a non-string key`)
-      if (typeof detail !== 'object' || detail === null) throw new InvalidBatchError(`${roomWhere} is not an object`)
-      if (!isCount(detail.messages)) throw new InvalidBatchError(`${roomWhere}.messages must be a non-negative integer`)
-      for (const name of ['words', 'nicks', 'emotes', 'events'] as const) checkCounts(detail[name], `${roomWhere}.${name}`)
-    }
-  }
-  if (!isCount(batch.failedCount)) throw new InvalidBatchError('failedCount must be a non-negative integer')
-  if (!Array.isArray(batch.failedLog)) throw new InvalidBatchError('failedLog must be an array')
-  for (const entry of batch.failedLog as unknown[]) {
-    const e = entry as Partial<FailedMessage> | null
-    if (typeof e !== 'object' || e === null || typeof e.raw !== 'string' || typeof e.reason !== 'string' || typeof e.at !== 'number' || !Number.isFinite(e.at)) {
-      throw new InvalidBatchError('a failedLog entry needs string raw, string reason and a finite at')
-    }
-  }
-  if (batch.lastEventId !== undefined && typeof batch.lastEventId !== 'string') throw new InvalidBatchError('lastEventId must be a string')
-  if (batch.lastMessageAt !== undefined && (typeof batch.lastMessageAt !== 'number' || !Number.isFinite(batch.lastMessageAt))) {
-    throw new InvalidBatchError('lastMessageAt must be a finite number')
-  }
-}
-
 function validateQuery (query: TopQuery): void {
   if (!WINDOW_NAMES.includes(query.window)) throw new RangeError(`unknown window ${String(query.window)}`)
   if (!Number.isSafeInteger(query.limit) || query.limit < 1) throw new RangeError(`limit must be a positive integer, got ${String(query.limit)}`)
   if (query.exclude !== undefined && typeof query.exclude !== 'function') throw new TypeError('exclude must be a function')
-}
-
-function bucketExpired (spec: WindowSpec, bucket: number, nowMs: number): boolean {
-  return nowMs >= (bucket * spec.bucketSeconds + bucketTtlSeconds(spec)) * 1000
 }
 
 function secondExpired (second: number, nowMs: number): boolean {
@@ -143,15 +102,19 @@ function sweepAll (map: Map<number, number>, expired: (key: number) => boolean):
  * the same semantics as the Redis store, saved to `snapshotPath` every
  * `snapshotIntervalMs` and on close, loaded on open.
  *
- * Reads are cheap by construction: all-time lists keep an exact cached head
- * (TopCache), windowed global lists are running sums that slide with the
- * clock (WindowAggregate), and per-room window merges are cached per room
- * version and bucket.
+ * Memory is bounded by the same settings as Redis (SPEC section 3): all-time
+ * lists trimmed to maxTrackedWords, detail for at most maxTrackedRooms rooms
+ * (TrackedRooms), window buckets as trimmed values built by the shared
+ * window modules (src/store/windows), so both stores answer alike.
+ * All-time lists keep an exact cached head (TopCache); a windowed list is
+ * merged from its covering values once per store version and reused.
  */
 export class MemoryStore implements StatsStore {
   private readonly clock: () => number
   private readonly maxTrackedWords: number
   private readonly maxTrackedPerRoom: number
+  private readonly windowTop: number
+  private readonly roomWindowTop: number
   private readonly maxFailedLog: number
   private readonly snapshotPath: string | null
   private readonly snapshotIntervalMs: number
@@ -160,8 +123,9 @@ export class MemoryStore implements StatsStore {
 
   private state: StoreState = emptyState()
   private status: Status = 'new'
-  private readonly aggregates = new Map<string, WindowAggregate>()
-  private readonly roomMerges = new Map<string, RoomMerge>()
+  private readonly life: BucketLife
+  private readonly tracked: TrackedRooms
+  private readonly merged = new Map<string, MergedWindow>()
   private lease: { token: string, expiresAt: number } | null = null
   private nextFullSweepAt = 0
 
@@ -185,6 +149,10 @@ export class MemoryStore implements StatsStore {
     this.clock = options.clock ?? Date.now
     this.maxTrackedWords = positiveInteger(options.maxTrackedWords, 'maxTrackedWords')
     this.maxTrackedPerRoom = positiveInteger(options.maxTrackedPerRoom, 'maxTrackedPerRoom')
+    this.windowTop = positiveInteger(options.windowTop ?? 1000, 'windowTop')
+    this.roomWindowTop = positiveInteger(options.roomWindowTop ?? 25, 'roomWindowTop')
+    this.tracked = new TrackedRooms(positiveInteger(options.maxTrackedRooms ?? 1000, 'maxTrackedRooms'))
+    this.life = new BucketLife({ windowTop: this.windowTop, roomWindowTop: this.roomWindowTop })
     this.maxFailedLog = positiveInteger(options.maxFailedLog ?? 1000, 'maxFailedLog')
     this.snapshotIntervalMs = positiveInteger(options.snapshotIntervalMs ?? 60_000, 'snapshotIntervalMs')
     if (options.snapshotPath !== null && (typeof options.snapshotPath !== 'string' || options.snapshotPath === '')) {
@@ -212,7 +180,7 @@ export class MemoryStore implements StatsStore {
     let loaded: StoreState | null = null
     if (this.snapshotPath !== null) {
       try {
-        loaded = await readSnapshot(this.snapshotPath)
+        loaded = await readSnapshot(this.snapshotPath, { windowTop: this.windowTop, roomWindowTop: this.roomWindowTop })
       } catch (err) {
         if (this.status !== 'closed') this.status = 'failed'
         this.logger.error({ err, path: this.snapshotPath }, 'cannot load the snapshot: the embedded store will not start')
@@ -222,6 +190,9 @@ export class MemoryStore implements StatsStore {
     if (this.status === 'closed') throw new StoreUnavailableError('the embedded store was closed while it opened')
     this.state = loaded ?? emptyState()
     this.enforceBounds()
+    this.life.restore(this.state.windowLife)
+    // Build what turned final while the store was down, so the sweep can drop what no window reads.
+    this.advanceWindows(this.clock())
     this.sweep(this.clock(), true)
     this.status = 'open'
     if (loaded !== null) {
@@ -300,7 +271,7 @@ export class MemoryStore implements StatsStore {
     this.assertOpen()
     if (resolution !== '1s' && resolution !== '1m') throw new RangeError(`unknown resolution ${String(resolution)}`)
     if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw new RangeError('fromMs and toMs must be finite numbers')
-    const step = resolution === '1s' ? 1000 : 60_000
+    const step = STEP_MS[resolution]
     const first = Math.ceil(fromMs / step) * step
     if (toMs < first) return []
     const points = Math.floor((toMs - first) / step) + 1
@@ -317,44 +288,40 @@ export class MemoryStore implements StatsStore {
     return out
   }
 
-  async top (category: Category, query: TopQuery): Promise<TopEntry[]> {
+  async top (category: Category, query: TopQuery): Promise<TopList> {
     this.assertOpen()
     if (!CATEGORIES.includes(category)) throw new RangeError(`unknown category ${String(category)}`)
     validateQuery(query)
-    if (query.window === 'all') return this.state.top[category].top(query.limit, query.exclude)
-    const spec = windowSpec(query.window)
-    const aggregate = this.aggregate(spec, category)
-    aggregate.slideTo(bucketOf(spec, Math.floor(this.clock() / 1000)))
-    return aggregate.top(query.limit, query.exclude)
+    if (query.window === 'all') return { entries: this.state.top[category].top(query.limit, query.exclude), maxError: 0 }
+    const window = query.window
+    const merged = this.mergedWindow(`${window}\u0000${category}`, window, (values) => mergeCovering(values, category))
+    return { entries: merged.cache.read(query.limit, query.exclude), maxError: merged.maxError }
   }
 
   async roomTotals (room: string, window: WindowName): Promise<RoomTotals | null> {
     this.assertOpen()
     if (!WINDOW_NAMES.includes(window)) throw new RangeError(`unknown window ${String(window)}`)
     const state = this.state.rooms.get(room)
-    if (state === undefined) return null
-    if (window === 'all') return { messages: state.messages, events: Object.fromEntries(state.events) }
-    const spec = windowSpec(window)
-    const buckets = this.state.windows[spec.name]
-    let messages = 0
-    const events: Counts = new Map()
-    for (const b of bucketsCovering(spec, this.clock())) {
-      const detail = buckets.get(b)?.rooms.get(room)
-      if (detail === undefined) continue
-      messages += detail.messages
-      for (const [command, n] of detail.events) addCount(events, command, n)
+    if (state === undefined) {
+      const listed = this.state.top.rooms.counts.get(room)
+      if (listed === undefined) return null
+      return { messages: window === 'all' ? listed : 0, events: {}, tracked: false }
     }
-    return { messages, events: Object.fromEntries(events) }
+    if (window === 'all') return { messages: state.messages, events: Object.fromEntries(state.events), tracked: true }
+    const { messages, events } = roomWindowTotals(coveringValues(this.state.levels, window, this.clock(), this.life.marks()), room)
+    return { messages, events: Object.fromEntries(events), tracked: true }
   }
 
-  async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]> {
+  async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopList> {
     this.assertOpen()
     if (!ROOM_CATEGORIES.includes(category)) throw new RangeError(`unknown room category ${String(category)}`)
     validateQuery(query)
     const state = this.state.rooms.get(room)
-    if (state === undefined) return []
-    if (query.window === 'all') return state[category].top(query.limit, query.exclude)
-    return this.roomMerge(room, state, category, windowSpec(query.window)).read(query.limit, query.exclude)
+    if (state === undefined) return emptyTopList()
+    if (query.window === 'all') return { entries: state[category].top(query.limit, query.exclude), maxError: 0 }
+    const window = query.window
+    const merged = this.mergedWindow(`${window}\u0000${category}\u0000${room}`, window, (values) => mergeRoomCovering(values, room, category))
+    return { entries: merged.cache.read(query.limit, query.exclude), maxError: merged.maxError }
   }
 
   async failedMessages (limit: number): Promise<FailedMessage[]> {
@@ -395,21 +362,40 @@ export class MemoryStore implements StatsStore {
   /** How many entries each structure holds (for tests, metrics and the bench). */
   structureSizes (): {
     lists: Record<Category, number>
+    /** Tracked rooms (with detail). */
     rooms: number
-    buckets: Record<BucketedWindow, number>
-    /** Members held by the running sums of windowed global lists (created on first read). */
-    windowSums: number
+    /** Members of all tracked rooms' all-time lists. */
+    roomMembers: number
+    /** Stored window values per window's level (one per bucket), all levels, and the list members they hold, rooms included. */
+    buckets: Record<Exclude<WindowName, 'all'>, number>
+    windowBuckets: number
+    windowMembers: number
+    /** Members held exact in open 1 s buckets. */
+    openMembers: number
     seconds: number
     minutes: number
     failedLog: number
   } {
     const s = this.state
-    const buckets = Object.fromEntries(WINDOW_SPECS.map((spec) => [spec.name, s.windows[spec.name].size])) as Record<BucketedWindow, number>
+    let roomMembers = 0
+    for (const room of s.rooms.values()) for (const category of ROOM_CATEGORIES) roomMembers += room[category].size
+    let windowBuckets = 0
+    let windowMembers = 0
+    for (const buckets of s.levels) {
+      windowBuckets += buckets.size
+      for (const values of buckets.values()) {
+        for (const category of CATEGORIES) windowMembers += values.lists[category]?.entries.length ?? 0
+        for (const room of values.rooms.values()) for (const category of ROOM_CATEGORIES) windowMembers += room[category].entries.length
+      }
+    }
     return {
       lists: { words: s.top.words.size, nicks: s.top.nicks.size, rooms: s.top.rooms.size, emotes: s.top.emotes.size },
       rooms: s.rooms.size,
-      buckets,
-      windowSums: [...this.aggregates.values()].reduce((n, aggregate) => n + aggregate.counts.size, 0),
+      roomMembers,
+      buckets: Object.fromEntries(LEVELS.map((l) => [l.spec.name, s.levels[l.index]?.size ?? 0])) as Record<Exclude<WindowName, 'all'>, number>,
+      windowBuckets,
+      windowMembers,
+      openMembers: this.life.openEntries(),
       seconds: s.seconds.size,
       minutes: s.minutes.size,
       failedLog: s.failedLog.length
@@ -437,14 +423,14 @@ export class MemoryStore implements StatsStore {
     if (leaseToken !== undefined && !this.leaseHeldBy(leaseToken, now)) throw new LeaseLostError()
     const s = this.state
     if (batch.sequence <= s.sequence) return 'duplicate'
-    // Slide first so the sums never hold a bucket the sweep removes.
-    for (const spec of WINDOW_SPECS) {
-      const current = bucketOf(spec, Math.floor(now / 1000))
-      for (const category of CATEGORIES) this.aggregates.get(`${spec.name}:${category}`)?.slideTo(current)
-    }
-    this.sweep(now, false)
-    const touchedRooms = new Set<RoomState>()
-    for (const slice of batch.slices) this.applySlice(slice, now, touchedRooms)
+    // First build what the clock alone has made final, so late counts below find their built ancestors.
+    this.advanceWindows(now)
+    for (const slice of batch.slices) this.applyAllTime(slice, now)
+    const evicted = this.applyRooms(batch.slices)
+    const plan = this.life.plan(batch.slices, now, (room) => this.tracked.has(room), evicted)
+    applyWindowPlan(s.levels, plan, this.windowTop, this.roomWindowTop)
+    this.life.commit(plan)
+    s.windowLife = this.life.state()
     s.failedMessages += batch.failedCount
     for (const { raw, reason, at } of batch.failedLog) s.failedLog.push({ raw, reason, at })
     if (s.failedLog.length > this.maxFailedLog) s.failedLog.splice(0, s.failedLog.length - this.maxFailedLog)
@@ -453,117 +439,99 @@ export class MemoryStore implements StatsStore {
     s.sequence = batch.sequence
     if (batch.lastEventId !== undefined) s.lastEventId = batch.lastEventId
     for (const category of CATEGORIES) s.top[category].trimTo(this.maxTrackedWords)
-    for (const room of touchedRooms) {
-      for (const category of ROOM_CATEGORIES) room[category].trimTo(this.maxTrackedPerRoom)
-    }
+    this.sweep(now, false)
     this.version++
     return 'applied'
   }
 
-  private applySlice (slice: CountSlice, now: number, touchedRooms: Set<RoomState>): void {
+  /** Builds the window buckets the clock has made final since the last write. */
+  private advanceWindows (now: number): void {
+    const plan = this.life.plan([], now)
+    if (plan.builds.length === 0 && plan.state.floor === this.life.state().floor) return
+    applyWindowPlan(this.state.levels, plan, this.windowTop, this.roomWindowTop)
+    this.life.commit(plan)
+    this.state.windowLife = this.life.state()
+  }
+
+  /** Totals, series and all-time lists: every slice counts all-time, however old (SPEC section 1). */
+  private applyAllTime (slice: CountSlice, now: number): void {
     const s = this.state
-    const second = slice.second
     s.totalMessages += slice.messages
     if (slice.messages > 0) {
-      if (!secondExpired(second, now)) addCount(s.seconds, second, slice.messages)
-      const minute = Math.floor(second / 60)
+      // Series only hold what falls inside their retention: an older second would only expire.
+      if (!secondExpired(slice.second, now)) addCount(s.seconds, slice.second, slice.messages)
+      const minute = Math.floor(slice.second / 60)
       if (!minuteExpired(minute, now)) addCount(s.minutes, minute, slice.messages)
     }
-    for (const [command, n] of slice.events) if (n > 0) addCount(s.events, command, n)
+    addCounts(s.events, slice.events)
     for (const category of CATEGORIES) {
       const list = s.top[category]
       for (const [value, n] of slice[category]) if (n > 0) list.add(value, n)
     }
-    for (const [name, detail] of slice.roomDetail) {
-      let room = s.rooms.get(name)
-      if (room === undefined) s.rooms.set(name, room = emptyRoom())
-      room.messages += detail.messages
-      room.version++
-      touchedRooms.add(room)
-      for (const [command, n] of detail.events) if (n > 0) addCount(room.events, command, n)
-      for (const category of ROOM_CATEGORIES) {
-        const list = room[category]
-        for (const [value, n] of detail[category]) if (n > 0) list.add(value, n)
-      }
+  }
+
+  /**
+   * Tracked rooms (after the rooms list took this batch): admits and evicts,
+   * then adds the detail of tracked rooms. Returns the rooms evicted, whose
+   * detail is gone everywhere, so a room that comes back starts clean.
+   */
+  private applyRooms (slices: readonly CountSlice[]): string[] {
+    const s = this.state
+    const messages: Counts = new Map()
+    for (const slice of slices) for (const [room, detail] of slice.roomDetail) addCount(messages, room, detail.messages)
+    if (messages.size === 0) return []
+    const plan = this.tracked.plan(messages, (room) => s.top.rooms.counts.get(room))
+    this.tracked.commit(plan)
+    for (const room of plan.evicted) s.rooms.delete(room)
+    forgetRoomWindows(s.levels, plan.evicted)
+    for (const [room, score] of plan.scores) {
+      let state = s.rooms.get(room)
+      if (state === undefined) s.rooms.set(room, state = emptyRoom())
+      state.messages = score
     }
-    const hasGlobal = slice.words.size + slice.nicks.size + slice.rooms.size + slice.emotes.size > 0
-    if (!hasGlobal && slice.roomDetail.size === 0) return
-    for (const spec of WINDOW_SPECS) {
-      const index = bucketOf(spec, second)
-      // Redis would give such a bucket an expiry in the past, i.e. drop it.
-      if (bucketExpired(spec, index, now)) continue
-      const buckets = s.windows[spec.name]
-      let bucket = buckets.get(index)
-      if (bucket === undefined) buckets.set(index, bucket = emptyWindowBucket())
-      if (hasGlobal) this.addToBucket(spec, index, bucket, slice)
-      for (const [name, detail] of slice.roomDetail) {
-        let roomBucket = bucket.rooms.get(name)
-        if (roomBucket === undefined) bucket.rooms.set(name, roomBucket = emptyRoomBucket())
-        roomBucket.messages += detail.messages
-        for (const [command, n] of detail.events) if (n > 0) addCount(roomBucket.events, command, n)
+    const touched = new Set<string>()
+    for (const slice of slices) {
+      for (const [room, detail] of slice.roomDetail) {
+        const state = s.rooms.get(room)
+        if (state === undefined) continue
+        touched.add(room)
+        addCounts(state.events, detail.events)
         for (const category of ROOM_CATEGORIES) {
-          const counts = roomBucket[category]
-          for (const [value, n] of detail[category]) if (n > 0) addCount(counts, value, n)
+          const list = state[category]
+          for (const [value, n] of detail[category]) if (n > 0) list.add(value, n)
         }
       }
     }
+    for (const room of touched) {
+      const state = s.rooms.get(room) as RoomState
+      for (const category of ROOM_CATEGORIES) state[category].trimTo(this.maxTrackedPerRoom)
+    }
+    return plan.evicted
   }
 
-  private addToBucket (spec: WindowSpec, index: number, bucket: WindowBucket, slice: CountSlice): void {
-    for (const category of CATEGORIES) {
-      const counts = bucket.categories[category]
-      const aggregate = this.aggregates.get(`${spec.name}:${category}`)
-      const live = aggregate !== undefined && aggregate.covers(index) ? aggregate : null
-      for (const [value, n] of slice[category]) {
-        if (n <= 0) continue
-        addCount(counts, value, n)
-        live?.add(value, n)
-      }
+  /** A windowed list merged from its covering values, reused while the store and the plan are unchanged. */
+  private mergedWindow (name: string, window: Exclude<WindowName, 'all'>, merge: (values: BucketValues[]) => { counts: Counts, maxError: number }): MergedWindow {
+    const now = this.clock()
+    const marks = this.life.marks()
+    // The store version and the current second decide what the plan covers.
+    const key = `${this.version}\u0000${Math.floor(now / 1000)}`
+    const cached = this.merged.get(name)
+    if (cached !== undefined && cached.key === key) return cached
+    const { counts, maxError } = merge(coveringValues(this.state.levels, window, now, marks))
+    const entry = { key, cache: new TopCache(counts), maxError }
+    this.merged.delete(name)
+    this.merged.set(name, entry)
+    if (this.merged.size > MERGED_WINDOW_ENTRIES) {
+      const oldest = this.merged.keys().next()
+      if (oldest.done !== true) this.merged.delete(oldest.value)
     }
-  }
-
-  /** The running sum of a global window list, created on its first read. */
-  private aggregate (spec: WindowSpec, category: Category): WindowAggregate {
-    const key = `${spec.name}:${category}`
-    let aggregate = this.aggregates.get(key)
-    if (aggregate === undefined) {
-      const buckets = this.state.windows[spec.name]
-      aggregate = new WindowAggregate(spec.buckets, (b) => buckets.get(b)?.categories[category])
-      this.aggregates.set(key, aggregate)
-    }
-    return aggregate
-  }
-
-  /** A room's window list: the merge of its covering buckets, reused while the room and the current bucket are unchanged. */
-  private roomMerge (name: string, room: RoomState, category: RoomCategory, spec: WindowSpec): TopCache {
-    const covering = bucketsCovering(spec, this.clock())
-    const key = `${spec.name}\u0000${covering[covering.length - 1] ?? 0}\u0000${category}\u0000${name}`
-    const cached = this.roomMerges.get(key)
-    if (cached !== undefined && cached.version === room.version) return cached.cache
-    const merged: Counts = new Map()
-    const buckets = this.state.windows[spec.name]
-    for (const b of covering) {
-      const detail = buckets.get(b)?.rooms.get(name)
-      if (detail === undefined) continue
-      for (const [value, n] of detail[category]) addCount(merged, value, n)
-    }
-    const cache = new TopCache(merged)
-    this.roomMerges.delete(key)
-    this.roomMerges.set(key, { version: room.version, cache })
-    if (this.roomMerges.size > ROOM_MERGE_CACHE_ENTRIES) {
-      const oldest = this.roomMerges.keys().next()
-      if (oldest.done !== true) this.roomMerges.delete(oldest.value)
-    }
-    return cache
+    return entry
   }
 
   /** Drops expired window buckets and series points; `full` checks every series point, not just the oldest. */
   private sweep (now: number, full: boolean): void {
     const s = this.state
-    for (const spec of WINDOW_SPECS) {
-      const buckets = s.windows[spec.name]
-      for (const index of buckets.keys()) if (bucketExpired(spec, index, now)) buckets.delete(index)
-    }
+    sweepWindows(s.levels, Math.floor(now / 1000), this.life.marks())
     if (full || now >= this.nextFullSweepAt) {
       sweepAll(s.seconds, (second) => secondExpired(second, now))
       sweepAll(s.minutes, (minute) => minuteExpired(minute, now))
@@ -578,6 +546,11 @@ export class MemoryStore implements StatsStore {
   private enforceBounds (): void {
     const s = this.state
     for (const category of CATEGORIES) s.top[category].trimTo(this.maxTrackedWords)
+    // A snapshot may hold more rooms than MAX_TRACKED_ROOMS allows now (or than version 1 bounded).
+    this.tracked.load([...s.rooms].map(([name, room]) => [name, room.messages]))
+    const untracked = [...s.rooms.keys()].filter((name) => !this.tracked.has(name))
+    for (const name of untracked) s.rooms.delete(name)
+    forgetRoomWindows(s.levels, untracked)
     for (const room of s.rooms.values()) {
       for (const category of ROOM_CATEGORIES) room[category].trimTo(this.maxTrackedPerRoom)
     }

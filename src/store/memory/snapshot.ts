@@ -4,34 +4,47 @@ import { basename, dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CATEGORIES, ROOM_CATEGORIES, type Category, type Counts, type FailedMessage, type RoomCategory } from '../types.js'
 import { WINDOW_SPECS } from '../windows.js'
+import { levelOf, LEVELS } from '../windows/levels.js'
+import { emptyRoomCounts, type RoomCounts, roomValueOf } from '../windows/room-value.js'
+import { flattenRoomValue, flattenTrimmed, unflattenRoomValue, unflattenTrimmed } from '../windows/serialise.js'
+import { trimCounts } from '../windows/trimmed-list.js'
 import { SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError } from './errors.js'
-import { type BucketedWindow, emptyRoom, emptyRoomBucket, emptyState, emptyWindowBucket, type StoreState } from './state.js'
+import { type BucketValues, emptyBucketValues, emptyRoom, emptyState, type StoreState } from './state.js'
 
 /*
- * Snapshot file, version 1. One JSON document laid out one record per line,
- * so it is written and read as a stream (a million words never become one
- * string) and a cut-off file is detected:
+ * Snapshot file, version 2 (storage v2, issue 12). One JSON document laid
+ * out one record per line, so it is written and read as a stream (a million
+ * words never become one string) and a cut-off file is detected:
  *
- *   {"format":"chat-stats-memory-snapshot","version":1,"savedAt":<ms>,"records":[
- *   ["meta",{sequence,lastEventId,totalMessages,failedMessages,events,startedAt,lastMessageAt}],
+ *   {"format":"chat-stats-memory-snapshot","version":2,"savedAt":<ms>,"records":[
+ *   ["meta",{sequence,lastEventId,totalMessages,failedMessages,events,startedAt,lastMessageAt,windowLife}],
  *   ["failed",[{raw,reason,at},...]],                 oldest first, in chunks
  *   ["series","1s"|"1m",[epochSecondOrMinute,messages,...]],
  *   ["top",category,[value,count,value,count,...]],  in chunks of CHUNK_ENTRIES
- *   ["room",room,{messages,events}],                 before that room's lists
+ *   ["room",room,{messages,events}],                 a tracked room, before its lists
  *   ["roomTop",room,"words"|"nicks"|"emotes",[value,count,...]],
- *   ["bucket",window,bucketIndex,category,[value,count,...]],
- *   ["roomBucket",window,bucketIndex,room,{messages,events,words,nicks,emotes}],
+ *   ["bucket",level,bucketIndex,category,[err,value,count,...]],        a trimmed list (serialise.ts)
+ *   ["roomBucket",level,bucketIndex,room,[messages,{events},words,nicks,emotes]],
  *   ["end",{"records":<record lines above>,"sha256":<hex of every byte before this line>}]
  *   ]}
  *
  * Every record line but the end line ends with a comma. Lists are flat
  * [key, count, key, count, ...] arrays (a million pairs would otherwise be a
  * million small arrays to allocate on load); counts are positive integers and
- * a key appears once per list.
+ * a key appears once per list. `windowLife` is BucketLife's state (null for
+ * a store that never wrote a window).
+ *
+ * Version 1 (before storage v2: exact counts per window bucket, every room
+ * with detail) is migrated on load: each bucket's counts are trimmed to the
+ * store's WINDOW_TOP / ROOM_WINDOW_TOP, every bucket up to the save is taken
+ * as built, and the store keeps the MAX_TRACKED_ROOMS most active rooms.
+ * The next snapshot is written as version 2.
  */
 
 export const SNAPSHOT_FORMAT = 'chat-stats-memory-snapshot'
-export const SNAPSHOT_VERSION = 1
+export const SNAPSHOT_VERSION = 2
+/** Versions this build reads (1 is migrated). */
+const READABLE_VERSIONS = [1, 2]
 /** List entries per record line. */
 const CHUNK_ENTRIES = 10_000
 const FAILED_PER_RECORD = 200
@@ -92,12 +105,6 @@ function * flatChunks<K> (counts: ReadonlyMap<K, number>, size = CHUNK_ENTRIES):
   if (chunk.length > 0) yield chunk
 }
 
-function flat<K> (counts: ReadonlyMap<K, number>): Array<K | number> {
-  const out: Array<K | number> = []
-  for (const [key, n] of counts) out.push(key, n)
-  return out
-}
-
 function eventsObject (events: Counts): Record<string, number> {
   return Object.fromEntries(events)
 }
@@ -111,7 +118,8 @@ function * snapshotRecords (state: StoreState): Generator<string> {
     failedMessages: state.failedMessages,
     events: eventsObject(state.events),
     startedAt: state.startedAt,
-    lastMessageAt: state.lastMessageAt
+    lastMessageAt: state.lastMessageAt,
+    windowLife: state.windowLife
   }])
   for (const chunk of chunks(state.failedLog, FAILED_PER_RECORD)) {
     yield JSON.stringify(['failed', chunk.map(({ raw, reason, at }) => ({ raw, reason, at }))])
@@ -127,22 +135,13 @@ function * snapshotRecords (state: StoreState): Generator<string> {
       for (const chunk of flatChunks(room[category].counts)) yield JSON.stringify(['roomTop', name, category, chunk])
     }
   }
-  for (const spec of WINDOW_SPECS) {
-    for (const [index, bucket] of state.windows[spec.name]) {
+  for (const [level, buckets] of state.levels.entries()) {
+    for (const [index, values] of buckets) {
       for (const category of CATEGORIES) {
-        for (const chunk of flatChunks(bucket.categories[category])) {
-          yield JSON.stringify(['bucket', spec.name, index, category, chunk])
-        }
+        const list = values.lists[category]
+        if (list !== undefined) yield JSON.stringify(['bucket', level, index, category, flattenTrimmed(list)])
       }
-      for (const [name, room] of bucket.rooms) {
-        yield JSON.stringify(['roomBucket', spec.name, index, name, {
-          messages: room.messages,
-          events: eventsObject(room.events),
-          words: flat(room.words),
-          nicks: flat(room.nicks),
-          emotes: flat(room.emotes)
-        }])
-      }
+      for (const [name, room] of values.rooms) yield JSON.stringify(['roomBucket', level, index, name, flattenRoomValue(room)])
     }
   }
 }
@@ -246,12 +245,28 @@ export async function writeSnapshot (
   }
 }
 
+/** The window bounds a version 1 snapshot is migrated to. */
+export interface SnapshotReadOptions {
+  windowTop: number
+  roomWindowTop: number
+}
+
+/** A version 1 bucket: exact counts, trimmed once the file is read. */
+interface ExactBucket {
+  lists: Partial<Record<Category, Counts>>
+  rooms: Map<string, RoomCounts>
+}
+
 /** Reads one record line at a time, with what a clear error needs. */
 class SnapshotReader {
   readonly state = emptyState()
   hasMeta = false
+  version = SNAPSHOT_VERSION
+  savedAt = 0
+  /** Version 1 window buckets by level, then bucket index. */
+  private readonly exact = LEVELS.map(() => new Map<number, ExactBucket>())
 
-  constructor (private readonly path: string) {}
+  constructor (private readonly path: string, private readonly options: SnapshotReadOptions) {}
 
   corrupt (line: number, reason: string): SnapshotCorruptError {
     return new SnapshotCorruptError(this.path, `line ${line}: ${reason}`)
@@ -270,10 +285,12 @@ class SnapshotReader {
     if (typeof header !== 'object' || header === null || h.format !== SNAPSHOT_FORMAT) {
       throw this.corrupt(1, `not a ${SNAPSHOT_FORMAT} file (format is ${JSON.stringify(h.format)})`)
     }
-    if (h.version !== SNAPSHOT_VERSION) {
-      throw this.corrupt(1, `unsupported version ${JSON.stringify(h.version)} (this build reads version ${SNAPSHOT_VERSION})`)
+    if (!READABLE_VERSIONS.includes(h.version as number)) {
+      throw this.corrupt(1, `unsupported version ${JSON.stringify(h.version)} (this build reads versions ${READABLE_VERSIONS.join(' and ')})`)
     }
     if (typeof h.savedAt !== 'number' || !Number.isFinite(h.savedAt)) throw this.corrupt(1, 'savedAt is not a number')
+    this.version = h.version as number
+    this.savedAt = h.savedAt
   }
 
   record (lineNumber: number, text: string): void {
@@ -300,6 +317,11 @@ class SnapshotReader {
         readEvents(meta.events, s.events, 'events', fail)
         s.startedAt = nullable(meta.startedAt, 'startedAt', fail, isTime)
         s.lastMessageAt = nullable(meta.lastMessageAt, 'lastMessageAt', fail, isTime)
+        if (this.version >= 2 && meta.windowLife !== null) {
+          const life = objectField(meta.windowLife, 'windowLife', fail)
+          if (!Number.isSafeInteger(life.floor) || !Number.isSafeInteger(life.newestWritten)) fail('windowLife needs integer floor and newestWritten')
+          s.windowLife = { floor: life.floor as number, newestWritten: life.newestWritten as number }
+        }
         break
       }
       case 'failed': {
@@ -340,37 +362,89 @@ class SnapshotReader {
         break
       }
       case 'bucket': {
-        const buckets = s.windows[windowField(fields[0], fail)]
-        const index = bucketIndex(fields[1], fail)
+        if (this.version === 1) {
+          const bucket = this.exactBucket(fields[0], fields[1], fail)
+          const category = categoryField(fields[2], CATEGORIES, fail)
+          readCounts(fields[3], bucket.lists[category] ??= new Map(), 'string', `bucket ${String(fields[1])} ${category}`, fail)
+          break
+        }
+        const values = this.bucketValues(fields[0], fields[1], fail)
         const category = categoryField(fields[2], CATEGORIES, fail)
-        let bucket = buckets.get(index)
-        if (bucket === undefined) buckets.set(index, bucket = emptyWindowBucket())
-        readCounts(fields[3], bucket.categories[category], 'string', `bucket ${index} ${category}`, fail)
+        if (values.lists[category] !== undefined) fail(`${category} appears twice in bucket ${String(fields[1])}`)
+        values.lists[category] = parsed(() => unflattenTrimmed(fields[3]), `bucket ${String(fields[1])} ${category}`, fail)
         break
       }
       case 'roomBucket': {
-        const buckets = s.windows[windowField(fields[0], fail)]
-        const index = bucketIndex(fields[1], fail)
         const name = stringField(fields[2], 'room', fail)
         if (!s.rooms.has(name)) fail(`room ${JSON.stringify(name)} has no room record`)
-        const detail = objectField(fields[3], 'room bucket', fail)
-        let bucket = buckets.get(index)
-        if (bucket === undefined) buckets.set(index, bucket = emptyWindowBucket())
-        if (bucket.rooms.has(name)) fail(`room ${JSON.stringify(name)} appears twice in bucket ${index}`)
-        const room = emptyRoomBucket()
-        room.messages = count(detail.messages, 'messages', fail, true)
-        readEvents(detail.events, room.events, 'events', fail)
-        for (const category of ROOM_CATEGORIES) readCounts(detail[category], room[category], 'string', category, fail)
-        bucket.rooms.set(name, room)
+        if (this.version === 1) {
+          const bucket = this.exactBucket(fields[0], fields[1], fail)
+          if (bucket.rooms.has(name)) fail(`room ${JSON.stringify(name)} appears twice in bucket ${String(fields[1])}`)
+          const detail = objectField(fields[3], 'room bucket', fail)
+          const room = emptyRoomCounts()
+          room.messages = count(detail.messages, 'messages', fail, true)
+          readEvents(detail.events, room.events, 'events', fail)
+          for (const category of ROOM_CATEGORIES) readCounts(detail[category], room[category], 'string', category, fail)
+          bucket.rooms.set(name, room)
+          break
+        }
+        const values = this.bucketValues(fields[0], fields[1], fail)
+        if (values.rooms.has(name)) fail(`room ${JSON.stringify(name)} appears twice in bucket ${String(fields[1])}`)
+        values.rooms.set(name, parsed(() => unflattenRoomValue(fields[3]), `room bucket of ${JSON.stringify(name)}`, fail))
         break
       }
       default:
         fail('unknown record type')
     }
   }
+
+  private bucketValues (level: unknown, index: unknown, fail: Fail): BucketValues {
+    const buckets = this.state.levels[levelField(level, fail)] as Map<number, BucketValues>
+    const bucket = bucketIndex(index, fail)
+    let values = buckets.get(bucket)
+    if (values === undefined) buckets.set(bucket, values = emptyBucketValues())
+    return values
+  }
+
+  private exactBucket (window: unknown, index: unknown, fail: Fail): ExactBucket {
+    const buckets = this.exact[windowLevel(window, fail)] as Map<number, ExactBucket>
+    const bucket = bucketIndex(index, fail)
+    let exact = buckets.get(bucket)
+    if (exact === undefined) buckets.set(bucket, exact = { lists: {}, rooms: new Map() })
+    return exact
+  }
+
+  /** Version 1: trims the exact buckets into values; every bucket up to the save counts as built. */
+  finish (): StoreState {
+    if (this.version !== 1) return this.state
+    const { windowTop, roomWindowTop } = this.options
+    this.exact.forEach((buckets, level) => {
+      for (const [index, exact] of buckets) {
+        const values = emptyBucketValues()
+        for (const category of CATEGORIES) {
+          const counts = exact.lists[category]
+          if (counts !== undefined) values.lists[category] = trimCounts(counts, windowTop)
+        }
+        for (const [name, room] of exact.rooms) values.rooms.set(name, roomValueOf(room, roomWindowTop))
+        this.state.levels[level]?.set(index, values)
+      }
+    })
+    const savedSecond = Math.floor(this.savedAt / 1000)
+    this.state.windowLife = { floor: savedSecond + 1, newestWritten: savedSecond }
+    return this.state
+  }
+
 }
 
 type Fail = (what: string) => never
+
+function parsed<T> (read: () => T, name: string, fail: Fail): T {
+  try {
+    return read()
+  } catch (err) {
+    return fail(`${name}: ${(err as Error).message}`)
+  }
+}
 
 function isTime (value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value)
@@ -404,9 +478,15 @@ function categoryField<C extends Category | RoomCategory> (value: unknown, allow
   return value as C
 }
 
-function windowField (value: unknown, fail: Fail): BucketedWindow {
-  if (!WINDOW_SPECS.some((spec) => spec.name === value)) fail(`unknown window ${JSON.stringify(value)}`)
-  return value as BucketedWindow
+/** A version 1 window name as its level index. */
+function windowLevel (value: unknown, fail: Fail): number {
+  const spec = WINDOW_SPECS.find((w) => w.name === value) ?? fail(`unknown window ${JSON.stringify(value)}`)
+  return levelOf(spec).index
+}
+
+function levelField (value: unknown, fail: Fail): number {
+  if (typeof value !== 'number' || LEVELS[value] === undefined) fail(`unknown level ${JSON.stringify(value)}`)
+  return value as number
 }
 
 function bucketIndex (value: unknown, fail: Fail): number {
@@ -442,7 +522,7 @@ function readCounts<K extends string | number> (value: unknown, into: Map<K, num
  * truncated, checksum mismatch) or SnapshotUnreadableError. Lists are loaded
  * as saved: the caller applies its bounds.
  */
-export async function readSnapshot (path: string): Promise<StoreState | null> {
+export async function readSnapshot (path: string, options: SnapshotReadOptions = { windowTop: 1000, roomWindowTop: 25 }): Promise<StoreState | null> {
   let handle: fsp.FileHandle
   try {
     handle = await fsp.open(path, 'r')
@@ -450,7 +530,7 @@ export async function readSnapshot (path: string): Promise<StoreState | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw new SnapshotUnreadableError(path, (err as Error).message, { cause: err })
   }
-  const reader = new SnapshotReader(path)
+  const reader = new SnapshotReader(path, options)
   const hash = createHash('sha256')
   let lineNumber = 0
   let records = 0
@@ -500,5 +580,5 @@ export async function readSnapshot (path: string): Promise<StoreState | null> {
   if (end.records !== records) throw new SnapshotCorruptError(path, `the end record counts ${String(end.records)} records, the file has ${records}`)
   const digest = hash.digest('hex')
   if (end.sha256 !== digest) throw new SnapshotCorruptError(path, 'checksum mismatch (the file was changed or damaged)')
-  return reader.state
+  return reader.finish()
 }

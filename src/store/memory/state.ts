@@ -1,33 +1,26 @@
-import type { Category, Counts, FailedMessage, RoomCategory, WindowName } from '../types.js'
+import type { Category, Counts, FailedMessage } from '../types.js'
+import type { BucketLifeState } from '../windows/bucket-life.js'
+import { LEVELS } from '../windows/levels.js'
+import type { RoomWindowValue } from '../windows/room-value.js'
+import type { TrimmedList } from '../windows/trimmed-list.js'
 import { BoundedCounts } from './bounded-counts.js'
 
-/** Window names that have buckets. */
-export type BucketedWindow = Exclude<WindowName, 'all'>
-
-/** One room, all time. */
+/** One tracked room, all time (SPEC section 3: at most MAX_TRACKED_ROOMS of them). */
 export interface RoomState {
+  /** All-time messages: the count it entered with (its rooms-list count) plus every message since; its tracking score. */
   messages: number
   events: Counts
   words: BoundedCounts
   nicks: BoundedCounts
   emotes: BoundedCounts
-  /** Bumped on every write to the room, so cached window merges know they are stale. */
-  version: number
 }
 
-/** One room within one time bucket. */
-export interface RoomBucket {
-  messages: number
-  events: Counts
-  words: Counts
-  nicks: Counts
-  emotes: Counts
-}
-
-/** One time bucket of one window. */
-export interface WindowBucket {
-  categories: Record<Category, Counts>
-  rooms: Map<string, RoomBucket>
+/** The stored values of one window bucket (see src/store/windows). */
+export interface BucketValues {
+  /** Stream-wide lists; a category never written is absent (empty). */
+  lists: Partial<Record<Category, TrimmedList>>
+  /** Tracked rooms' values. */
+  rooms: Map<string, RoomWindowValue>
 }
 
 /** Everything the embedded store holds and its snapshot saves. */
@@ -46,9 +39,12 @@ export interface StoreState {
   /** Messages by epoch minute. */
   minutes: Map<number, number>
   top: Record<Category, BoundedCounts>
+  /** Tracked rooms only. */
   rooms: Map<string, RoomState>
-  /** Buckets by window, keyed by bucket index (epoch seconds / bucket size). */
-  windows: Record<BucketedWindow, Map<number, WindowBucket>>
+  /** Window buckets by level index (LEVELS), keyed by bucket index. */
+  levels: Array<Map<number, BucketValues>>
+  /** Where the window writer stands (BucketLife.restore takes it); null for a new store. */
+  windowLife: BucketLifeState | null
 }
 
 export function emptyState (): StoreState {
@@ -65,28 +61,15 @@ export function emptyState (): StoreState {
     minutes: new Map(),
     top: { words: new BoundedCounts(), nicks: new BoundedCounts(), rooms: new BoundedCounts(), emotes: new BoundedCounts() },
     rooms: new Map(),
-    windows: { '1m': new Map(), '5m': new Map(), '15m': new Map(), '1h': new Map(), '24h': new Map() }
+    levels: LEVELS.map(() => new Map()),
+    windowLife: null
   }
 }
 
 export function emptyRoom (): RoomState {
-  return { messages: 0, events: new Map(), words: new BoundedCounts(), nicks: new BoundedCounts(), emotes: new BoundedCounts(), version: 0 }
+  return { messages: 0, events: new Map(), words: new BoundedCounts(), nicks: new BoundedCounts(), emotes: new BoundedCounts() }
 }
 
-export function emptyRoomBucket (): RoomBucket {
-  return { messages: 0, events: new Map(), words: new Map(), nicks: new Map(), emotes: new Map() }
-}
-
-export function emptyWindowBucket (): WindowBucket {
-  return { categories: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, rooms: new Map() }
-}
-
-/** The all-time list of a room category. */
-export function roomList (room: RoomState, category: RoomCategory): BoundedCounts {
-  return room[category]
-}
-
-/** Adds `by` to `key` of a plain count map. */
-export function addCount<K> (counts: Map<K, number>, key: K, by: number): void {
-  counts.set(key, (counts.get(key) ?? 0) + by)
+export function emptyBucketValues (): BucketValues {
+  return { lists: {}, rooms: new Map() }
 }

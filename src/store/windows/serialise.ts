@@ -19,13 +19,15 @@ export function decodeTrimmed (text: string): TrimmedList {
   return unflattenTrimmed(JSON.parse(text) as unknown)
 }
 
-function flattenTrimmed (list: TrimmedList): Array<string | number> {
+/** The JSON value behind encodeTrimmed (to embed in a larger document, e.g. the embedded store's snapshot). */
+export function flattenTrimmed (list: TrimmedList): Array<string | number> {
   const flat: Array<string | number> = [list.err]
   for (const { value, count } of list.entries) flat.push(value, count)
   return flat
 }
 
-function unflattenTrimmed (flat: unknown): TrimmedList {
+/** The inverse of flattenTrimmed; throws TypeError on anything else. */
+export function unflattenTrimmed (flat: unknown): TrimmedList {
   if (!Array.isArray(flat) || flat.length % 2 !== 1 || typeof flat[0] !== 'number') throw new TypeError('not a stored trimmed list')
   const entries: TopEntry[] = []
   for (let i = 1; i < flat.length; i += 2) {
@@ -39,18 +41,21 @@ function unflattenTrimmed (flat: unknown): TrimmedList {
 
 /** The text of a room's window value: `[messages,{events},words,nicks,emotes]`, each list as in encodeTrimmed. */
 export function encodeRoomValue (value: RoomWindowValue): string {
-  return JSON.stringify([
-    value.messages,
-    Object.fromEntries(value.events),
-    flattenTrimmed(value.words),
-    flattenTrimmed(value.nicks),
-    flattenTrimmed(value.emotes)
-  ])
+  return JSON.stringify(flattenRoomValue(value))
 }
 
 /** Parses `encodeRoomValue`'s text; throws SyntaxError/TypeError on anything else. */
 export function decodeRoomValue (text: string): RoomWindowValue {
-  const parsed = JSON.parse(text) as unknown
+  return unflattenRoomValue(JSON.parse(text) as unknown)
+}
+
+/** The JSON value behind encodeRoomValue. */
+export function flattenRoomValue (value: RoomWindowValue): unknown[] {
+  return [value.messages, Object.fromEntries(value.events), flattenTrimmed(value.words), flattenTrimmed(value.nicks), flattenTrimmed(value.emotes)]
+}
+
+/** The inverse of flattenRoomValue; throws TypeError on anything else. */
+export function unflattenRoomValue (parsed: unknown): RoomWindowValue {
   if (!Array.isArray(parsed) || parsed.length !== 5 || typeof parsed[0] !== 'number' || typeof parsed[1] !== 'object' || parsed[1] === null) {
     throw new TypeError('not a stored room window value')
   }
