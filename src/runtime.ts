@@ -23,7 +23,7 @@ export interface StoreHandle {
 
 /** The Redis store when Redis is configured, else the embedded store with its snapshot file. */
 export function createStore (config: Config, logger: Logger): StoreHandle {
-  const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM }
+  const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, maxTrackedRooms: config.MAX_TRACKED_ROOMS, windowTop: config.WINDOW_TOP, roomWindowTop: config.ROOM_WINDOW_TOP }
   const cluster = config.REDIS_CLUSTER_NODES
   // SPEC section 7: 16 shards spread a statistic over the masters of a cluster; one is today's layout.
   const shards = config.STORE_SHARDS ?? (cluster !== undefined ? 16 : 1)

@@ -48,14 +48,12 @@ async function makeStore (t: TestContext, options: { now?: number, maxTrackedWor
   return { store, namespace, clock }
 }
 
-runStoreContract('RedisStore', async ({ clock, maxTrackedWords, maxTrackedPerRoom }) => {
+runStoreContract('RedisStore', async (bounds) => {
   const namespace = randomPrefix()
   const store = new RedisStore({
     redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 30_000 }),
     namespace,
-    clock,
-    maxTrackedWords,
-    maxTrackedPerRoom
+    ...bounds
   })
   return {
     store,

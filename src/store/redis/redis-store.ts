@@ -223,8 +223,7 @@ export class RedisStore implements StatsStore {
     const last = Math.floor(toMs / step) * step
     if (last < first) return []
     const count = (last - first) / step + 1
-    // The API asks at most MAX_SERIES_POINTS (+1 when both ends fall on a step); this only stops a caller asking for millions.
-    if (count > 2 * MAX_SERIES_POINTS) throw new RangeError(`series of ${count} points asked; at most ${2 * MAX_SERIES_POINTS}`)
+    if (count > MAX_SERIES_POINTS) throw new RangeError(`series of ${count} points asked; at most ${MAX_SERIES_POINTS}`)
 
     // 1s: one hash per minute, field = second of the minute; 1m: one hash per day, field = minute of the day.
     const perKey = resolution === '1s' ? 60_000 : 86_400_000
