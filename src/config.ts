@@ -34,9 +34,9 @@ export const ConfigSchema = Type.Object({
   // Storage bounds (SPEC section 3); ARCHITECTURE.md "Memory" gives the formula and each default's reason.
   MAX_TRACKED_WORDS: Integer('Members kept in each all-time list: words, nicks, rooms, emotes (lowest counts trimmed); 500,000 keeps every word said more than a few times a day', 500_000, 100),
   MAX_TRACKED_ROOMS: Integer('Rooms that keep a drill-down (the most active by all-time messages); 1,000 covers the rooms that carry most of the firehose', 1000, 1),
-  MAX_TRACKED_PER_ROOM: Integer('Members kept in each all-time list of a tracked room: words, nicks, emotes', 1000, 100),
-  WINDOW_TOP: Integer('Members kept per list in each closed stream-wide window bucket; more is exact longer, windowed answers state their error', 1000, 10),
-  ROOM_WINDOW_TOP: Integer('Members kept per list in each closed window bucket of a tracked room (bounded harder: one value per room and bucket)', 25, 5),
+  MAX_TRACKED_PER_ROOM: Integer('Members kept in each all-time list of a tracked room: words, nicks, emotes; 500 keeps a room\'s top 100 stable', 500, 100),
+  WINDOW_TOP: Integer('Members kept per list in each closed stream-wide window bucket; more stays exact longer, windowed answers state their error', 1000, 10, 100_000),
+  ROOM_WINDOW_TOP: Integer('Members kept per list in each closed window bucket of a tracked room (bounded harder: one value per room and bucket); 25 keeps a room\'s windowed top 10 close', 25, 5, 10_000),
   MAX_PENDING_UPDATES: Integer('Counter updates the worker holds while the store is down before it stops reading', 2_000_000, 1000),
   SNAPSHOT_PATH: Type.String({ description: 'Snapshot file of the embedded store', default: 'data/chat-stats.snapshot.json', minLength: 1 }),
   SNAPSHOT_INTERVAL_MS: Integer('How often the embedded store writes its snapshot', 60000, 100),

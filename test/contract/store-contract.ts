@@ -18,6 +18,7 @@ import {
 import { MAX_SERIES_POINTS } from '../../src/store/series.js'
 import { bucketOf, WINDOW_SPECS, type WindowSpec } from '../../src/store/windows.js'
 import { batch, chatSlice, type CountsInput, slice } from '../helpers/batches.js'
+import { describeStorageBounds } from './bounds-contract.js'
 
 /**
  * The StatsStore conformance suite (SPEC section 3; /work/notes/store-semantics.md).
@@ -625,6 +626,8 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         await assert.rejects(store.applyBatch(batch(1, [s]), 'A'), LeaseLostError)
       })
     })
+
+    describeStorageBounds(setup)
 
     describe('against a naive model', () => {
       it('agrees over random batches with ties, trimming and windows', async (t) => {

@@ -113,6 +113,38 @@ describe('MemoryStore expiry', () => {
   })
 })
 
+describe('MemoryStore bounds (storage v2)', () => {
+  it('holds at most the settings whatever the breadth: rooms with detail, members per window value, open members', async (t) => {
+    const bounds = { maxTrackedWords: 300, maxTrackedPerRoom: 20, maxTrackedRooms: 7, windowTop: 15, roomWindowTop: 4 }
+    const { store, clock, apply } = await openStore(t, bounds)
+    let second = DAY + 100
+    let maxOpen = 0
+    for (let flush = 0; flush < 400; flush++) {
+      if (flush % 3 === 0) second++
+      clock.now = second * 1000 + 500
+      // 40 rooms, a new vocabulary every flush: far more breadth than the bounds hold.
+      await apply([chatSlice(second, Array.from({ length: 60 }, (_, i) => ({
+        nick: `n${flush}-${i % 13}`, room: `#r${(flush * 7 + i) % 40}`, words: [`w${flush}-${i}`, `v${i % 9}`], emotes: [`E${i % 30}`]
+      })))])
+      const sizes = store.structureSizes()
+      maxOpen = Math.max(maxOpen, sizes.openMembers)
+      assert.ok(sizes.rooms <= 7, `rooms with detail: ${sizes.rooms}`)
+      assert.ok(sizes.roomMembers <= 7 * 3 * 20, `room members: ${sizes.roomMembers}`)
+      assert.ok(Object.values(sizes.lists).every((n) => n <= 300), JSON.stringify(sizes.lists))
+      assert.ok(sizes.windowMembers <= sizes.windowBuckets * 4 * 15, `window members: ${sizes.windowMembers} in ${sizes.windowBuckets} values`)
+    }
+    // Once every level has built what it covers, a windowed list is approximate and says by how much.
+    const answer = await store.top('words', { window: '15m', limit: 100 })
+    assert.ok(answer.maxError > 0 && answer.entries.length <= 100)
+    const rooms = (await store.top('rooms', { window: 'all', limit: 100 })).entries.map((e) => e.value)
+    assert.equal(rooms.length, 40)
+    let tracked = 0
+    for (const room of rooms) if ((await store.roomTotals(room, 'all'))?.tracked === true) tracked++
+    assert.equal(tracked, 7, 'the other rooms answer their count, untracked')
+    assert.ok(maxOpen > 0)
+  })
+})
+
 describe('MemoryStore reads', () => {
   it('answers windows exactly right after each write, also inside one bucket and when the clock goes back', async (t) => {
     const { store, clock, apply } = await openStore(t)

@@ -29,9 +29,21 @@ describe('BucketLife', () => {
     life.plan([slice(now, { words: { a: 5 } })], ms(now))
     const plan = life.plan([slice(now, { words: { a: 1 } })], ms(now))
     assert.deepEqual(plan.seconds[0]?.lists.words?.entries, [{ value: 'a', count: 1 }])
+    // One plan at a time: a new plan drops the uncommitted one, which can no longer be committed.
     const other = life.plan([], ms(now))
+    assert.throws(() => life.commit(plan), /stale/)
+    life.commit(other)
+    assert.deepEqual(life.plan([slice(now, { words: { b: 1 } })], ms(now)).seconds[0]?.lists.words?.entries, [{ value: 'b', count: 1 }])
+    assert.equal(life.openEntries(), 0, 'the dropped plans left nothing behind')
+  })
+
+  it('without undo, counts in place and insists on each plan being committed', () => {
+    const life = new BucketLife({ windowTop: 10, roomWindowTop: 10, undo: false })
+    const now = DAY + 100
+    const plan = life.plan([slice(now, { words: { a: 2 } })], ms(now))
+    assert.throws(() => life.plan([], ms(now)), /must be committed/)
     life.commit(plan)
-    assert.throws(() => life.commit(other), /stale/)
+    assert.deepEqual(life.plan([slice(now, { words: { a: 1 } })], ms(now)).seconds[0]?.lists.words?.entries, [{ value: 'a', count: 3 }])
   })
 
   it('builds a coarser bucket once its last second is final, children listed, finest level first', () => {

@@ -152,7 +152,8 @@ export class MemoryStore implements StatsStore {
     this.windowTop = positiveInteger(options.windowTop ?? 1000, 'windowTop')
     this.roomWindowTop = positiveInteger(options.roomWindowTop ?? 25, 'roomWindowTop')
     this.tracked = new TrackedRooms(positiveInteger(options.maxTrackedRooms ?? 1000, 'maxTrackedRooms'))
-    this.life = new BucketLife({ windowTop: this.windowTop, roomWindowTop: this.roomWindowTop })
+    // Every plan is committed at once (applyNow is one synchronous step): no undo journal needed.
+    this.life = new BucketLife({ windowTop: this.windowTop, roomWindowTop: this.roomWindowTop, undo: false })
     this.maxFailedLog = positiveInteger(options.maxFailedLog ?? 1000, 'maxFailedLog')
     this.snapshotIntervalMs = positiveInteger(options.snapshotIntervalMs ?? 60_000, 'snapshotIntervalMs')
     if (options.snapshotPath !== null && (typeof options.snapshotPath !== 'string' || options.snapshotPath === '')) {
@@ -366,10 +367,11 @@ export class MemoryStore implements StatsStore {
     rooms: number
     /** Members of all tracked rooms' all-time lists. */
     roomMembers: number
-    /** Stored window values per window's level (one per bucket), all levels, and the list members they hold, rooms included. */
+    /** Stored window values per window's level (one per bucket), all levels, the stream-wide list members they hold and the text of the rooms' values. */
     buckets: Record<Exclude<WindowName, 'all'>, number>
     windowBuckets: number
     windowMembers: number
+    roomWindowChars: number
     /** Members held exact in open 1 s buckets. */
     openMembers: number
     seconds: number
@@ -381,11 +383,12 @@ export class MemoryStore implements StatsStore {
     for (const room of s.rooms.values()) for (const category of ROOM_CATEGORIES) roomMembers += room[category].size
     let windowBuckets = 0
     let windowMembers = 0
+    let roomWindowChars = 0
     for (const buckets of s.levels) {
       windowBuckets += buckets.size
       for (const values of buckets.values()) {
         for (const category of CATEGORIES) windowMembers += values.lists[category]?.entries.length ?? 0
-        for (const room of values.rooms.values()) for (const category of ROOM_CATEGORIES) windowMembers += room[category].entries.length
+        for (const text of values.rooms.values()) roomWindowChars += text.length
       }
     }
     return {
@@ -395,6 +398,7 @@ export class MemoryStore implements StatsStore {
       buckets: Object.fromEntries(LEVELS.map((l) => [l.spec.name, s.levels[l.index]?.size ?? 0])) as Record<Exclude<WindowName, 'all'>, number>,
       windowBuckets,
       windowMembers,
+      roomWindowChars,
       openMembers: this.life.openEntries(),
       seconds: s.seconds.size,
       minutes: s.minutes.size,
@@ -447,8 +451,7 @@ export class MemoryStore implements StatsStore {
   /** Builds the window buckets the clock has made final since the last write. */
   private advanceWindows (now: number): void {
     const plan = this.life.plan([], now)
-    if (plan.builds.length === 0 && plan.state.floor === this.life.state().floor) return
-    applyWindowPlan(this.state.levels, plan, this.windowTop, this.roomWindowTop)
+    if (plan.builds.length > 0) applyWindowPlan(this.state.levels, plan, this.windowTop, this.roomWindowTop)
     this.life.commit(plan)
     this.state.windowLife = this.life.state()
   }

@@ -1,7 +1,6 @@
 import type { Category, Counts, FailedMessage } from '../types.js'
 import type { BucketLifeState } from '../windows/bucket-life.js'
 import { LEVELS } from '../windows/levels.js'
-import type { RoomWindowValue } from '../windows/room-value.js'
 import type { TrimmedList } from '../windows/trimmed-list.js'
 import { BoundedCounts } from './bounded-counts.js'
 
@@ -19,8 +18,12 @@ export interface RoomState {
 export interface BucketValues {
   /** Stream-wide lists; a category never written is absent (empty). */
   lists: Partial<Record<Category, TrimmedList>>
-  /** Tracked rooms' values. */
-  rooms: Map<string, RoomWindowValue>
+  /**
+   * Tracked rooms' values as encodeRoomValue text: about 1.2 KB each at
+   * ROOM_WINDOW_TOP 25 instead of about 6.7 KB as objects, and there can be
+   * MAX_TRACKED_ROOMS of them in each of ~310 live buckets (ARCHITECTURE.md, Memory bounds).
+   */
+  rooms: Map<string, string>
 }
 
 /** Everything the embedded store holds and its snapshot saves. */

@@ -4,6 +4,7 @@ import type { WindowWritePlan } from '../windows/bucket-life.js'
 import { bucketAt, bucketStart, isExpired, TOP_LEVEL } from '../windows/levels.js'
 import { windowPlan } from '../windows/read-plan.js'
 import { addToRoomValue, emptyRoomValue, mergeRoomValues, type RoomWindowValue } from '../windows/room-value.js'
+import { decodeRoomValue, encodeRoomValue } from '../windows/serialise.js'
 import { addToTrimmed, emptyTrimmed, mergeTrimmed, type TrimmedList } from '../windows/trimmed-list.js'
 import { type BucketValues, emptyBucketValues } from './state.js'
 
@@ -26,7 +27,7 @@ export function applyWindowPlan (levels: Levels, plan: WindowWritePlan, windowTo
       const list = write.lists[category]
       if (list !== undefined) values.lists[category] = list
     }
-    for (const [room, value] of write.rooms) values.rooms.set(room, value)
+    for (const [room, value] of write.rooms) values.rooms.set(room, encodeRoomValue(value))
   }
   for (const delta of plan.late) {
     for (const { level, bucket } of delta.targets) {
@@ -35,7 +36,10 @@ export function applyWindowPlan (levels: Levels, plan: WindowWritePlan, windowTo
         const counts = delta.lists[category]
         if (counts.size > 0) values.lists[category] = addToTrimmed(values.lists[category] ?? emptyTrimmed(), counts, windowTop)
       }
-      for (const [room, counts] of delta.rooms) values.rooms.set(room, addToRoomValue(values.rooms.get(room) ?? emptyRoomValue(), counts, roomWindowTop))
+      for (const [room, counts] of delta.rooms) {
+        const stored = values.rooms.get(room)
+        values.rooms.set(room, encodeRoomValue(addToRoomValue(stored === undefined ? emptyRoomValue() : decodeRoomValue(stored), counts, roomWindowTop)))
+      }
     }
   }
   for (const build of plan.builds) {
@@ -48,13 +52,14 @@ export function applyWindowPlan (levels: Levels, plan: WindowWritePlan, windowTo
     }
     const byRoom = new Map<string, RoomWindowValue[]>()
     for (const child of children) {
-      for (const [room, value] of child.rooms) {
+      for (const [room, text] of child.rooms) {
+        const value = decodeRoomValue(text)
         const list = byRoom.get(room)
         if (list === undefined) byRoom.set(room, [value])
         else list.push(value)
       }
     }
-    for (const [room, values] of byRoom) built.rooms.set(room, mergeRoomValues(values, roomWindowTop))
+    for (const [room, values] of byRoom) built.rooms.set(room, encodeRoomValue(mergeRoomValues(values, roomWindowTop)))
     levels[build.level]?.set(build.bucket, built)
   }
 }
@@ -108,8 +113,9 @@ export function mergeRoomCovering (values: readonly BucketValues[], room: string
   const counts: Counts = new Map()
   let maxError = 0
   for (const value of values) {
-    const list = value.rooms.get(room)?.[category]
-    if (list === undefined) continue
+    const text = value.rooms.get(room)
+    if (text === undefined) continue
+    const list = decodeRoomValue(text)[category]
     maxError += list.err
     for (const { value: member, count } of list.entries) addCount(counts, member, count)
   }
@@ -121,8 +127,9 @@ export function roomWindowTotals (values: readonly BucketValues[], room: string)
   let messages = 0
   const events: Counts = new Map()
   for (const value of values) {
-    const detail = value.rooms.get(room)
-    if (detail === undefined) continue
+    const text = value.rooms.get(room)
+    if (text === undefined) continue
+    const detail = decodeRoomValue(text)
     messages += detail.messages
     for (const [command, n] of detail.events) addCount(events, command, n)
   }

@@ -1,7 +1,7 @@
 import { CATEGORIES, type Category, type Counts, type RoomSlice } from '../types.js'
 import { addCounts } from './counts.js'
-import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS } from './levels.js'
-import { addRoomSlice, copyRoomCounts, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
+import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS, longDeadline, TOP_LEVEL } from './levels.js'
+import { addRoomSlice, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
 import { trimCounts, type TrimmedList } from './trimmed-list.js'
 
 /** What the window machinery reads of a slice (a CountSlice fits). */
@@ -17,8 +17,12 @@ export interface WindowSlice {
 
 /** How long 1 s buckets stay open (exact, rewritten each flush) behind the newest second; SPEC leaves it to us. */
 export const DEFAULT_LATE_SECONDS = 10
-/** Members held in open 1 s buckets (all lists, all rooms) past which the oldest open seconds are closed early. */
-export const DEFAULT_MAX_OPEN_ENTRIES = 2_000_000
+/**
+ * Members held in open 1 s buckets (all lists, all rooms) past which the
+ * oldest open seconds are closed early: about 40 MB of the writer's memory;
+ * the real firehose (~2,000 msg/s) holds a few tens of thousands.
+ */
+export const DEFAULT_MAX_OPEN_ENTRIES = 500_000
 
 export interface BucketLifeOptions {
   /** WINDOW_TOP: members kept per stream-wide list in a closed bucket. */
@@ -27,8 +31,15 @@ export interface BucketLifeOptions {
   roomWindowTop: number
   /** Seconds a 1 s bucket stays open behind max(newest event second, clock second); default 10. */
   lateSeconds?: number
-  /** Cap on the members held in open buckets; default 2,000,000. */
+  /** Cap on the members held in open buckets; default 500,000. */
   maxOpenEntries?: number
+  /**
+   * Default true: a plan that is not committed is taken back by the next
+   * plan() (a store whose write can fail needs that). False for a store that
+   * commits every plan at once (the embedded store): no undo journal is kept,
+   * and plan() throws when the previous plan was not committed.
+   */
+  undo?: boolean
 }
 
 /**
@@ -67,7 +78,10 @@ export interface LateDelta {
 /**
  * A coarser bucket to build now: the merge of its children's stored values
  * (mergeTrimmed with windowTop per category, mergeRoomValues with
- * roomWindowTop per room), written as its value.
+ * roomWindowTop per room), written as its value. Children that hold nothing
+ * are skipped; a build with no child value writes nothing (after a long
+ * pause most builds are such). Its value may be past its own window's
+ * expiry (then it only serves its parent's build: give it a short life).
  */
 export interface BuildStep {
   level: number
@@ -96,14 +110,31 @@ export interface WindowWritePlan {
 interface OpenSecond {
   lists: Record<Category, Counts>
   rooms: Map<string, RoomCounts>
+  /** Members held (list entries, and per room its list entries + 1), kept as counts are added. */
+  entries: number
 }
 
 interface PendingChange {
+  /** The plan's own number: only the latest plan can be committed. */
+  planId: number
   generation: number
   floor: number
   newestWritten: number
-  opened: Map<number, OpenSecond>
   dropRooms: readonly string[]
+}
+
+/**
+ * How to take back a plan's additions to the open buckets when it is not
+ * committed: flat triples (map, key, old count or undefined) for counters,
+ * and what the plan created.
+ */
+interface UndoJournal {
+  planId: number
+  counters: Array<Map<string, number> | string | number | undefined>
+  messages: Array<[RoomCounts, number]>
+  createdRooms: Array<[OpenSecond, string]>
+  createdSeconds: number[]
+  entries: Array<[OpenSecond, number]>
 }
 
 /** The last built (final) bucket of each level when every second below `floor` is final; marks[0] is the last final second. */
@@ -112,14 +143,7 @@ export function marksOf (floor: number): number[] {
 }
 
 function emptyOpenSecond (): OpenSecond {
-  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, rooms: new Map() }
-}
-
-function entriesOf (open: OpenSecond): number {
-  let n = 0
-  for (const category of CATEGORIES) n += open.lists[category].size
-  for (const room of open.rooms.values()) n += room.words.size + room.nicks.size + room.emotes.size + 1
-  return n
+  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, rooms: new Map(), entries: 0 }
 }
 
 /**
@@ -140,14 +164,19 @@ function entriesOf (open: OpenSecond): number {
  *
  * Use: `const plan = life.plan(slices, nowMs)`; write it atomically; on
  * success `life.commit(plan)` (on failure or a duplicate batch, drop the
- * plan: nothing changed). Plan at least every 30 s even with no slices
- * (`plan([], nowMs)`), so parents are built before their 1 s children expire.
+ * plan: the next plan() or restore() takes its additions back, so nothing
+ * changed). One plan at a time: plan() drops an uncommitted plan. Plan at
+ * least every 30 s even with no slices (`plan([], nowMs)`), so parents are
+ * built before their 1 s children expire.
  */
 export class BucketLife {
   private readonly windowTop: number
   private readonly roomWindowTop: number
   private readonly lateSeconds: number
   private readonly maxOpenEntries: number
+  private readonly undo: boolean
+  /** A plan made without undo is waiting for its commit. */
+  private unjournaled: number | null = null
   private open = new Map<number, OpenSecond>()
   /** Null until the first plan or restore. */
   private floor: number | null = null
@@ -155,16 +184,22 @@ export class BucketLife {
   /** Seconds at or below it were written by an earlier writer: their exact counts are gone, so they take the late path. */
   private restoredThrough = -1
   private generation = 0
+  /** The additions of the last plan, until it is committed. */
+  private journal: UndoJournal | null = null
+  private plans = 0
 
   constructor (options: BucketLifeOptions) {
     this.windowTop = positive(options.windowTop, 'windowTop')
     this.roomWindowTop = positive(options.roomWindowTop, 'roomWindowTop')
     this.lateSeconds = positive(options.lateSeconds ?? DEFAULT_LATE_SECONDS, 'lateSeconds')
     this.maxOpenEntries = positive(options.maxOpenEntries ?? DEFAULT_MAX_OPEN_ENTRIES, 'maxOpenEntries')
+    this.undo = options.undo ?? true
   }
 
   /** Carries on from a persisted state (null: a new store). Forgets any open bucket. */
   restore (state: BucketLifeState | null): void {
+    this.journal = null
+    this.unjournaled = null
     this.open = new Map()
     this.floor = state?.floor ?? null
     this.newestWritten = state?.newestWritten ?? -1
@@ -184,8 +219,9 @@ export class BucketLife {
 
   /** Members held in open buckets (for metrics and the memory formula). */
   openEntries (): number {
+    this.rollback()
     let n = 0
-    for (const open of this.open.values()) n += entriesOf(open)
+    for (const open of this.open.values()) n += open.entries
     return n
   }
 
@@ -197,14 +233,30 @@ export class BucketLife {
    * @param dropRooms rooms that stop being tracked with this flush: their open detail is forgotten at commit (the store deletes their stored values)
    */
   plan (slices: readonly WindowSlice[], nowMs: number, isTracked: (room: string) => boolean = () => true, dropRooms: readonly string[] = []): WindowWritePlan {
+    this.rollback()
+    if (this.unjournaled !== null) throw new Error('BucketLife: the previous plan was made without undo and must be committed first')
     const nowSecond = Math.floor(nowMs / 1000)
     const clockFloor = nowSecond - this.lateSeconds + 1
     const previousFloor = this.floor ?? clockFloor
     const floorBefore = Math.max(previousFloor, clockFloor)
     const dropped = new Set(dropRooms)
     const tracked = (room: string): boolean => !dropped.has(room) && isTracked(room)
+    // Counts go into the open buckets in place (no copy of big maps per flush); the journal takes them back if the plan is dropped.
+    const planId = ++this.plans
+    const journal: UndoJournal = { planId, counters: [], messages: [], createdRooms: [], createdSeconds: [], entries: [] }
+    if (this.undo) this.journal = journal
+    else this.unjournaled = planId
+    const counters = this.undo ? journal.counters : null
+    const add = (open: OpenSecond, into: Map<string, number>, from: ReadonlyMap<string, number>): void => {
+      for (const [key, by] of from) {
+        if (by <= 0) continue
+        const old = into.get(key)
+        counters?.push(into, key, old)
+        if (old === undefined) open.entries++
+        into.set(key, (old ?? 0) + by)
+      }
+    }
 
-    const opened = new Map<number, OpenSecond>()
     const touched = new Map<number, { categories: Set<Category>, rooms: Set<string> }>()
     const lateBySecond = new Map<number, LateDelta>()
     let newest = Number.NEGATIVE_INFINITY
@@ -217,38 +269,44 @@ export class BucketLife {
         this.addLate(lateBySecond, slice, tracked, previousFloor, nowSecond)
         continue
       }
-      let target = opened.get(second)
+      let open = this.open.get(second)
+      if (open === undefined) {
+        this.open.set(second, open = emptyOpenSecond())
+        journal.createdSeconds.push(second)
+      }
       let marks = touched.get(second)
-      if (target === undefined || marks === undefined) {
-        const base = this.open.get(second)
-        target = base === undefined ? emptyOpenSecond() : { lists: { ...base.lists }, rooms: new Map(base.rooms) }
-        marks = { categories: new Set(), rooms: new Set() }
-        opened.set(second, target)
-        touched.set(second, marks)
+      if (marks === undefined) {
+        touched.set(second, marks = { categories: new Set(), rooms: new Set() })
+        journal.entries.push([open, open.entries])
       }
       for (const category of CATEGORIES) {
         const counts = slice[category]
         if (counts.size === 0) continue
-        // Copy on first write, so the committed maps stay as they are until commit().
-        if (!marks.categories.has(category)) target.lists[category] = new Map(target.lists[category])
         marks.categories.add(category)
-        addCounts(target.lists[category], counts)
+        add(open, open.lists[category], counts)
       }
       for (const [room, detail] of slice.roomDetail) {
         if (!tracked(room)) continue
-        if (!marks.rooms.has(room)) {
-          const base = target.rooms.get(room)
-          target.rooms.set(room, base === undefined ? emptyRoomCounts() : copyRoomCounts(base))
-          marks.rooms.add(room)
+        let counts = open.rooms.get(room)
+        if (counts === undefined) {
+          open.rooms.set(room, counts = emptyRoomCounts())
+          journal.createdRooms.push([open, room])
+          open.entries++
         }
-        addRoomSlice(target.rooms.get(room) as RoomCounts, detail)
+        marks.rooms.add(room)
+        journal.messages.push([counts, counts.messages])
+        counts.messages += detail.messages
+        add(open, counts.events, detail.events)
+        add(open, counts.words, detail.words)
+        add(open, counts.nicks, detail.nicks)
+        add(open, counts.emotes, detail.emotes)
       }
       newestWritten = Math.max(newestWritten, second)
     }
 
     const seconds: SecondWrite[] = []
     for (const [second, marks] of [...touched].sort((a, b) => a[0] - b[0])) {
-      const open = opened.get(second) as OpenSecond
+      const open = this.open.get(second) as OpenSecond
       const lists: Partial<Record<Category, TrimmedList>> = {}
       for (const category of marks.categories) lists[category] = trimCounts(open.lists[category], this.windowTop)
       const rooms = new Map<string, RoomWindowValue>()
@@ -257,7 +315,7 @@ export class BucketLife {
     }
 
     let floor = Math.max(floorBefore, Number.isFinite(newest) ? newest - this.lateSeconds + 1 : floorBefore)
-    floor = this.capOpen(opened, floor)
+    floor = this.capOpen(floor)
     const builds = buildsBetween(previousFloor, floor, nowSecond)
     return {
       seconds,
@@ -265,16 +323,20 @@ export class BucketLife {
       builds,
       state: { floor, newestWritten },
       marks: marksOf(floor),
-      pending: { generation: this.generation, floor, newestWritten, opened, dropRooms: [...dropped] }
+      pending: { planId, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
     }
   }
 
   /** Makes a written plan the current state. Throws when another plan was committed (or restore ran) since it was made. */
   commit (plan: WindowWritePlan): void {
     const change = plan.pending
-    if (change.generation !== this.generation) throw new Error('BucketLife: this plan is stale (another plan was committed since it was made)')
+    const current = this.undo ? this.journal?.planId : this.unjournaled
+    if (change.generation !== this.generation || current !== change.planId) {
+      throw new Error('BucketLife: this plan is stale (another plan or a restore came after it)')
+    }
+    this.journal = null
+    this.unjournaled = null
     this.generation++
-    for (const [second, open] of change.opened) this.open.set(second, open)
     for (const second of this.open.keys()) if (second < change.floor) this.open.delete(second)
     if (change.dropRooms.length > 0) {
       for (const open of this.open.values()) for (const room of change.dropRooms) open.rooms.delete(room)
@@ -304,25 +366,45 @@ export class BucketLife {
   }
 
   /** Raises the floor past the oldest open seconds while the open buckets hold more than maxOpenEntries. */
-  private capOpen (opened: Map<number, OpenSecond>, floor: number): number {
-    const sizes = new Map<number, number>()
+  private capOpen (floor: number): number {
     let total = 0
-    for (const second of new Set([...this.open.keys(), ...opened.keys()])) {
+    const open: number[] = []
+    for (const [second, bucket] of this.open) {
       if (second < floor) continue
-      const open = opened.get(second) ?? this.open.get(second) as OpenSecond
-      const n = entriesOf(open)
-      sizes.set(second, n)
-      total += n
+      open.push(second)
+      total += bucket.entries
     }
     if (total <= this.maxOpenEntries) return floor
-    const ascending = [...sizes.keys()].sort((a, b) => a - b)
+    open.sort((a, b) => a - b)
     // Keep the newest open second whatever its size: it is still filling.
-    for (let i = 0; i < ascending.length - 1 && total > this.maxOpenEntries; i++) {
-      const second = ascending[i] as number
-      total -= sizes.get(second) as number
+    for (let i = 0; i < open.length - 1 && total > this.maxOpenEntries; i++) {
+      const second = open[i] as number
+      total -= (this.open.get(second) as OpenSecond).entries
       floor = second + 1
     }
     return floor
+  }
+
+  /** Takes back the additions of a plan that was not committed. */
+  private rollback (): void {
+    const journal = this.journal
+    if (journal === null) return
+    this.journal = null
+    const c = journal.counters
+    for (let i = c.length - 3; i >= 0; i -= 3) {
+      const map = c[i] as Map<string, number>
+      const key = c[i + 1] as string
+      const old = c[i + 2] as number | undefined
+      if (old === undefined) map.delete(key)
+      else map.set(key, old)
+    }
+    for (let i = journal.messages.length - 1; i >= 0; i--) {
+      const [room, messages] = journal.messages[i] as [RoomCounts, number]
+      room.messages = messages
+    }
+    for (const [open, room] of journal.createdRooms) open.rooms.delete(room)
+    for (const [open, entries] of journal.entries) open.entries = entries
+    for (const second of journal.createdSeconds) this.open.delete(second)
   }
 }
 
@@ -337,17 +419,23 @@ function lateTargets (second: number, builtFloor: number, nowSecond: number): Bu
   return targets
 }
 
-/** The coarser buckets whose last second turned final as the floor moved from `from` to `to`, finest level first, skipping expired ones. */
+/**
+ * The coarser buckets whose last second turned final as the floor moved from
+ * `from` to `to`, finest level first. A bucket past its own window's expiry
+ * is still built while its 24 h ancestor is not expired (longDeadline), so
+ * the chain up to the buckets still read is complete after a long pause.
+ */
 function buildsBetween (from: number, to: number, nowSecond: number): BuildStep[] {
   const builds: BuildStep[] = []
   if (to <= from) return builds
+  // No bucket starting before this has an unexpired 24 h ancestor.
+  const oldestNeeded = nowSecond - level(TOP_LEVEL).spec.seconds - 3 * level(TOP_LEVEL).seconds
   for (const l of LEVELS) {
     if (l.index === 0) continue
-    const ttlBuckets = Math.ceil((nowSecond - level(l.index).spec.seconds) / l.seconds) - 3
-    const first = Math.max(bucketAt(l.index, from), ttlBuckets)
+    const first = Math.max(bucketAt(l.index, from), bucketAt(l.index, oldestNeeded))
     const last = Math.floor(to / l.seconds) - 1
     for (let bucket = first; bucket <= last; bucket++) {
-      if (bucketEnd(l.index, bucket) < from || isExpired(l.index, bucket, nowSecond)) continue
+      if (bucketEnd(l.index, bucket) < from || longDeadline(l.index, bucket) <= nowSecond) continue
       const [a, b] = childRange(l.index, bucket)
       const children: number[] = []
       for (let c = a; c <= b; c++) children.push(c)

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+import fc from 'fast-check'
+import { CATEGORIES, type Counts, type StatsStore, type TopList, WINDOW_NAMES } from '../../src/store/types.js'
+import { bucketOf, WINDOW_SPECS } from '../../src/store/windows.js'
+import { batch, chatSlice, slice } from '../helpers/batches.js'
+
+/*
+ * The conformance suite's storage-v2 part (issue 12; SPEC sections 1 and 3):
+ * window buckets trimmed to WINDOW_TOP with an honest maxError, tracked
+ * rooms, trimmed all-time lists, event time (out of order, late, replays).
+ * Run by runStoreContract for every store.
+ */
+
+/** A day start (every bucket size divides 86400), in epoch seconds. */
+const DAY = Date.UTC(2025, 0, 15) / 1000
+
+export interface BoundsHarness {
+  store: StatsStore
+  at: (second: number, ms?: number) => void
+}
+
+export interface Bounds {
+  maxTrackedWords?: number
+  maxTrackedPerRoom?: number
+  maxTrackedRooms?: number
+  windowTop?: number
+  roomWindowTop?: number
+}
+
+export type BoundsSetup = (t: TestContext, bounds?: Bounds) => Promise<BoundsHarness>
+
+const entries = (pairs: Array<[string, number]>): TopList['entries'] => pairs.map(([value, count]) => ({ value, count }))
+
+function bump (counts: Counts, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1)
+}
+
+/** listed <= true <= listed + maxError for every member ever counted (limit above the number of members, so absent = 0). */
+function assertHonest (answer: TopList, truth: Counts, label: string): void {
+  const listed = new Map(answer.entries.map((e) => [e.value, e.count]))
+  for (const [value, count] of listed) assert.ok(count <= (truth.get(value) ?? 0), `${label}: ${value} listed ${count} above its true ${truth.get(value) ?? 0}`)
+  for (const [value, count] of truth) {
+    const shown = listed.get(value) ?? 0
+    assert.ok(count <= shown + answer.maxError, `${label}: ${value} true ${count} above listed ${shown} + maxError ${answer.maxError}`)
+  }
+}
+
+export function describeStorageBounds (setup: BoundsSetup): void {
+  describe('storage bounds and event time (storage v2)', () => {
+    it('trims closed window buckets to windowTop and states the error: exact (0) until something is dropped', async (t) => {
+      const { store, at } = await setup(t, { windowTop: 3 })
+      const s = DAY + 1000 // the start of a 5 s bucket
+      at(s + 1, 500)
+      await store.applyBatch(batch(1, [
+        slice(s, { messages: 1, words: { a: 5, b: 4, c: 3, d: 2 } }),
+        slice(s + 1, { messages: 1, words: { d: 4, e: 1 } })
+      ]))
+      // Second s dropped d (2): 1 s buckets are read as they are, so the error is that one drop.
+      for (const window of ['1m', '5m', '24h'] as const) {
+        assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: entries([['a', 5], ['b', 4], ['d', 4], ['c', 3], ['e', 1]]), maxError: 2 }, window)
+      }
+      assert.deepEqual(await store.top('words', { window: 'all', limit: 10 }), { entries: entries([['d', 6], ['a', 5], ['b', 4], ['c', 3], ['e', 1]]), maxError: 0 })
+      // Once the 5 s bucket is final (the lateness allowance past its end) it is built: its merge drops c (3) too.
+      at(s + 30)
+      await store.applyBatch(batch(2, []))
+      assert.deepEqual(await store.top('words', { window: '5m', limit: 10 }), { entries: entries([['a', 5], ['b', 4], ['d', 4]]), maxError: 2 + 3 })
+      assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: entries([['a', 5], ['b', 4], ['d', 4], ['c', 3], ['e', 1]]), maxError: 2 })
+      // An exact bucket alone stays exact.
+      at(s + 200)
+      await store.applyBatch(batch(3, [slice(s + 200, { messages: 1, words: { x: 1, y: 1 } })]))
+      assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: entries([['x', 1], ['y', 1]]), maxError: 0 })
+    })
+
+    it('bounds every windowed answer: listed <= true <= listed + maxError over random streams (property)', async (t) => {
+      const members = ['a', 'b', 'c', 'd', 'e', 'f', 'é', '😀']
+      const event = fc.record({
+        offset: fc.integer({ min: 0, max: 40 }),
+        late: fc.boolean(),
+        word: fc.constantFrom(...members),
+        room: fc.constantFrom('#r', '#s')
+      })
+      await fc.assert(fc.asyncProperty(fc.array(fc.array(event, { maxLength: 12 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 3 }), async (flushes, top) => {
+        const { store, at } = await setup(t, { windowTop: top, roomWindowTop: top })
+        const start = DAY + 7200
+        const seen: Array<{ second: number, word: string, room: string }> = []
+        let now = start
+        let sequence = 0
+        for (const events of flushes) {
+          now += 7
+          const slices = new Map<number, Array<{ nick: string, room: string, words: string[] }>>()
+          for (const e of events) {
+            // A late event lands up to 40 s back (into built buckets), others around now.
+            const second = e.late ? now - e.offset : now - (e.offset % 3)
+            const lines = slices.get(second) ?? []
+            lines.push({ nick: 'n', room: e.room, words: [e.word] })
+            slices.set(second, lines)
+            seen.push({ second, word: e.word, room: e.room })
+          }
+          at(now, 500)
+          await store.applyBatch(batch(++sequence, [...slices].map(([second, lines]) => chatSlice(second, lines))))
+          for (const spec of WINDOW_SPECS) {
+            const covered = seen.filter((e) => bucketOf(spec, e.second) > bucketOf(spec, now) - spec.buckets)
+            const words: Counts = new Map()
+            const roomWords: Counts = new Map()
+            for (const e of covered) {
+              bump(words, e.word)
+              if (e.room === '#r') bump(roomWords, e.word)
+            }
+            const answer = await store.top('words', { window: spec.name, limit: 100 })
+            assertHonest(answer, words, `${spec.name} after flush ${sequence}`)
+            assertHonest(await store.roomTop('#r', 'words', { window: spec.name, limit: 100 }), roomWords, `#r ${spec.name} after flush ${sequence}`)
+            if (new Set(seen.map((e) => e.word)).size <= top) {
+              assert.equal(answer.maxError, 0, `${spec.name}: nothing can have been dropped`)
+            }
+          }
+        }
+      }), { numRuns: 25 })
+    })
+
+    it('keeps detail for at most maxTrackedRooms rooms: the least active leaves, the rooms list keeps counting, a room that comes back starts clean', async (t) => {
+      const { store, at } = await setup(t, { maxTrackedRooms: 2 })
+      const s = DAY + 3000
+      const lines = (room: string, n: number, word: string): Array<{ nick: string, room: string, words: string[] }> =>
+        Array.from({ length: n }, () => ({ nick: 'ann', room, words: [word] }))
+      at(s)
+      await store.applyBatch(batch(1, [chatSlice(s, [...lines('#a', 3, 'a1'), ...lines('#b', 2, 'b1')])]))
+      // #c enters with 1 message and is the least active at once: not tracked.
+      at(s + 1)
+      await store.applyBatch(batch(2, [chatSlice(s + 1, lines('#c', 1, 'c1'), [{ command: 'CLEARCHAT', room: '#c' }])]))
+      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 1, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 0, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTop('#c', 'words', { window: 'all', limit: 10 }), { entries: [], maxError: 0 })
+      assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: {}, tracked: true })
+      // #c gets 5 more: it enters with its all-time 6 and #b (2) leaves.
+      at(s + 2)
+      await store.applyBatch(batch(3, [chatSlice(s + 2, lines('#c', 5, 'c2'))]))
+      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 6, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTop('#c', 'words', { window: 'all', limit: 10 }), { entries: entries([['c2', 5]]), maxError: 0 })
+      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 5, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 2, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTop('#b', 'words', { window: '1m', limit: 10 }), { entries: [], maxError: 0 })
+      // #b comes back with 10: in with its all-time 12, #a (3) leaves; none of #b's old detail is back.
+      at(s + 3)
+      await store.applyBatch(batch(4, [chatSlice(s + 3, lines('#b', 10, 'b2'))]))
+      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 12, events: {}, tracked: true })
+      for (const window of ['all', '1m', '24h'] as const) {
+        assert.deepEqual(await store.roomTop('#b', 'words', { window, limit: 10 }), { entries: entries([['b2', 10]]), maxError: 0 }, window)
+      }
+      assert.deepEqual(await store.roomTotals('#b', '1m'), { messages: 10, events: {}, tracked: true })
+      assert.equal((await store.roomTotals('#a', 'all'))?.tracked, false)
+      // The rooms list counted everything all along.
+      assert.deepEqual((await store.top('rooms', { window: 'all', limit: 10 })).entries, entries([['#b', 12], ['#c', 6], ['#a', 3]]))
+      assert.deepEqual((await store.top('rooms', { window: '1m', limit: 10 })).entries, entries([['#b', 12], ['#c', 6], ['#a', 3]]))
+      assert.equal(await store.roomTotals('#never', 'all'), null)
+    })
+
+    it('trims all-time lists to maxTrackedWords; a trimmed word that comes back counts from then on, windows keep it exact', async (t) => {
+      const { store, at } = await setup(t, { maxTrackedWords: 2 })
+      const s = DAY + 4000
+      at(s)
+      await store.applyBatch(batch(1, [slice(s, { messages: 1, words: { a: 3, b: 2, c: 1 } })]))
+      assert.deepEqual((await store.top('words', { window: 'all', limit: 10 })).entries, entries([['a', 3], ['b', 2]]))
+      at(s + 1)
+      await store.applyBatch(batch(2, [slice(s + 1, { messages: 1, words: { c: 5 } })]))
+      assert.deepEqual(await store.top('words', { window: 'all', limit: 10 }), { entries: entries([['c', 5], ['a', 3]]), maxError: 0 })
+      assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: entries([['c', 6], ['a', 3], ['b', 2]]), maxError: 0 })
+    })
+
+    it('files slices by event second in any order, and late ones into buckets already built', async (t) => {
+      const { store, at } = await setup(t)
+      const s = DAY + 6000 // the start of a minute
+      at(s + 2, 900)
+      await store.applyBatch(batch(1, [
+        chatSlice(s + 2, [{ nick: 'ann', room: '#a', words: ['two'] }]),
+        chatSlice(s, [{ nick: 'bob', room: '#a', words: ['zero'] }]),
+        chatSlice(s + 1, [{ nick: 'cid', room: '#a', words: ['one'] }])
+      ]))
+      assert.deepEqual((await store.series('1s', s * 1000, (s + 2) * 1000)).map((p) => p.messages), [1, 1, 1])
+      // Time goes on; the 5 s and 15 s buckets of s are built. Then a late slice for s arrives.
+      at(s + 40)
+      await store.applyBatch(batch(2, [chatSlice(s + 40, [{ nick: 'dee', room: '#a', words: ['now'] }])]))
+      await store.applyBatch(batch(3, [chatSlice(s, [{ nick: 'eve', room: '#a', words: ['zero', 'late'] }])]))
+      const expected = entries([['zero', 2], ['late', 1], ['now', 1], ['one', 1], ['two', 1]])
+      for (const window of ['1m', '5m', '15m', '1h', '24h'] as const) {
+        assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, window)
+        assert.deepEqual(await store.roomTop('#a', 'words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `#a ${window}`)
+        assert.deepEqual(await store.roomTotals('#a', window), { messages: 5, events: {}, tracked: true }, `#a ${window}`)
+      }
+      assert.deepEqual((await store.series('1s', s * 1000, s * 1000)).map((p) => p.messages), [2])
+      // Later still, every window level has built what covers s; the answers stay the same.
+      at(s + 1500)
+      await store.applyBatch(batch(4, []))
+      for (const window of ['1h', '24h'] as const) assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `${window} later`)
+      assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: [], maxError: 0 })
+    })
+
+    it('counts a replay older than a window all-time only; the series keep what their retention holds', async (t) => {
+      const { store, at } = await setup(t)
+      const now = DAY + 10 * 86_400
+      at(now)
+      const old = now - 8 * 86_400 // past every window and both series
+      const twoHours = now - 7200 // in the 24 h window and the per-second series only
+      await store.applyBatch(batch(1, [
+        chatSlice(old, [{ nick: 'ann', room: '#a', words: ['ancient'] }]),
+        chatSlice(twoHours, [{ nick: 'bob', room: '#a', words: ['recent'] }])
+      ]))
+      assert.equal((await store.totals()).totalMessages, 2)
+      assert.deepEqual((await store.top('words', { window: 'all', limit: 10 })).entries, entries([['ancient', 1], ['recent', 1]]))
+      assert.deepEqual((await store.roomTop('#a', 'words', { window: 'all', limit: 10 })).entries, entries([['ancient', 1], ['recent', 1]]))
+      for (const window of WINDOW_NAMES) {
+        if (window === 'all') continue
+        const expected = window === '24h' ? entries([['recent', 1]]) : []
+        assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, window)
+        assert.deepEqual(await store.roomTop('#a', 'words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `#a ${window}`)
+      }
+      assert.deepEqual((await store.series('1s', old * 1000, old * 1000)).map((p) => p.messages), [0])
+      assert.deepEqual((await store.series('1m', Math.floor(old / 60) * 60_000, Math.floor(old / 60) * 60_000)).map((p) => p.messages), [0])
+      assert.deepEqual((await store.series('1s', twoHours * 1000, twoHours * 1000)).map((p) => p.messages), [1])
+      for (const category of CATEGORIES) assert.equal((await store.top(category, { window: '1h', limit: 10 })).entries.length, 0, category)
+    })
+  })
+}
