@@ -28,14 +28,11 @@ export interface StoreHandle {
  */
 export function createStore (config: Config, logger: Logger): StoreHandle {
   checkStoreConfig(config)
-  const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM }
+  const bounds = { maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, maxTrackedRooms: config.MAX_TRACKED_ROOMS, windowTop: config.WINDOW_TOP, roomWindowTop: config.ROOM_WINDOW_TOP }
   if (!usesRedis(config)) {
     return {
       store: new MemoryStore({
         ...bounds,
-        maxTrackedRooms: config.MAX_TRACKED_ROOMS,
-        windowTop: config.WINDOW_TOP,
-        roomWindowTop: config.ROOM_WINDOW_TOP,
         snapshotPath: config.SNAPSHOT_PATH,
         snapshotIntervalMs: config.SNAPSHOT_INTERVAL_MS,
         logger

@@ -13,21 +13,24 @@ const admin = createTestRedis()
 after(() => admin.quit())
 const SHARDS = 4
 
-function makeSharded (namespace: string, options: { clock?: () => number, maxTrackedWords?: number, maxTrackedPerRoom?: number } = {}): ShardedRedisStore {
+function makeSharded (namespace: string, options: { clock?: () => number, maxTrackedWords?: number, maxTrackedPerRoom?: number, maxTrackedRooms?: number, windowTop?: number, roomWindowTop?: number } = {}): ShardedRedisStore {
   return new ShardedRedisStore({
     redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 30_000 }),
     namespace,
     shards: SHARDS,
     clock: options.clock,
     maxTrackedWords: options.maxTrackedWords ?? 1000,
-    maxTrackedPerRoom: options.maxTrackedPerRoom ?? 1000
+    maxTrackedPerRoom: options.maxTrackedPerRoom ?? 1000,
+    maxTrackedRooms: options.maxTrackedRooms,
+    windowTop: options.windowTop,
+    roomWindowTop: options.roomWindowTop
   })
 }
 
 // The same suite as RedisStore, on a single Redis with STORE_SHARDS=4.
-runStoreContract(`ShardedRedisStore (${SHARDS} shards, single Redis)`, async ({ clock, maxTrackedWords, maxTrackedPerRoom }) => {
+runStoreContract(`ShardedRedisStore (${SHARDS} shards, single Redis)`, async (bounds) => {
   const namespace = randomPrefix()
-  const store = makeSharded(namespace, { clock, maxTrackedWords, maxTrackedPerRoom })
+  const store = makeSharded(namespace, bounds)
   return {
     store,
     cleanup: async () => {
@@ -75,7 +78,7 @@ describe('ShardedRedisStore (sharding specifics)', () => {
       // Every shard records the position.
       assert.equal(await admin.get(`${shardNamespace(namespace, i)}position`), '1:e1')
     }
-    assert.deepEqual(await store.top('words', { window: 'all', limit: 1 }), [{ value: 'common', count: 60 }])
+    assert.deepEqual(await store.top('words', { window: 'all', limit: 1 }), { entries: [{ value: 'common', count: 60 }], maxError: 0 })
   })
 
   it('counts a flush that committed on some shards only once when it is resent', async (t) => {
@@ -89,9 +92,9 @@ describe('ShardedRedisStore (sharding specifics)', () => {
     assert.equal(await store.applyBatch(first), 'duplicate')
     assert.deepEqual(await store.position(), { sequence: 1, lastEventId: 'e1' })
     const top = await store.top('nicks', { window: 'all', limit: 100 })
-    assert.equal(top.reduce((n, e) => n + e.count, 0), 60)
+    assert.equal(top.entries.reduce((n, e) => n + e.count, 0), 60)
     assert.equal((await store.totals()).totalMessages, 60)
-    assert.deepEqual(await store.top('words', { window: 'all', limit: 1 }), [{ value: 'common', count: 60 }])
+    assert.deepEqual(await store.top('words', { window: 'all', limit: 1 }), { entries: [{ value: 'common', count: 60 }], maxError: 0 })
   })
 
   it('keeps each stream-wide list within ceil(maxTrackedWords / shards) per shard, MAX_TRACKED_WORDS in all', async (t) => {
@@ -107,7 +110,7 @@ describe('ShardedRedisStore (sharding specifics)', () => {
     assert.equal(total, 8)
     // The highest counts survive in every shard, so the top of the merge is the true top.
     const top = await store.top('words', { window: 'all', limit: 3 })
-    assert.ok(top.every((e) => e.count === 5), JSON.stringify(top))
+    assert.ok(top.entries.every((e) => e.count === 5), JSON.stringify(top))
   })
 
   it('refuses to open a namespace written with another shard count (members would be misplaced)', async (t) => {

@@ -269,9 +269,10 @@ export function redisWorkerEnv (redisUrl: string, namespace: string, interfaceUr
     REDIS_NAMESPACE: namespace,
     CHAT_INTERFACE_URL: interfaceUrl,
     LOG_LEVEL: 'info',
-    // Simulator runs have more distinct members than the default per-room bound; trimming would make counts inexact by design.
+    // Simulator runs have more distinct members (and 3,000 rooms) than the default bounds; trimming would make counts inexact by design.
     MAX_TRACKED_WORDS: '10000000',
     MAX_TRACKED_PER_ROOM: '10000000',
+    MAX_TRACKED_ROOMS: '100000',
     ...extra
   }
 }
@@ -284,6 +285,7 @@ export function memoryWorkerEnv (snapshotPath: string, interfaceUrl: string, ext
     LOG_LEVEL: 'info',
     MAX_TRACKED_WORDS: '10000000',
     MAX_TRACKED_PER_ROOM: '10000000',
+    MAX_TRACKED_ROOMS: '100000',
     ...extra
   }
 }

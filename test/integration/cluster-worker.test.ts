@@ -43,7 +43,8 @@ function spawnWorker (namespace: string, simulator: SimulatorHandle): ChatStatsP
       LEASE_TTL_MS: '1500',
       FLUSH_INTERVAL_MS: '100',
       MAX_TRACKED_WORDS: '10000000',
-      MAX_TRACKED_PER_ROOM: '10000000'
+      MAX_TRACKED_PER_ROOM: '10000000',
+      MAX_TRACKED_ROOMS: '100000'
     }
   })
 }

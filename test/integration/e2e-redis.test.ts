@@ -38,7 +38,8 @@ describe('end to end: simulator over HTTP -> worker -> Redis', () => {
       redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 60_000 }),
       namespace,
       maxTrackedWords: 1_000_000,
-      maxTrackedPerRoom: 100_000
+      maxTrackedPerRoom: 100_000,
+      maxTrackedRooms: 100_000
     })
     await store.open()
     const worker = new Worker({ store, source: httpSource(simulator.url, 'simulator'), logger: pino({ level: 'silent' }), flushIntervalMs: 100 })

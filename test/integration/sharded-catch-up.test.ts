@@ -45,7 +45,7 @@ describe('sharded store: a worker resumes after a crash mid-flush (SPEC section 
   for (const [label, history, positions] of HISTORIES) {
     it(`${label}: replays from the lowest shard position, each event only to the shards that had not committed it: exact counts`, async (t) => {
       const namespace = randomPrefix('catchup')
-      const store = new ShardedRedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 60_000 }), namespace, shards: 4, maxTrackedWords: 1_000_000, maxTrackedPerRoom: 100_000 })
+      const store = new ShardedRedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 60_000 }), namespace, shards: 4, maxTrackedWords: 1_000_000, maxTrackedPerRoom: 100_000, maxTrackedRooms: 100_000 })
       t.after(async () => {
         await store.close()
         await deleteKeysWithPrefix(admin, namespace)

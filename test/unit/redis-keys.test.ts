@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { CATEGORIES, ROOM_CATEGORIES } from '../../src/store/types.js'
-import { WINDOW_SPECS } from '../../src/store/windows.js'
+import { LEVELS } from '../../src/store/windows/levels.js'
 
 /** Every key the store can build for the given rooms, with what it stands for. */
 function allKeys (keys: RedisKeys, rooms: string[]): Map<string, string> {
@@ -16,25 +16,18 @@ function allKeys (keys: RedisKeys, rooms: string[]): Map<string, string> {
   add(keys.totals, 'totals')
   add(keys.events, 'events')
   add(keys.failedLog, 'failed')
+  add(keys.tracked, 'tracked')
+  add(keys.windows, 'windows')
   add(keys.secondSeries(7), 'sec 7')
   add(keys.minuteSeries(7), 'min 7')
   for (const category of CATEGORIES) {
     add(keys.top(category), `top ${category}`)
-    for (const spec of WINDOW_SPECS) {
-      add(keys.windowBucket(spec, category, 7), `win ${spec.name} ${category}`)
-      add(keys.windowCache(spec, category, 7), `cache ${spec.name} ${category}`)
-    }
+    for (const level of LEVELS) add(keys.windowValue(level.index, category, 7), `win ${level.index} ${category}`)
   }
+  for (const level of LEVELS) add(keys.roomWindowValues(level.index, 7), `rwin ${level.index}`)
   for (const room of rooms) {
     add(keys.room(room), `room ${room}`)
-    for (const spec of WINDOW_SPECS) add(keys.roomWindowBucket(spec, 7, room), `rwin ${spec.name} ${room}`)
-    for (const category of ROOM_CATEGORIES) {
-      add(keys.roomTop(room, category), `rtop ${category} ${room}`)
-      for (const spec of WINDOW_SPECS) {
-        add(keys.roomTopBucket(spec, category, 7, room), `rwtop ${spec.name} ${category} ${room}`)
-        add(keys.roomWindowCache(spec, category, 7, room), `rcache ${spec.name} ${category} ${room}`)
-      }
-    }
+    for (const category of ROOM_CATEGORIES) add(keys.roomTop(room, category), `rtop ${category} ${room}`)
   }
   return out
 }
@@ -45,15 +38,16 @@ describe('RedisKeys', () => {
     for (const key of allKeys(keys, ['#forsen']).keys()) assert.ok(key.startsWith('chat-stats:'), key)
     assert.equal(keys.top('words'), 'chat-stats:top:words')
     assert.equal(keys.roomTop('#forsen', 'emotes'), 'chat-stats:rtop:emotes:#forsen')
-    assert.equal(keys.windowBucket(WINDOW_SPECS[4]!, 'nicks', 1206180), 'chat-stats:win:24h:nicks:1206180')
+    assert.equal(keys.windowValue(4, 'nicks', 1206180), 'chat-stats:win:4:nicks:1206180')
+    assert.equal(keys.roomWindowValues(0, 1736942400), 'chat-stats:rwin:0:1736942400')
   })
 
   it('never builds one key for two things, whatever the room names', () => {
     // Room names that look like other keys' tails.
-    const rooms = ['a', 'words:a', 'a:words', '1m:7:a', 'top:words', '7', '', ':', 'm', '#a:b', 'words']
+    const rooms = ['a', 'words:a', 'a:words', '0:7:a', 'top:words', '7', '', ':', 'm', '#a:b', 'words', 'racked']
     const keys = new RedisKeys('ns:')
     const built = allKeys(keys, rooms)
-    assert.equal(built.size, 7 + 4 * 11 + rooms.length * (1 + 5 + 3 * 11))
+    assert.equal(built.size, 9 + 4 * (1 + LEVELS.length) + LEVELS.length + rooms.length * (1 + 3))
   })
 
   it('refuses an empty namespace', () => {

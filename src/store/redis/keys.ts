@@ -1,44 +1,39 @@
 import type { Category, RoomCategory } from '../types.js'
-import type { WindowSpec } from '../windows.js'
 
 /**
- * Every Redis key of the store is built here and nowhere else (Lua scripts
- * receive their keys in KEYS). `{ns}` is REDIS_NAMESPACE (default
- * `chat-stats:`); `<w>` a window name (1m, 5m, 15m, 1h, 24h); `<cat>` a
- * category (words, nicks, rooms, emotes; inside a room words, nicks,
- * emotes); `<bucket>` = floor(epoch second / bucket seconds of the window).
+ * Every Redis key of the store is built here and nowhere else (scripts get
+ * their keys from the caller). `{ns}` is REDIS_NAMESPACE (default
+ * `chat-stats:`); `<cat>` a category (words, nicks, rooms, emotes; inside a
+ * room words, nicks, emotes); `<level>` a window level (0..4 = 1 s, 5 s,
+ * 15 s, 60 s and 1440 s buckets, src/store/windows/levels.ts); `<bucket>` =
+ * floor(epoch second / the level's bucket seconds).
  *
- * | key pattern                              | type   | what                                                        | expiry                                   |
- * | ---------------------------------------- | ------ | ----------------------------------------------------------- | ---------------------------------------- |
- * | `{ns}lease`                              | string | token of the worker holding the lease                       | PX = lease TTL                           |
- * | `{ns}position`                           | string | `<sequence>` or `<sequence>:<lastEventId>`                  | none                                     |
- * | `{ns}totals`                             | hash   | messages, failed, startedAt, lastMessageAt                  | none                                     |
- * | `{ns}events`                             | hash   | system events, command -> count                             | none                                     |
- * | `{ns}failed`                             | list   | failed messages as JSON {raw, reason, at}, newest first     | none; LTRIM to maxFailedLog              |
- * | `{ns}top:<cat>`                          | zset   | all-time top list                                           | none; trimmed to MAX_TRACKED_WORDS       |
- * | `{ns}win:<w>:<cat>:<bucket>`             | zset   | counts of one window bucket                                 | bucketTtlSeconds after the bucket starts |
- * | `{ns}sec:<epoch minute>`                 | hash   | second of the minute (0..59) -> messages                    | 24 h + 2 min after the minute ends       |
- * | `{ns}min:<epoch day>`                    | hash   | minute of the day (0..1439) -> messages                     | 7 days after the day ends                |
- * | `{ns}room:<room>`                        | hash   | `m` -> messages, `e:<COMMAND>` -> events, all time          | none                                     |
- * | `{ns}rtop:<cat>:<room>`                  | zset   | a room's all-time top list                                  | none; trimmed to MAX_TRACKED_PER_ROOM    |
- * | `{ns}rwin:<w>:<bucket>:<room>`           | zset   | a room's `m` and `e:<COMMAND>` in one window bucket         | bucketTtlSeconds after the bucket starts |
- * | `{ns}rwtop:<w>:<cat>:<bucket>:<room>`    | zset   | a room's counts of one window bucket                        | bucketTtlSeconds after the bucket starts |
- * | `{ns}rollup`                             | hash   | `1`..`4`: last final bucket of each coarser level; `last`   | none                                     |
- * | `{ns}rooms:<w>:<bucket>`                 | set    | rooms with counts in a bucket not yet rolled up             | until the 24 h window no longer needs it |
- * | `{ns}cache:<w>:<cat>:<bucket>`           | zset   | ZUNIONSTORE of the 60 buckets covering a window             | PEXPIRE 1000 ms                          |
- * | `{ns}rcache:<w>:<cat>:<bucket>:<room>`   | zset   | the same for a room                                         | PEXPIRE 1000 ms                          |
- * | `{ns}shards`                             | string | STORE_SHARDS of a sharded store (in shard 0 only)           | none                                     |
+ * | key pattern                  | type   | what                                                          | expiry                                      |
+ * | ---------------------------- | ------ | ------------------------------------------------------------- | ------------------------------------------- |
+ * | `{ns}lease`                  | string | token of the worker holding the lease                         | PX = lease TTL                              |
+ * | `{ns}position`               | string | `<sequence>` or `<sequence>:<lastEventId>`                    | none                                        |
+ * | `{ns}totals`                 | hash   | messages, failed, startedAt, lastMessageAt                    | none                                        |
+ * | `{ns}events`                 | hash   | system events, command -> count                               | none                                        |
+ * | `{ns}failed`                 | list   | failed messages as JSON {raw, reason, at}, newest first       | none; LTRIM to maxFailedLog                 |
+ * | `{ns}top:<cat>`              | zset   | all-time top list                                             | none; trimmed to MAX_TRACKED_WORDS          |
+ * | `{ns}sec:<epoch minute>`     | hash   | second of the minute (0..59) -> messages                      | 24 h + 2 min after the minute ends          |
+ * | `{ns}min:<epoch day>`        | hash   | minute of the day (0..1439) -> messages                       | 7 days after the day ends                   |
+ * | `{ns}tracked`                | zset   | tracked rooms (drill-down kept) -> all-time messages          | none; at most MAX_TRACKED_ROOMS             |
+ * | `{ns}room:<room>`            | hash   | a tracked room's `m` -> messages, `e:<COMMAND>` -> events     | none; deleted when the room leaves tracked  |
+ * | `{ns}rtop:<cat>:<room>`      | zset   | a tracked room's all-time top list                            | none; trimmed to MAX_TRACKED_PER_ROOM       |
+ * | `{ns}win:<level>:<cat>:<b>`  | string | one window bucket's trimmed list (windows/serialise.ts)       | its window's need (see below)               |
+ * | `{ns}rwin:<level>:<b>`       | hash   | tracked room -> its value in one window bucket                | its window's need (see below)               |
+ * | `{ns}windows`                | hash   | `floor`, `newest`: the writer's bucket life (bucket-life.ts)  | none                                        |
+ * | `{ns}shards`                 | string | STORE_SHARDS of a sharded store (in shard 0 only)             | none                                        |
  *
- * Window buckets of 1m are written by every flush; the coarser ones are
- * rolled up from the finer ones when they close (levels.ts). Until then a
- * bucket lives as long as the 24 h window might need it, then as long as
- * its own window does.
+ * A window value lives as long as its own window reads it once its parent
+ * bucket is built, and until the 24 h window no longer needs it before
+ * (so a writer that stops can still build the parent when it comes back).
+ * Expiries are relative to the store's clock at write time.
  *
  * Room names are arbitrary text (they may contain `:`), so the room is always
  * the last part of a key: the fixed first part (`room`, `rtop`, ...) tells
  * how many `:`-separated parts precede it, and no two keys can collide.
- * Expiries are relative to the store's clock at write time, so a bucket
- * lives exactly as long as the windows that read it need it.
  */
 export class RedisKeys {
   readonly lease: string
@@ -46,8 +41,10 @@ export class RedisKeys {
   readonly totals: string
   readonly events: string
   readonly failedLog: string
-  /** Roll-up progress: the last final bucket per level, and the last second written. */
-  readonly rollup: string
+  /** The tracked rooms and their all-time messages. */
+  readonly tracked: string
+  /** The writer's bucket life state (floor, newest written second). */
+  readonly windows: string
   /** A sharded store's shard count, kept in shard 0: members are placed by it. */
   readonly shardCount: string
   private readonly topKeys: Record<Category, string>
@@ -60,7 +57,8 @@ export class RedisKeys {
     this.totals = `${namespace}totals`
     this.events = `${namespace}events`
     this.failedLog = `${namespace}failed`
-    this.rollup = `${namespace}rollup`
+    this.tracked = `${namespace}tracked`
+    this.windows = `${namespace}windows`
     this.shardCount = `${namespace}shards`
     this.topKeys = {
       words: `${namespace}top:words`,
@@ -75,11 +73,6 @@ export class RedisKeys {
     return this.topKeys[category]
   }
 
-  /** One bucket of a window's top list. */
-  windowBucket (spec: WindowSpec, category: Category, bucket: number): string {
-    return `${this.namespace}win:${spec.name}:${category}:${bucket}`
-  }
-
   /** Per-second message counts of one epoch minute. */
   secondSeries (epochMinute: number): string {
     return `${this.namespace}sec:${epochMinute}`
@@ -90,39 +83,24 @@ export class RedisKeys {
     return `${this.namespace}min:${epochDay}`
   }
 
-  /** A room's all-time messages and events; its existence means the room was seen. */
+  /** A tracked room's all-time messages and events. */
   room (room: string): string {
     return `${this.namespace}room:${room}`
   }
 
-  /** A room's all-time top list. */
+  /** A tracked room's all-time top list. */
   roomTop (room: string, category: RoomCategory): string {
     return `${this.namespace}rtop:${category}:${room}`
   }
 
-  /** A room's messages and events in one window bucket. */
-  roomWindowBucket (spec: WindowSpec, bucket: number, room: string): string {
-    return `${this.namespace}rwin:${spec.name}:${bucket}:${room}`
+  /** The trimmed list of one category in one window bucket. */
+  windowValue (level: number, category: Category, bucket: number): string {
+    return `${this.namespace}win:${level}:${category}:${bucket}`
   }
 
-  /** A room's top list in one window bucket. */
-  roomTopBucket (spec: WindowSpec, category: RoomCategory, bucket: number, room: string): string {
-    return `${this.namespace}rwtop:${spec.name}:${category}:${bucket}:${room}`
-  }
-
-  /** Rooms with counts in a bucket of a coarser window that is not rolled up yet. */
-  rollupRooms (spec: WindowSpec, bucket: number): string {
-    return `${this.namespace}rooms:${spec.name}:${bucket}`
-  }
-
-  /** The cached union of a window's buckets, named by the bucket being filled. */
-  windowCache (spec: WindowSpec, category: Category, currentBucket: number): string {
-    return `${this.namespace}cache:${spec.name}:${category}:${currentBucket}`
-  }
-
-  /** The cached union of a room window's buckets. */
-  roomWindowCache (spec: WindowSpec, category: RoomCategory, currentBucket: number, room: string): string {
-    return `${this.namespace}rcache:${spec.name}:${category}:${currentBucket}:${room}`
+  /** The tracked rooms' values in one window bucket (field = room). */
+  roomWindowValues (level: number, bucket: number): string {
+    return `${this.namespace}rwin:${level}:${bucket}`
   }
 }
 
@@ -138,6 +116,6 @@ export function shardNamespace (namespace: string, index: number): string {
   return `${namespace}{s${index}}:`
 }
 
-/** Fields of the `{ns}room:<room>` and `{ns}rwin:...` hashes. */
+/** Fields of the `{ns}room:<room>` hash. */
 export const ROOM_MESSAGES_FIELD = 'm'
 export const ROOM_EVENT_FIELD_PREFIX = 'e:'

@@ -12,7 +12,7 @@ import {
   type RoomTotals,
   type StatsStore,
   type TimePoint,
-  type TopEntry,
+  type TopList,
   type TopQuery,
   type Totals,
   type WindowName
@@ -33,7 +33,9 @@ export interface ShardedRedisStoreOptions extends RedisStoreOptions {
  * shards by shards.ts; a top list is the merge of the shards' top lists.
  *
  * Each shard keeps ceil(maxTrackedWords / shards) members of each all-time
- * list, so the whole stays within MAX_TRACKED_WORDS (+ shards).
+ * list and tracks ceil(maxTrackedRooms / shards) rooms (a room's detail
+ * lives in the room's shard), so the whole stays within MAX_TRACKED_WORDS
+ * and MAX_TRACKED_ROOMS (+ shards).
  */
 export class ShardedRedisStore implements StatsStore {
   readonly shards: readonly RedisStore[]
@@ -46,7 +48,8 @@ export class ShardedRedisStore implements StatsStore {
     this.redis = options.redis
     this.namespace = options.namespace
     const maxTrackedWords = Math.ceil(options.maxTrackedWords / count)
-    this.shards = Array.from({ length: count }, (_, i) => new RedisStore({ ...options, namespace: shardNamespace(options.namespace, i), maxTrackedWords }))
+    const maxTrackedRooms = Math.ceil((options.maxTrackedRooms ?? 1000) / count)
+    this.shards = Array.from({ length: count }, (_, i) => new RedisStore({ ...options, namespace: shardNamespace(options.namespace, i), maxTrackedWords, maxTrackedRooms }))
   }
 
   async open (): Promise<void> {
@@ -116,17 +119,24 @@ export class ShardedRedisStore implements StatsStore {
     return await this.shards[0]!.failedMessages(limit)
   }
 
-  /** Exact: a member lives in one shard, so the top `limit` overall are among the shards' top `limit`s. */
-  async top (category: Category, query: TopQuery): Promise<TopEntry[]> {
+  /**
+   * A member lives in one shard, so the top `limit` overall are among the
+   * shards' top `limit`s: exact for `all`. A windowed member's count is off
+   * by at most its own shard's maxError, so the merge's is the largest.
+   */
+  async top (category: Category, query: TopQuery): Promise<TopList> {
     const lists = await Promise.all(this.shards.map((shard) => shard.top(category, query)))
-    return lists.flat().sort(compareTopEntries).slice(0, query.limit)
+    return {
+      entries: lists.flatMap((list) => list.entries).sort(compareTopEntries).slice(0, query.limit),
+      maxError: Math.max(...lists.map((list) => list.maxError))
+    }
   }
 
   async roomTotals (room: string, window: WindowName): Promise<RoomTotals | null> {
     return await this.roomShard(room).roomTotals(room, window)
   }
 
-  async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopEntry[]> {
+  async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopList> {
     return await this.roomShard(room).roomTop(room, category, query)
   }
 

@@ -1,11 +1,14 @@
 --[[
-apply-batch: writes one flush (counts, failed log, stream position, window
-roll-ups) in one atomic step. Built by encodeBatch in batch-encoding.ts.
+apply-batch: writes one flush in one atomic step: the counts, the window
+values, the tracked rooms, the failed log and the stream position. Built
+by flush-encoding.ts from a Batch and the writer's plans.
 
-KEYS[1]  lease (string)         KEYS[2]  position (string)
-KEYS[3]  totals (hash)          KEYS[4]  failed log (list)
-KEYS[5]  roll-up marks (hash: '1'..'N' last final bucket per level, 'last')
-KEYS[6..] the keys of the sections below, section after section
+KEYS[1] lease (string)           KEYS[2] position (string)
+KEYS[3] totals (hash)            KEYS[4] failed log (list)
+KEYS[5] windows: the writer's bucket life (hash: floor, newest)
+KEYS[6] tracked rooms (sorted set: room -> all-time messages)
+(The other keys travel in ARGV[10]: all share the namespace's hash tag,
+so they live in the slot of KEYS[1] on a cluster.)
 
 ARGV[1]  lease token; '' = write without a lease check
 ARGV[2]  batch sequence
@@ -16,36 +19,28 @@ ARGV[6]  failed messages to add to totals.failed
 ARGV[7]  lastMessageAt of the batch (epoch ms), '' when none
 ARGV[8]  now (epoch ms, the store's clock): startedAt when not yet set
 ARGV[9]  failed log capacity
-ARGV[10] N = coarser window levels
-ARGV[11] the marks the writer assumes, 'm1,...,mN', or '' for none yet
-ARGV[12] n = failed log entries in this batch, then ARGV[13..12+n] the
-         entries (JSON), oldest first
-ARGV[13+n] the sections: fields each ended by the byte 0xFF (which never
-         occurs in UTF-8, so members cannot contain it), section after
-         section, each starting with its kind:
-  'z'|'h', nKeys, nKeys params, nPairs, nPairs x (member or field, increment)
-      add every pair into each of the next nKeys keys (sorted sets: as
-      ZINCRBY would, in bulk; hashes: HINCRBY); then per key its param: > 0 EXPIRE key param (seconds);
-      < 0 trim the sorted set to -param members (ZREMRANGEBYRANK from the
-      lowest score, equal scores lowest value first); 0 nothing
-  's', n, ttl, n members           SADD them to the next key, EXPIRE ttl
-  'r', nTargets, nChildren, targetTtl, firstChildTtl, childStep, expected
-      a roll-up; keys: the bucket's room index, then nTargets x (target,
-      nChildren children). Unless expected < 0, it and every later 'r'
-      and 'm' are skipped when the index does not hold `expected` rooms.
-      Each target := ZUNIONSTORE of its children, EXPIRE targetTtl;
-      child j (from 0) gets EXPIRE firstChildTtl + j * childStep (a
-      ttl <= 0 deletes); the index is deleted
-  'm', level, bucket               HSET marks level bucket
-  'l', second                      marks.last := max(marks.last, second)
+ARGV[10] the writes, MessagePack (msgpack.ts), an array of:
+  [1] deleted keys (the detail of rooms that leave the tracked set)
+  [2] hash fields to delete: { key, field, field, ... }
+  [3] sorted-set increments: { key, keep, ttl, member, n, member, n, ... }:
+      add, then keep the `keep` highest (0: no trim); ttl > 0: EXPIRE
+  [4] hash increments: { key, ttl, field, n, ... }: add; ttl > 0: EXPIRE
+  [5] values: { key, ttl, text }: SET key text EX ttl
+  [6] hash values: { key, ttl, field, text, ... }: HSET, EXPIRE key ttl
+  [7] expiries: { key, ttl }: EXPIRE (ttl <= 0: DEL)
+  [8] tracked rooms: { score, room, score, room, ... } ZADD
+  [9] rooms leaving the tracked set: ZREM
+  [10] failed log entries (JSON), oldest first
+  [11] { floor, newest }: the bucket life after this flush
 
-Returns 1 applied, 2 applied but a roll-up was skipped (the writer's
-knowledge of rooms was incomplete: it must reload it), 0 duplicate
-(sequence not above the committed one), -1 lease lost, -2 the marks are
-not those assumed (nothing written in either of the last three cases).
+Returns (result-codes.ts) Result.Applied, Result.Duplicate (sequence not
+above the committed one) or Result.LeaseLost; nothing is written unless
+Result.Applied.
 ]]
+--- @include "increments"
+
 local token = ARGV[1]
-if token ~= '' and redis.call('GET', KEYS[1]) ~= token then return -1 end
+if token ~= '' and redis.call('GET', KEYS[1]) ~= token then return Result.LeaseLost end
 
 local committed, eventId = 0, false
 local position = redis.call('GET', KEYS[2])
@@ -58,21 +53,7 @@ if position then
     committed = tonumber(position)
   end
 end
-if tonumber(ARGV[2]) <= committed then return 0 end
-
-local levels = tonumber(ARGV[10])
-local fields = {}
-for i = 1, levels do fields[i] = tostring(i) end
-local stored = redis.call('HMGET', KEYS[5], unpack(fields))
-local marks = {}
-for i = 1, levels do
-  if not stored[i] then
-    marks = nil
-    break
-  end
-  marks[i] = stored[i]
-end
-if (marks and table.concat(marks, ',') or '') ~= ARGV[11] then return -2 end
+if tonumber(ARGV[2]) <= committed then return Result.Duplicate end
 
 if ARGV[3] == '1' then eventId = ARGV[4] end
 if eventId then
@@ -92,134 +73,43 @@ if ARGV[7] ~= '' then
   end
 end
 
-local failedCount = tonumber(ARGV[12])
-if failedCount > 0 then
-  for i = 13, 12 + failedCount do redis.call('LPUSH', KEYS[4], ARGV[i]) end
+local writes = cmsgpack.unpack(ARGV[10])
+
+for _, key in ipairs(writes[1]) do redis.call('DEL', key) end
+for _, entry in ipairs(writes[2]) do
+  for s = 2, #entry, 4000 do redis.call('HDEL', entry[1], unpack(entry, s, math.min(#entry, s + 3999))) end
+end
+
+for _, entry in ipairs(writes[3]) do
+  local key, keep, ttl = entry[1], entry[2], entry[3]
+  addToSortedSet(key, entry, 4)
+  if keep > 0 then trimSortedSet(key, keep) end
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+for _, entry in ipairs(writes[4]) do
+  local key, ttl = entry[1], entry[2]
+  addToHash(key, entry, 3)
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+for _, entry in ipairs(writes[5]) do redis.call('SET', entry[1], entry[3], 'EX', entry[2]) end
+for _, entry in ipairs(writes[6]) do
+  for s = 3, #entry, 4000 do redis.call('HSET', entry[1], unpack(entry, s, math.min(#entry, s + 3999))) end
+  redis.call('EXPIRE', entry[1], entry[2])
+end
+for _, entry in ipairs(writes[7]) do
+  if entry[2] > 0 then redis.call('EXPIRE', entry[1], entry[2]) else redis.call('DEL', entry[1]) end
+end
+
+local tracked = writes[8]
+for s = 1, #tracked, 4000 do redis.call('ZADD', KEYS[6], unpack(tracked, s, math.min(#tracked, s + 3999))) end
+local leaving = writes[9]
+for s = 1, #leaving, 4000 do redis.call('ZREM', KEYS[6], unpack(leaving, s, math.min(#leaving, s + 3999))) end
+
+local failed = writes[10]
+if #failed > 0 then
+  for _, entry in ipairs(failed) do redis.call('LPUSH', KEYS[4], entry) end
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[9]) - 1)
 end
 
-local find, sub = string.find, string.sub
-local END = '\255'
-local blob = ARGV[13 + failedCount]
-local pos, size = 1, #blob
--- The next field of the sections.
-local function field ()
-  local e = find(blob, END, pos, true)
-  local value = sub(blob, pos, e - 1)
-  pos = e + 1
-  return value
-end
-
-local k = 6
-local stopped = false
-local result = 1
-while pos <= size do
-  local op = field()
-  if op == 'z' or op == 'h' then
-    local keyCount = tonumber(field())
-    local params = {}
-    for j = 1, keyCount do params[j] = tonumber(field()) end
-    local n = tonumber(field())
-    local members, increments = {}, {}
-    for i = 1, n do
-      local e1 = find(blob, END, pos, true)
-      local e2 = find(blob, END, e1 + 1, true)
-      members[i] = sub(blob, pos, e1 - 1)
-      increments[i] = sub(blob, e1 + 1, e2 - 1)
-      pos = e2 + 1
-    end
-    local interleaved = nil
-    for j = 1, keyCount do
-      local key = KEYS[k]
-      if op == 'z' then
-        -- Few calls with many members beat one call per member: a new key (the first
-        -- write of a 1 s bucket) takes one ZADD; an existing one ZMSCORE then ZADD.
-        -- Scores are integers below 2^53, exact in Lua numbers. unpack takes
-        -- at most about 8000 values, so members go 2000 at a time.
-        if n < 8 then
-          for i = 1, n do redis.call('ZINCRBY', key, increments[i], members[i]) end
-        elseif redis.call('EXISTS', key) == 0 then
-          if not interleaved then
-            interleaved = {}
-            for i = 1, n do
-              interleaved[2 * i - 1] = increments[i]
-              interleaved[2 * i] = members[i]
-            end
-          end
-          for s = 1, 2 * n, 4000 do redis.call('ZADD', key, unpack(interleaved, s, math.min(2 * n, s + 3999))) end
-        else
-          for s = 1, n, 2000 do
-            local e = math.min(n, s + 1999)
-            local scores = redis.call('ZMSCORE', key, unpack(members, s, e))
-            local args = {}
-            for i = s, e do
-              local current = scores[i - s + 1]
-              args[2 * (i - s) + 1] = current and (tonumber(current) + tonumber(increments[i])) or increments[i]
-              args[2 * (i - s) + 2] = members[i]
-            end
-            redis.call('ZADD', key, unpack(args))
-          end
-        end
-      else
-        for i = 1, n do redis.call('HINCRBY', key, members[i], increments[i]) end
-      end
-      local param = params[j]
-      if param > 0 then
-        redis.call('EXPIRE', key, param)
-      elseif param < 0 then
-        local count = redis.call('ZCARD', key)
-        if count > -param then redis.call('ZREMRANGEBYRANK', key, 0, count + param - 1) end
-      end
-      k = k + 1
-    end
-  elseif op == 's' then
-    local n = tonumber(field())
-    local ttl = field()
-    local members = {}
-    for i = 1, n do members[i] = field() end
-    for s = 1, n, 4000 do
-      redis.call('SADD', KEYS[k], unpack(members, s, math.min(n, s + 3999)))
-    end
-    redis.call('EXPIRE', KEYS[k], ttl)
-    k = k + 1
-  elseif op == 'r' then
-    local targets = tonumber(field())
-    local children = tonumber(field())
-    local targetTtl = tonumber(field())
-    local firstChildTtl = tonumber(field())
-    local childStep = tonumber(field())
-    local expected = tonumber(field())
-    local index = KEYS[k]
-    if not stopped and expected >= 0 and redis.call('SCARD', index) ~= expected then
-      stopped = true
-      result = 2
-    end
-    if not stopped then
-      local t = k + 1
-      for _ = 1, targets do
-        local target = KEYS[t]
-        if redis.call('ZUNIONSTORE', target, children, unpack(KEYS, t + 1, t + children)) > 0 then
-          if targetTtl > 0 then redis.call('EXPIRE', target, targetTtl) else redis.call('DEL', target) end
-          for j = 1, children do
-            local ttl = firstChildTtl + (j - 1) * childStep
-            if ttl > 0 then redis.call('EXPIRE', KEYS[t + j], ttl) else redis.call('DEL', KEYS[t + j]) end
-          end
-        end
-        t = t + 1 + children
-      end
-      redis.call('DEL', index)
-    end
-    k = k + 1 + targets * (1 + children)
-  elseif op == 'm' then
-    local levelName = field()
-    local bucket = field()
-    if not stopped then redis.call('HSET', KEYS[5], levelName, bucket) end
-  elseif op == 'l' then
-    local second = field()
-    local last = redis.call('HGET', KEYS[5], 'last')
-    if not last or tonumber(last) < tonumber(second) then redis.call('HSET', KEYS[5], 'last', second) end
-  else
-    return redis.error_reply('apply-batch.lua: unknown section ' .. tostring(op))
-  end
-end
-return result
+redis.call('HSET', KEYS[5], 'floor', writes[11][1], 'newest', writes[11][2])
+return Result.Applied
