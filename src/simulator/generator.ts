@@ -74,8 +74,7 @@ const KIND_THRESHOLDS = (() => {
 const FIRST_SENT_TS = 1641241341776
 /** Nominal event rate behind tmi-sent-ts (the served rate does not change the text). */
 const NOMINAL_RATE = 5000
-/** The most people chatting in one room (the busiest rooms); exported for other profiles' pools. */
-export const MAX_CHATTERS_PER_ROOM = 8000
+const MAX_CHATTERS_PER_ROOM = 8000
 const MENTIONABLE_CHATTERS = 1000
 const NON_BMP_EMOJI = ['😂', '🤣', '💀', '😭', '🙏', '👀', '🥺', '🐐', '🔥', '👍']
 const ODD_SEPARATORS = ['\u3000', '\u00a0', '  ', '\t', ' \u2003 ']
