@@ -13,7 +13,7 @@ export interface SimulateCommandOptions {
   count?: number | string | undefined
   /** Print the expected counts for (seed, count) as JSON instead of serving. */
   expect?: boolean | undefined
-  /** Profile by name (profiles.ts): `default` (the default) or `day`, a day of Twitch-like breadth spread over `count` events. */
+  /** Profile by name (profiles.ts): `default` (the default), `live` (its stream stamped with the time of serving) or `day`, a day of Twitch-like breadth spread over `count` events. */
   profile?: string | undefined
   /** `day` profile: end of the day in epoch ms (default: now); given, the stream is the same on every run. */
   start?: number | string | undefined

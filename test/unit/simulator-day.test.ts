@@ -115,3 +115,22 @@ describe('simulator day profile', () => {
     await assert.rejects(runSimulateCommand({ seed: 1, rate: 0, port: 0, profile: 'day', start: 5 }, { stdout }), (err: unknown) => err instanceof SimulatorOptionError && err.option === '--start')
   })
 })
+
+describe('simulator live profile', () => {
+  it('is the default stream stamped with the time each event is made', () => {
+    const live = profileShape('live')
+    const withoutTimes = (text: string): string => text.replace(/tmi-sent-ts=\d+/g, 'tmi-sent-ts=').replace(/"ts":\d+/g, '"ts":')
+    let timed = 0
+    for (let index = 1; index <= 3000; index++) {
+      const before = Date.now()
+      const text = generateEvent(6, index, live)
+      const after = Date.now()
+      assert.equal(withoutTimes(text), withoutTimes(generateEvent(6, index)), `event ${index}`)
+      const ts = sentTs(text)
+      if (ts === null) continue
+      timed++
+      assert.ok(ts > before - DAY_JITTER_MS && ts <= after, `event ${index} stamped ${ts}, made at ${before}..${after}`)
+    }
+    assert.ok(timed > 2900)
+  })
+})
