@@ -154,14 +154,14 @@ class Bench {
     this.expectedMessages = chatMessagesIn(loaded, this.options.events)
     log(`stream block: ${formatNumber(loaded.events)} events, ${formatNumber(bytesPerEvent(loaded), 0)} bytes/event, ${formatNumber(100 * loaded.chatBefore[loaded.events]! / loaded.events, 1)} % chat messages (ready in ${formatNumber((performance.now() - started) / 1000, 1)} s); ` +
       'tmi-sent-ts rewritten to the time of each write as it is served')
-    const blocks: Array<{ profile: ProfileName, seed: number, events: number }> = [{ profile: 'default', seed, events: block }]
+    const blocks: Array<{ profile: ProfileName, base: string, events: number }> = [{ profile: 'default', base: loaded.base, events: block }]
     if (withDay) {
       started = performance.now()
       const day = loadStreamBlock('day', seed, dayEvents, (path) => log(`generating the day once (${formatNumber(dayEvents)} events of the day profile, cached in ${path}) ...`))
       this.dayBlock = day
       log(`day block: ${formatNumber(day.events)} events, ${formatNumber(bytesPerEvent(day), 0)} bytes/event, ${formatNumber(100 * day.chatBefore[day.events]! / day.events, 1)} % chat messages (ready in ${formatNumber((performance.now() - started) / 1000, 1)} s); ` +
         'its times moved so that the day ends when it is served')
-      blocks.push({ profile: 'day', seed, events: dayEvents })
+      blocks.push({ profile: 'day', base: day.base, events: dayEvents })
     }
     this.loadGenerator = Child.start('load-generator')
     this.loadGenerator.send({ type: 'load', blocks })

@@ -16,6 +16,8 @@ import { generateEventWithIntent, type ProfileName, profileShape } from '../src/
  */
 export interface StreamBlock {
   profile: ProfileName
+  /** The cache files' path without `.sse` / `.idx`: what a child process opens (readStreamBlock). */
+  base: string
   /** The SSE text of every event, concatenated. */
   path: string
   events: number
@@ -67,12 +69,21 @@ export function loadStreamBlock (profile: ProfileName, seed: number, events: num
     onGenerate?.(`${base}.sse`)
     generate(profile, seed, events, base)
   }
+  return readStreamBlock(profile, base, events)
+}
+
+/**
+ * The cached block at `base`, as loadStreamBlock made it. Child processes
+ * open the parent's files by name: the simulator may change while a bench
+ * runs, and a child must not serve (or regenerate) another block.
+ */
+export function readStreamBlock (profile: ProfileName, base: string, events: number): StreamBlock {
   const index = readFileSync(`${base}.idx`)
   // Copied out of the file's buffer: a typed array needs its own alignment.
   const ends = new Float64Array(index.buffer.slice(index.byteOffset, index.byteOffset + 8 * events))
   const tsAt = new Int32Array(index.buffer.slice(index.byteOffset + 8 * events, index.byteOffset + 12 * events))
   const chatBefore = new Uint32Array(index.buffer.slice(index.byteOffset + 12 * events, index.byteOffset + 16 * events + 4))
-  const block = { profile, path: `${base}.sse`, events, ends, tsAt, chatBefore }
+  const block = { profile, base, path: `${base}.sse`, events, ends, tsAt, chatBefore }
   if (chatBefore.length !== events + 1 || !existsSync(block.path)) throw new Error(`cached block ${base} is inconsistent: delete it and run again`)
   return block
 }

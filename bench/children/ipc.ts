@@ -12,7 +12,8 @@ export type StoreKind = 'redis' | 'memory' | 'cluster'
 export const CLUSTER_SHARDS = 16
 
 export type FromParent =
-  | { type: 'load', blocks: Array<{ profile: ProfileName, seed: number, events: number }> }
+  /** The blocks the parent generated, by their cache path (StreamBlock.base). */
+  | { type: 'load', blocks: Array<{ profile: ProfileName, base: string, events: number }> }
   | { type: 'probe', apiUrl: string, intervalMs: number, warmupMs: number, durationMs: number }
   /** progressMs > 0: a 'progress' message ({ committed, rss, heapUsed, cpuSeconds }) that often while the stream runs. */
   | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number, progressMs?: number }

@@ -4,7 +4,7 @@ import http, { type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ProfileName } from '../../src/simulator/index.js'
-import { bytesPerEvent, DAY_BLOCK_START_MS, eventStart, loadStreamBlock, restampEvents, type StreamBlock } from '../stream-block.js'
+import { bytesPerEvent, DAY_BLOCK_START_MS, eventStart, readStreamBlock, restampEvents, type StreamBlock } from '../stream-block.js'
 import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
 
 /**
@@ -201,8 +201,8 @@ async function probe (apiUrl: string, intervalMs: number, warmupMs: number, dura
 
 onParentMessage(async (message: FromParent) => {
   if (message.type === 'load') {
-    for (const { profile, seed, events } of message.blocks) {
-      const block = loadStreamBlock(profile, seed, events)
+    for (const { profile, base, events } of message.blocks) {
+      const block = readStreamBlock(profile, base, events)
       blocks.set(profile, { block, file: openSync(block.path, 'r') })
     }
     server.listen(0, '127.0.0.1')
