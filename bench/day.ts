@@ -129,6 +129,7 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
     const admins = store === 'cluster' ? cluster!.nodes.map((node) => new Redis(`redis://${node}`, { maxRetriesPerRequest: 1 })) : [context.redis.admin]
     const source = redisBacked ? memorySource(admins, store === 'cluster') : null
     const ns = namespace()
+    log(`run ${run}:`)
     try {
       rows.push(await dayRun(context, store, source, ns, cluster))
     } finally {
@@ -137,12 +138,7 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
       await source?.close()
     }
     const r = rows.at(-1)!
-    log(`run ${run}: ${formatNumber(r.messages / r.seconds)} msg/s over ${formatNumber(r.seconds)} s; worker ${formatNumber(r.workerCpuPerMessage, 2)} µs CPU/msg${r.redisCpuPerMessage === null ? '' : `; Redis ${formatNumber(r.redisCpuPerMessage, 2)} µs CPU/msg`}`)
-    for (const [i, fraction] of REPORTED_FRACTIONS.entries()) {
-      const sample = sampleAt(r.samples, fraction * messages)
-      const keys = sample.keys === null ? '' : `, ${formatNumber(sample.keys)} keys`
-      log(`  ${formatNumber(100 * fraction).padStart(3)} % of the day: ${measured} ${mib(r.at[i]!).padStart(12)} over its start${keys}; worker RSS ${mib(sample.rss)}`)
-    }
+    log(`  ${formatNumber(r.messages / r.seconds)} msg/s over ${formatNumber(r.seconds)} s; worker ${formatNumber(r.workerCpuPerMessage, 2)} µs CPU/msg${r.redisCpuPerMessage === null ? '' : `; Redis ${formatNumber(r.redisCpuPerMessage, 2)} µs CPU/msg`}`)
     const ratio = r.secondHalfGrowth / r.firstHalfGrowth
     log(`  growth: first half ${mib(r.firstHalfGrowth)}, second half ${mib(r.secondHalfGrowth)} (ratio ${formatNumber(ratio, 2)}): ${ratio <= LEVELS_OFF_RATIO ? 'levels off' : `still growing (levels off at a ratio <= ${LEVELS_OFF_RATIO})`}`)
     if (worst === null || typical === null) {
@@ -187,25 +183,42 @@ function sampleAt (samples: DaySample[], committed: number): DaySample {
   return samples.find((s) => s.committed >= committed) ?? samples.at(-1)!
 }
 
+function fractionLine (fraction: number, memory: number, sample: DaySample, redisBacked: boolean): string {
+  const keys = sample.keys === null ? '' : `, ${formatNumber(sample.keys)} keys`
+  return `  ${formatNumber(100 * fraction).padStart(3)} % of the day (${formatNumber(sample.committed)} msgs): ${redisBacked ? 'Redis used_memory' : 'worker RSS'} ${mib(memory).padStart(12)} over its start${keys}; worker RSS ${mib(sample.rss)}`
+}
+
 async function dayRun (context: DayContext, store: StoreKind, source: MemorySource | null, ns: string, cluster: { nodes: string[] } | null): Promise<DayRun> {
   const { events, messages } = context
   const start = source === null ? null : await source.read()
-  const samples: DaySample[] = [{ committed: 0, rss: 0, storeMemory: source === null ? null : 0, keys: start?.keys ?? null }]
+  // samples[0] is the worker's first report, sent when the stream connects: nothing stored yet.
+  const samples: DaySample[] = []
+  const memoryOf = (s: DaySample): number => s.storeMemory ?? s.rss - samples[0]!.rss
+  let printed = 0
+  const record = (sample: DaySample): void => {
+    samples.push(sample)
+    // Printed as the day goes: a run that stalls still shows how far it got.
+    while (printed < REPORTED_FRACTIONS.length - 1 && sample.committed >= REPORTED_FRACTIONS[printed]! * messages) {
+      context.log(fractionLine(REPORTED_FRACTIONS[printed]!, memoryOf(sample), sample, source !== null))
+      printed++
+    }
+  }
   let reading: Promise<void> | null = null
   const child = Child.start('worker')
   try {
     child.on('progress', (progress) => {
       const committed = progress.committed as number
       const rss = progress.rss as number
-      if (samples.length === 1) samples[0]!.rss = rss
       if (source === null || start === null) {
-        samples.push({ committed, rss, storeMemory: null, keys: null })
-        return
+        record({ committed, rss, storeMemory: null, keys: null })
+      } else if (samples.length === 0) {
+        record({ committed, rss, storeMemory: 0, keys: start.keys })
+      } else {
+        // One INFO reading at a time: a slow one (Redis busy with a flush) skips the next.
+        reading ??= source.read().then((now) => {
+          record({ committed, rss, storeMemory: now.usedMemory - start.usedMemory, keys: now.keys })
+        }, () => {}).finally(() => { reading = null })
       }
-      // One INFO reading at a time: a slow one (Redis busy with a flush) skips the next.
-      reading ??= source.read().then((now) => {
-        samples.push({ committed, rss, storeMemory: now.usedMemory - start.usedMemory, keys: now.keys })
-      }, () => {}).finally(() => { reading = null })
     })
     child.send({
       type: 'run-worker',
@@ -223,11 +236,8 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
     if (worker.storedMessages !== messages) context.log(`  WARNING: the store counted ${worker.storedMessages} messages, the stream had ${messages}`)
     const end = source === null ? null : await source.read()
     const rss = worker.samples.at(-1)?.rss ?? 0
-    // RSS when the stream connected, before the store held anything.
-    samples[0]!.rss = worker.samples[0]?.rss ?? samples[0]!.rss
     samples.push({ committed: worker.messages, rss, storeMemory: end === null || start === null ? null : end.usedMemory - start.usedMemory, keys: end?.keys ?? null })
-    // The embedded store's memory is the worker's RSS over what it was when the stream connected.
-    const memoryOf = (s: DaySample): number => s.storeMemory ?? s.rss - samples[0]!.rss
+    context.log(fractionLine(1, memoryOf(samples.at(-1)!), samples.at(-1)!, source !== null))
     const at = REPORTED_FRACTIONS.map((f) => memoryOf(f === 1 ? samples.at(-1)! : sampleAt(samples, f * messages)))
     let redisCpuPerMessage: number | null = null
     if (start !== null && end !== null) {

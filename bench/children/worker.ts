@@ -60,6 +60,11 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     samples.push({ at: startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000, committed, rss, heapUsed })
   }
   const finished = new Promise<void>((resolve) => { finish = resolve })
+  const reportProgress = (): void => {
+    const { rss, heapUsed } = process.memoryUsage()
+    const cpu = process.cpuUsage(cpuAtStart)
+    sendToParent({ type: 'progress', committed, rss, heapUsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })
+  }
 
   const worker = new Worker({
     store,
@@ -72,6 +77,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
         startedAt = performance.now()
         cpuAtStart = process.cpuUsage()
         sample()
+        // The first report: the baseline before anything is stored.
+        if ((message.progressMs ?? 0) > 0) reportProgress()
         sendToParent({ type: 'connected' })
       },
       onFlush: (durationMs, batch) => {
@@ -86,13 +93,7 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     }
   })
   const timer = message.sampleMemoryMs > 0 ? setInterval(sample, message.sampleMemoryMs) : null
-  const progress = (message.progressMs ?? 0) > 0
-    ? setInterval(() => {
-      const { rss, heapUsed } = process.memoryUsage()
-      const cpu = process.cpuUsage(cpuAtStart)
-      sendToParent({ type: 'progress', committed, rss, heapUsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })
-    }, message.progressMs)
-    : null
+  const progress = (message.progressMs ?? 0) > 0 ? setInterval(reportProgress, message.progressMs) : null
   const running = worker.run()
   await finished
   const seconds = (performance.now() - startedAt) / 1000
