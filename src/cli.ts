@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import type { Logger } from 'pino'
 import { startApiServer } from './api/server.js'
-import { type Config, ConfigError, loadConfig } from './config.js'
+import { type Config, ConfigError, type ConfigUses, loadConfig } from './config.js'
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, redactUrl } from './logger.js'
-import { workerMetrics } from './metrics.js'
-import { createStore, onShutdownSignal } from './runtime.js'
-import { runSimulateCommand, startSimulator } from './simulator/index.js'
+import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
+import { closeOnSignal, createStore } from './runtime.js'
+import { runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
+import type { StatsStore } from './store/types.js'
+import { packageVersion } from './version.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
 
 /**
@@ -17,18 +18,6 @@ import { Worker, type WorkerProgress } from './worker/worker.js'
  * with a message naming the variable.
  */
 
-/** The package version, from src/ (tsx) or dist/src/ (built). */
-function packageVersion (): string {
-  for (const relative of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'chat-stats' && pkg.version !== undefined) return pkg.version
-    } catch {
-      // Not this layout: try the next one.
-    }
-  }
-  return 'unknown'
-}
 const version = packageVersion()
 
 function integer (name: string, min: number, max: number) {
@@ -40,9 +29,10 @@ function integer (name: string, min: number, max: number) {
   }
 }
 
-function configOrExit (): Config {
+/** The configuration, or exit 1 with the message naming the variable; `uses` as for loadConfig. */
+function configOrExit (uses?: ConfigUses): Config {
   try {
-    return loadConfig()
+    return loadConfig(process.env, '.env', uses)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`chat-stats: ${err.message}\n`)
@@ -52,9 +42,9 @@ function configOrExit (): Config {
   }
 }
 
-function workerFor (config: Config, source: ChunkSource, logger: Logger, store: ReturnType<typeof createStore>['store'], showProgress?: (p: WorkerProgress) => void): Worker {
-  const metrics = workerMetrics()
-  return new Worker({
+/** A Worker with the configured limits, feeding the metrics (and `showProgress`, a progress bar). */
+function workerFor (config: Config, source: ChunkSource, logger: Logger, store: StatsStore, showProgress?: (p: WorkerProgress) => void): Worker {
+  const worker = new Worker({
     store,
     source,
     logger: logger.child({ component: 'worker' }),
@@ -62,19 +52,38 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
     maxEventBytes: config.MAX_EVENT_BYTES,
     maxPendingUpdates: config.MAX_PENDING_UPDATES,
     leaseTtlMs: config.LEASE_TTL_MS,
-    hooks: metrics.hooks,
-    onProgress: (progress) => {
-      metrics.onProgress(progress)
-      showProgress?.(progress)
-    }
+    hooks: WORKER_METRIC_HOOKS,
+    onProgress: showProgress
   })
+  watchWorker(worker)
+  return worker
+}
+
+/** What a worker reads, and the built-in simulator serving it when there is one (closed on shutdown). */
+interface StreamChoice {
+  source: ChunkSource
+  simulator: SimulatorHandle | null
+}
+
+/** A capture file when `file` is given, else CHAT_INTERFACE_URL; null when neither is set. */
+function configuredStream (config: Config, file?: string): StreamChoice | null {
+  if (file !== undefined) return { source: fileSource(file), simulator: null }
+  const url = config.CHAT_INTERFACE_URL
+  return url === undefined ? null : { source: httpSource(url, redactUrl(url)), simulator: null }
+}
+
+/** Starts the built-in simulator (SIMULATOR_RATE, SIMULATOR_SEED) on a free loopback port and reads it. */
+async function builtInSimulator (config: Config, logger: Logger): Promise<StreamChoice> {
+  const simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
+  logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
+  return { source: httpSource(simulator.url, 'built-in simulator'), simulator }
 }
 
 function workerStatusOf (worker: Worker): { connected: boolean, role: 'active' | 'standby' | 'none' } {
   return { connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none' }
 }
 
-async function openStore (config: Config, logger: Logger): Promise<ReturnType<typeof createStore>['store']> {
+async function openStore (config: Config, logger: Logger): Promise<StatsStore> {
   const { store, description } = createStore(config, logger)
   logger.info({ store: description }, 'opening the store')
   await store.open()
@@ -85,15 +94,8 @@ async function startCommand (): Promise<void> {
   const config = configOrExit()
   const logger = createLogger(config)
   const store = await openStore(config, logger)
-  let simulator: Awaited<ReturnType<typeof startSimulator>> | null = null
-  let source: ChunkSource
-  if (config.CHAT_INTERFACE_URL !== undefined) {
-    source = httpSource(config.CHAT_INTERFACE_URL, redactUrl(config.CHAT_INTERFACE_URL))
-  } else {
-    simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
-    logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
-    source = httpSource(simulator.url, 'built-in simulator')
-  }
+  // `start` needs no setting: without CHAT_INTERFACE_URL it counts the built-in simulator.
+  const { source, simulator } = configuredStream(config) ?? await builtInSimulator(config, logger)
   const worker = workerFor(config, source, logger, store)
   const api = await startApiServer({
     config,
@@ -103,7 +105,7 @@ async function startCommand (): Promise<void> {
   })
   logger.info({ address: api.address }, `dashboard and API on ${api.address}, docs at ${api.address}/documentation`)
   const running = worker.run().catch((err: unknown) => { logger.error({ err }, 'worker stopped on an error') })
-  onShutdownSignal(logger, async () => {
+  closeOnSignal(logger, async () => {
     await worker.stop()
     await running
     await api.close()
@@ -118,7 +120,7 @@ async function apiCommand (): Promise<void> {
   const store = await openStore(config, logger)
   const api = await startApiServer({ config, store, logger })
   logger.info({ address: api.address }, `API on ${api.address}, docs at ${api.address}/documentation`)
-  onShutdownSignal(logger, async () => {
+  closeOnSignal(logger, async () => {
     await api.close()
     await store.close()
   })
@@ -136,20 +138,12 @@ function progressBar (progress: WorkerProgress): void {
 async function workerCommand (options: { file?: string, fallbackSimulator?: boolean }): Promise<void> {
   const config = configOrExit()
   const logger = createLogger(config)
-  let source: ChunkSource
-  let simulator: Awaited<ReturnType<typeof startSimulator>> | null = null
-  if (options.file !== undefined) {
-    source = fileSource(options.file)
-  } else if (config.CHAT_INTERFACE_URL !== undefined) {
-    source = httpSource(config.CHAT_INTERFACE_URL, redactUrl(config.CHAT_INTERFACE_URL))
-  } else if (options.fallbackSimulator === true) {
-    simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
-    logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
-    source = httpSource(simulator.url, 'built-in simulator')
-  } else {
+  const stream = configuredStream(config, options.file) ?? (options.fallbackSimulator === true ? await builtInSimulator(config, logger) : null)
+  if (stream === null) {
     process.stderr.write('chat-stats: invalid configuration: CHAT_INTERFACE_URL is required by `worker` (or pass --file PATH)\n')
     process.exit(1)
   }
+  const { source, simulator } = stream
   const store = await openStore(config, logger)
   const onTerminal = options.file !== undefined && process.stderr.isTTY
   const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
@@ -158,7 +152,7 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
     ? null
     : await startApiServer({ config, store, logger, workerStatus: () => workerStatusOf(worker), routes: 'operations', port: config.WORKER_PORT })
   if (operations !== null) logger.info({ address: operations.address }, `worker health and metrics on ${operations.address}`)
-  onShutdownSignal(logger, async () => {
+  closeOnSignal(logger, async () => {
     await worker.stop()
     await operations?.close()
     await simulator?.close()
@@ -209,7 +203,8 @@ function buildProgram (): Command {
     .addOption(new Option('--count <n>', 'end the stream after this many events').argParser(integer('--count', 1, Number.MAX_SAFE_INTEGER)))
     .option('--expect', 'print the exact counts a correct worker ends with for --seed and --count, as JSON, and exit')
     .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean }) => {
-      const config = configOrExit()
+      // The simulator opens no store: the store variables' combinations are not its business.
+      const config = configOrExit({ store: false })
       await runSimulateCommand({ ...options, expect: options.expect === true }, { stdout: process.stdout, logger: createLogger(config) })
     })
 

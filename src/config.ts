@@ -62,12 +62,19 @@ export class ConfigError extends Error {
 /** Secret-bearing variables: never printed back in an error. */
 const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'CHAT_INTERFACE_URL'])
 
+/** Which cross-field rules apply: a command checks the combinations of the variables it uses. */
+export interface ConfigUses {
+  /** The command opens the store: the store variables must fit together. Default true. */
+  store?: boolean
+}
+
 /**
  * Reads the configuration from `env` (and, unless `dotenvPath` is null, from
  * `.env` for variables the environment does not set), converts and validates
- * it. Throws ConfigError naming the first bad variable.
+ * it against the schema and the cross-field rules of what the command `uses`
+ * (all of them by default). Throws ConfigError naming the first bad variable.
  */
-export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: string | null = '.env'): Config {
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: string | null = '.env', uses: ConfigUses = {}): Config {
   const merged: Record<string, string> = {}
   if (dotenvPath !== null) {
     let text: string | null = null
@@ -96,12 +103,38 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: st
     const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(merged[name] ?? null)})`
     throw new ConfigError(name, `${message}${shown}${schema?.description !== undefined ? `: ${schema.description}` : ''}`)
   }
-  return candidate as Config
+  const config = candidate as Config
+  if (uses.store !== false) checkStoreConfig(config)
+  return config
 }
 
 /** True when a Redis server or cluster is configured (otherwise the embedded store is used). */
 export function usesRedis (config: Config): boolean {
   return config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined || config.REDIS_CLUSTER_NODES !== undefined
+}
+
+/** STORE_SHARDS, or its default: 16 spread a statistic over the masters of a cluster (SPEC section 7), 1 is the single-Redis layout. */
+export function storeShards (config: Config): number {
+  return config.STORE_SHARDS ?? (config.REDIS_CLUSTER_NODES !== undefined ? 16 : 1)
+}
+
+/**
+ * The rules that span the store variables, which the schema cannot say one
+ * variable at a time. Throws ConfigError naming the variable to change.
+ */
+export function checkStoreConfig (config: Config): void {
+  const shards = storeShards(config)
+  const cluster = config.REDIS_CLUSTER_NODES !== undefined
+  if (!usesRedis(config) && shards !== 1) {
+    throw new ConfigError('STORE_SHARDS', 'needs Redis (REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES); the embedded store has no shards')
+  }
+  if (cluster && (config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined)) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'cannot be combined with REDIS_URL or REDIS_HOST: set one of them')
+  }
+  // Each shard's keys are `<namespace>{s<i>}:…`: a brace in the namespace would move the hash tag.
+  if ((cluster || shards > 1) && /[{}]/.test(config.REDIS_NAMESPACE)) {
+    throw new ConfigError('REDIS_NAMESPACE', 'must not contain { or } with a cluster or STORE_SHARDS > 1 (the shards\' hash tags follow it)')
+  }
 }
 
 /** The default list that ?bots=exclude leaves out. */

@@ -1,11 +1,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Batch } from './store/types.js'
-import type { WorkerHooks, WorkerProgress } from './worker/worker.js'
+import type { WorkerHooks } from './worker/worker.js'
 
 /**
  * Every metric of the service, in one registry that `GET /metrics` renders.
- * The worker increments the ingest metrics through the functions below (or
- * `workerMetrics()`), the API the HTTP ones. One registry per process.
+ * The API records the HTTP ones as they happen; a worker's flush, store-error
+ * and connection events arrive through `WORKER_METRIC_HOOKS`, and its event
+ * tally and pending updates are read at each scrape (`watchWorker`). One
+ * registry per process.
  */
 export const metricsRegistry = new Registry()
 collectDefaultMetrics({ register: metricsRegistry })
@@ -15,18 +17,47 @@ export const INGEST_OUTCOMES: readonly IngestOutcome[] = ['message', 'system', '
 /** Who saw a store call fail: the worker (flush, lease, position), an API read, or a readiness ping. */
 export type StoreOperation = 'worker' | 'read' | 'ping'
 
-const ingestEvents = new Counter<'outcome'>({
+/** What the ingest metrics read from a worker when scraped (a `Worker` is one). */
+export interface IngestProgress {
+  /** Events read since the worker started, cumulative, by outcome. */
+  readonly tally: Readonly<{ messages: number, system: number, failed: number, skipped: number }>
+  /** Counter updates held that are not yet in the store. */
+  readonly pendingUpdates: number
+}
+
+const TALLY_FIELD: Record<IngestOutcome, keyof IngestProgress['tally']> = { message: 'messages', system: 'system', failed: 'failed', skipped: 'skipped' }
+
+/** The workers read at each scrape. */
+const watchedWorkers = new Set<IngestProgress>()
+/** Events of workers no longer watched, and events recorded directly: counters never go back. */
+const settledEvents: Record<IngestOutcome, number> = { message: 0, system: 0, failed: 0, skipped: 0 }
+
+function ingestTotal (outcome: IngestOutcome): number {
+  let total = settledEvents[outcome]
+  for (const worker of watchedWorkers) total += worker.tally[TALLY_FIELD[outcome]]
+  return total
+}
+
+// The counters below mirror cumulative totals kept elsewhere: each scrape sets them to those totals.
+new Counter<'outcome'>({
   name: 'chat_stats_ingest_events_total',
   help: 'Events read from the chat stream, by outcome (message, system, failed, skipped)',
   labelNames: ['outcome'],
-  registers: [metricsRegistry]
+  registers: [metricsRegistry],
+  collect () {
+    this.reset()
+    for (const outcome of INGEST_OUTCOMES) this.inc({ outcome }, ingestTotal(outcome))
+  }
 })
-for (const outcome of INGEST_OUTCOMES) ingestEvents.inc({ outcome }, 0)
 
-const failedMessages = new Counter({
+new Counter({
   name: 'chat_stats_failed_messages_total',
   help: 'Lines or events of the chat stream that could not be read',
-  registers: [metricsRegistry]
+  registers: [metricsRegistry],
+  collect () {
+    this.reset()
+    this.inc(ingestTotal('failed'))
+  }
 })
 
 const streamReconnects = new Counter({
@@ -55,10 +86,15 @@ const flushBatchSize = new Histogram({
   registers: [metricsRegistry]
 })
 
-const pendingUpdates = new Gauge({
+new Gauge({
   name: 'chat_stats_pending_updates',
   help: 'Counter updates the worker holds that are not yet in the store',
-  registers: [metricsRegistry]
+  registers: [metricsRegistry],
+  collect () {
+    let pending = 0
+    for (const worker of watchedWorkers) pending += worker.pendingUpdates
+    this.set(pending)
+  }
 })
 
 const storeErrors = new Counter<'operation'>({
@@ -82,14 +118,9 @@ const streamClients = new Gauge({
   registers: [metricsRegistry]
 })
 
-/** Counts events read from the stream by outcome. */
+/** Counts events read from the stream outside a watched worker. */
 export function recordIngestEvents (outcome: IngestOutcome, count = 1): void {
-  if (count > 0) ingestEvents.inc({ outcome }, count)
-}
-
-/** Counts failed messages (they are also an ingest outcome; this is the dedicated total). */
-export function recordFailedMessages (count = 1): void {
-  if (count > 0) failedMessages.inc(count)
+  if (count > 0) settledEvents[outcome] += count
 }
 
 export function recordStreamReconnect (): void {
@@ -104,10 +135,6 @@ export function setStreamConnected (connected: boolean): void {
 export function observeFlush (durationSeconds: number, batchMessages: number): void {
   flushDuration.observe(durationSeconds)
   flushBatchSize.observe(batchMessages)
-}
-
-export function setPendingUpdates (count: number): void {
-  pendingUpdates.set(count)
 }
 
 export function recordStoreError (operation: StoreOperation): void {
@@ -137,35 +164,23 @@ export function batchMessages (batch: Batch): number {
   return messages
 }
 
+/** Worker hooks (`WorkerOptions.hooks`) that feed the flush, store-error, reconnect and connection metrics. */
+export const WORKER_METRIC_HOOKS: WorkerHooks = {
+  onFlush: (durationMs, batch) => { observeFlush(durationMs / 1000, batchMessages(batch)) },
+  onStoreError: () => { recordStoreError('worker') },
+  onReconnect: () => { recordStreamReconnect() },
+  onConnected: (connected) => { setStreamConnected(connected) }
+}
+
 /**
- * Hooks and a progress callback that feed the ingest metrics from a Worker:
- * pass `hooks` as `WorkerOptions.hooks` and call `onProgress` from
- * `WorkerOptions.onProgress`. Progress carries cumulative tallies, so only
- * their growth is added to the counters.
+ * Reads `worker`'s event tally and pending updates at each scrape from now
+ * on. The returned function stops that, keeping its final tally in the
+ * counters.
  */
-export function workerMetrics (): { hooks: WorkerHooks, onProgress: (progress: WorkerProgress) => void } {
-  const seen = { message: 0, system: 0, failed: 0, skipped: 0 }
-  const advance = (outcome: IngestOutcome, total: number): number => {
-    const delta = total - seen[outcome]
-    seen[outcome] = total
-    // A restarted tally (new worker) starts from zero again.
-    return delta >= 0 ? delta : total
-  }
-  return {
-    hooks: {
-      onFlush: (durationMs, batch) => { observeFlush(durationMs / 1000, batchMessages(batch)) },
-      onStoreError: () => { recordStoreError('worker') },
-      onReconnect: () => { recordStreamReconnect() },
-      onConnected: (connected) => { setStreamConnected(connected) }
-    },
-    onProgress: (progress) => {
-      recordIngestEvents('message', advance('message', progress.messages))
-      recordIngestEvents('system', advance('system', progress.system))
-      const failed = advance('failed', progress.failed)
-      recordIngestEvents('failed', failed)
-      recordFailedMessages(failed)
-      recordIngestEvents('skipped', advance('skipped', progress.skipped))
-      setPendingUpdates(progress.pendingUpdates)
-    }
+export function watchWorker (worker: IngestProgress): () => void {
+  watchedWorkers.add(worker)
+  return () => {
+    if (!watchedWorkers.delete(worker)) return
+    for (const outcome of INGEST_OUTCOMES) settledEvents[outcome] += worker.tally[TALLY_FIELD[outcome]]
   }
 }

@@ -2,16 +2,17 @@ import { STATUS_CODES } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyTypeProviderDefault } from 'fastify'
 import type { Logger } from 'pino'
-import { botNicks, type Config } from '../config.js'
+import type { Config } from '../config.js'
+import { dashboardPlugin } from '../dashboard/plugin.js'
 import { createLogger } from '../logger.js'
 import { observeHttpRequest } from '../metrics.js'
 import type { StatsStore } from '../store/types.js'
-import { ApiError } from './errors.js'
+import adminAuth from './auth/admin.js'
+import { ApiError, errorBody } from './errors.js'
 import corsPlugin from './plugins/cors.js'
 import helmetPlugin from './plugins/helmet.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import swaggerPlugin from './plugins/swagger.js'
-import dashboardRoutes from './routes/dashboard.js'
 import failedMessagesRoutes from './routes/failed-messages.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
@@ -19,10 +20,13 @@ import roomRoutes from './routes/rooms.js'
 import statsRoutes from './routes/stats.js'
 import streamRoutes from './routes/stream.js'
 import topRoutes from './routes/top.js'
-import { StatsReader, type WorkerStatus } from './stats-reader.js'
+import clockService from './services/clock.js'
+import configService from './services/config.js'
+import statsReaderService from './services/stats-reader.js'
+import workerStatusService, { type WorkerStatus } from './services/worker-status.js'
 import { formatValidationError, strictValidatorCompiler } from './validation.js'
 
-export type { WorkerStatus } from './stats-reader.js'
+export type { WorkerStatus } from './services/worker-status.js'
 
 export interface BuildAppOptions {
   config: Config
@@ -41,21 +45,8 @@ export interface BuildAppOptions {
   routes?: 'all' | 'operations'
 }
 
-/** What every route plugin receives. */
-export interface RouteDeps {
-  config: Config
-  reader: StatsReader
-  clock: () => number
-  workerStatus: (() => WorkerStatus) | undefined
-}
-
 /** A GET-only API: no request needs a body. */
 const BODY_LIMIT_BYTES = 1024
-
-function errorBody (statusCode: number, message: string, code?: string): { statusCode: number, error: string, message: string, code?: string } {
-  const body = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
-  return code === undefined ? body : { ...body, code }
-}
 
 /**
  * The API as a Fastify instance, ready to `listen` or `inject` (SPEC section
@@ -65,7 +56,6 @@ function errorBody (statusCode: number, message: string, code?: string): { statu
  */
 export async function buildApp (options: BuildAppOptions): Promise<FastifyInstance> {
   const { config, store } = options
-  const clock = options.clock ?? Date.now
   const app = Fastify({
     loggerInstance: (options.logger ?? createLogger(config)) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -109,17 +99,22 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     return await reply.code(404).send(errorBody(404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`, 'CS_NOT_FOUND'))
   })
 
-  const reader = new StatsReader({ store, clock, timeoutMs: config.STORE_TIMEOUT_MS, botNicks: botNicks(config), reuseMs: config.API_CACHE_MS })
-  const deps: RouteDeps = { config, reader, clock, workerStatus: options.workerStatus }
+  // Services: decorations of the instance that the routes use (app.statsReader, app.clock, ...).
+  await app.register(configService, { config })
+  await app.register(clockService, { clock: options.clock })
+  await app.register(workerStatusService, { status: options.workerStatus })
+  await app.register(statsReaderService, { store })
+  await app.register(adminAuth)
+
   if (options.routes !== 'operations') {
-    await app.register(statsRoutes, deps)
-    await app.register(topRoutes, deps)
-    await app.register(roomRoutes, deps)
-    await app.register(failedMessagesRoutes, deps)
-    await app.register(streamRoutes, deps)
-    await app.register(dashboardRoutes, { dashboardDir: options.dashboardDir })
+    await app.register(statsRoutes)
+    await app.register(topRoutes)
+    await app.register(roomRoutes)
+    await app.register(failedMessagesRoutes)
+    await app.register(streamRoutes)
+    await app.register(dashboardPlugin, { publicDir: options.dashboardDir })
   }
-  await app.register(healthRoutes, deps)
+  await app.register(healthRoutes)
   await app.register(metricsRoutes)
 
   await app.ready()

@@ -1,3 +1,6 @@
+import { STATUS_CODES } from 'node:http'
+import type { ErrorBody } from './schemas/common.js'
+
 /**
  * The API's coded errors. Each has a stable `code`, an HTTP status and a
  * message safe to show to clients (the error handler sends these messages as
@@ -52,7 +55,11 @@ export const Errors = {
   }))
 } as const
 
-/** True for the 503 errors raised because the store failed or was too slow. */
-export function isStoreError (err: unknown): err is ApiError {
-  return err instanceof ApiError && (err.code === Errors.storeUnavailable.code || err.code === Errors.storeTimeout.code)
+/**
+ * The JSON body of every error answer (schemas/common.ts `ErrorBody`): the
+ * status, its standard text, the message and the stable code when there is one.
+ */
+export function errorBody (statusCode: number, message: string, code?: string): ErrorBody {
+  const body = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  return code === undefined ? body : { ...body, code }
 }

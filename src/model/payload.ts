@@ -80,27 +80,35 @@ export function decodePayloadInto (data: string, into: ChatPayload): string | nu
   return null
 }
 
-/** True when a payload counts as a chat message (see classifyPayload). */
+/**
+ * The counting rule (SPEC section 1, "What counts"): a chat message is a
+ * payload whose command is "", PRIVMSG or USERNOTICE and whose nick is not
+ * empty; anything else is a system event, counted per command.
+ */
 export function isChatMessage (payload: ChatPayload): boolean {
   const command = payload.command
   return payload.nick !== '' && (command === '' || command === 'PRIVMSG' || command === 'USERNOTICE')
+}
+
+/** The room a payload is about: `room`, or `target` when `room` is empty ("" when both are). */
+export function roomOf (payload: ChatPayload): string {
+  return payload.room !== '' ? payload.room : payload.target
+}
+
+/** The command a system event is counted under: an empty command is reported as PRIVMSG. */
+export function systemCommand (payload: ChatPayload): string {
+  return payload.command === '' ? 'PRIVMSG' : payload.command
 }
 
 export type Classified =
   | { kind: 'chat', nick: string, room: string, body: string, tags: string }
   | { kind: 'system', command: string, room: string }
 
-/**
- * A chat message is a payload whose command is "", PRIVMSG or USERNOTICE and
- * whose nick is not empty; anything else is a system event, counted per command.
- */
+/** What a payload counts as, by isChatMessage; the allocation-free hot path uses the same three rules. */
 export function classifyPayload (payload: ChatPayload): Classified {
-  const room = payload.room !== '' ? payload.room : payload.target
-  const command = payload.command
-  if (payload.nick !== '' && (command === '' || command === 'PRIVMSG' || command === 'USERNOTICE')) {
-    return { kind: 'chat', nick: payload.nick, room, body: payload.body, tags: payload.tags }
-  }
-  return { kind: 'system', command: command === '' ? 'PRIVMSG' : command, room }
+  const room = roomOf(payload)
+  if (isChatMessage(payload)) return { kind: 'chat', nick: payload.nick, room, body: payload.body, tags: payload.tags }
+  return { kind: 'system', command: systemCommand(payload), room }
 }
 
 /** Cuts raw text for the failed-message log at 2 KiB of UTF-8 without splitting a character. */

@@ -1,4 +1,4 @@
-import type { Batch, CountSlice, Counts, RoomSlice } from './types.js'
+import type { Batch, CountSlice, Counts, Position, ResumePlan, RoomSlice } from './types.js'
 
 /**
  * How a sharded store spreads a statistic over STORE_SHARDS shards (SPEC
@@ -77,4 +77,25 @@ export function splitBatch (batch: Batch, shards: number): Batch[] {
     pieces.forEach((p, shard) => { if (p !== undefined) parts[shard]!.slices.push(p) })
   }
   return parts
+}
+
+/**
+ * Where a worker resumes after a crash between the shards' commits (see
+ * ShardedRedisStore.applyBatch): from the lowest shard position, with a
+ * commit point at each higher position a shard holds. Sequences follow the
+ * stream (a batch's sequence is the ordinal of its last event), so the shard
+ * at sequence n takes the replayed batches after the one that ends at n.
+ * A stream without ids cannot be replayed: then the plan resumes above every
+ * shard, and all of them take what comes next.
+ */
+export function resumePlanOf (positions: readonly Position[]): ResumePlan {
+  if (positions.length === 0) throw new RangeError('no shard positions')
+  const lowest = positions.reduce((a, b) => b.sequence < a.sequence ? b : a)
+  if (lowest.lastEventId === null) {
+    const highest = positions.reduce((a, b) => b.sequence > a.sequence ? b : a)
+    return { from: { lastEventId: null, sequence: highest.sequence }, commitPoints: [] }
+  }
+  const bySequence = new Map<number, Position>()
+  for (const p of positions) if (p.sequence > lowest.sequence && !bySequence.has(p.sequence)) bySequence.set(p.sequence, p)
+  return { from: lowest, commitPoints: [...bySequence.values()].sort((a, b) => a.sequence - b.sequence) }
 }

@@ -25,11 +25,12 @@ export interface RoomSlice {
 }
 
 /**
- * Everything that arrived within one epoch second (arrival time at the worker).
- * A batch holds one slice per second it spans, so time buckets stay exact.
+ * Everything that happened within one epoch second, by event time (SPEC
+ * section 1: the `tmi-sent-ts` tag, else arrival at the worker). A batch
+ * holds one slice per second it spans, so time buckets stay exact.
  */
 export interface CountSlice {
-  /** Epoch seconds of arrival. */
+  /** Epoch seconds of the events' time. */
   second: number
   messages: number
   words: Counts
@@ -70,13 +71,6 @@ export interface Batch {
   lastEventId?: string | undefined
   /** Epoch ms of the last chat message in the batch, if any. */
   lastMessageAt?: number | undefined
-  /**
-   * A sharded store's shards this batch applies to; all when absent. After a
-   * crash the worker replays events some shards have already committed
-   * (SPEC section 7): those batches go only to the shards behind. Stores
-   * without shards ignore it.
-   */
-  shards?: readonly number[] | undefined
 }
 
 /** The windows a top list can be asked for. */
@@ -120,6 +114,23 @@ export interface Position {
   sequence: number
 }
 
+/**
+ * Where a restarted worker resumes reading, and where the batches it replays
+ * must end (StatsStore.resumePlan).
+ */
+export interface ResumePlan {
+  /** Read the stream on from this position; the next batch's sequence is above its sequence. */
+  from: Position
+  /**
+   * Positions past `from` that part of the store has already committed: a
+   * store that commits a batch in several atomic parts (a sharded store) can
+   * be stopped between them. Ascending by sequence. The worker ends a batch
+   * exactly at each one, so every part tells by the sequence alone which
+   * replayed batches it already holds ('duplicate') and which it lacks.
+   */
+  commitPoints: Position[]
+}
+
 export type Resolution = '1s' | '1m'
 
 export interface TimePoint {
@@ -142,10 +153,13 @@ export interface StatsStore {
    * With a lease token, the write is refused (LeaseLostError) unless the token still holds the lease.
    */
   applyBatch(batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'>
-  /** The last committed stream position (a sharded store: the lowest of its shards'). */
+  /** The last committed stream position (a store committed in parts: the lowest part's). */
   position(): Promise<Position>
-  /** A sharded store only: each shard's committed position, by shard index. */
-  shardPositions?(): Promise<Position[]>
+  /**
+   * Where a restarted worker resumes. Optional: a store that commits each
+   * batch in one atomic step resumes from position() with no commit points.
+   */
+  resumePlan?(): Promise<ResumePlan>
 
   totals(): Promise<Totals>
   /** Messages per interval, oldest first, for the intervals starting in [fromMs, toMs], zero-filled. */

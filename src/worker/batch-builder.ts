@@ -1,14 +1,12 @@
+import { addCounts } from '../model/counts.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
-import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage } from '../model/payload.js'
+import { eventTime } from '../model/event-time.js'
+import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage, roomOf, systemCommand } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
 
 /** Failed messages kept per batch (the store keeps the newest 1,000 overall). */
 export const MAX_FAILED_LOG = 1000
-
-function increment (counts: Counts, key: string, by = 1): void {
-  counts.set(key, (counts.get(key) ?? 0) + by)
-}
 
 function newRoomSlice (): RoomSlice {
   return { messages: 0, words: new Map(), nicks: new Map(), emotes: new Map(), events: new Map() }
@@ -35,8 +33,18 @@ export interface EventTally {
 }
 
 /**
+ * What a new slice adds to pendingUpdates: its seven empty maps weigh about
+ * 1.2 KB, as much as about 12 counter updates (≈ 100 B each), so a replay
+ * spread over many seconds reaches MAX_PENDING_UPDATES by its memory, not
+ * only by its counters.
+ */
+export const SLICE_UPDATES = 12
+
+/**
  * Aggregates decoded events into the counts of the next flush. Counts are
- * kept per arrival second so the store can file them in exact time buckets.
+ * kept per event second (SPEC section 1: `tmi-sent-ts`, else arrival) so the
+ * store can file them in exact time buckets; a replay brings many seconds,
+ * in any order, and take() hands them over ascending.
  *
  * The hot path counts nicks, words and emotes once, into the message's room
  * (or a room-less tally); the stream-wide lists are sums of those, built in
@@ -47,6 +55,10 @@ export class BatchBuilder {
   private slices: CountSlice[] = []
   /** Per slice (same index): counts of chat messages without a room, or null. */
   private roomless: Array<RoomSlice | null> = []
+  /** The index of each second's slice. */
+  private readonly sliceIndex = new Map<number, number>()
+  /** False once a slice was added for a second before the latest one: take() sorts then. */
+  private ascending = true
   private current: CountSlice | null = null
   private currentIndex = -1
   private room: RoomSlice | null = null
@@ -81,11 +93,12 @@ export class BatchBuilder {
       this.addFailureAt(data, failure, id, now)
       return
     }
-    const slice = this.sliceAt(now)
-    const room = payload.room !== '' ? payload.room : payload.target
+    const at = eventTime(payload.tags, now)
+    const slice = this.sliceAt(at)
+    const room = roomOf(payload)
     if (!isChatMessage(payload)) {
       this.tally.system++
-      const command = payload.command === '' ? 'PRIVMSG' : payload.command
+      const command = systemCommand(payload)
       this.bump(slice.events, command)
       if (room !== '') this.bump(this.roomSlice(slice, room).events, command)
     } else {
@@ -101,7 +114,8 @@ export class BatchBuilder {
         this.emotes = detail.emotes
         forEachEmote(payload.body, tag, this.countEmote)
       }
-      this.lastMessageAt = now
+      // The time of the latest chat message (the stores keep the latest across batches too).
+      if (this.lastMessageAt === undefined || at > this.lastMessageAt) this.lastMessageAt = at
     }
     if (id !== '') this.lastEventId = id
   }
@@ -127,7 +141,7 @@ export class BatchBuilder {
     this.slices.forEach((slice, i) => fillStreamWideCounts(slice, this.roomless[i] ?? null))
     const batch: Batch = {
       sequence,
-      slices: this.slices,
+      slices: this.ascending ? this.slices : this.slices.sort((a, b) => a.second - b.second),
       failedCount: this.failedCount,
       failedLog: this.failedLog.length > MAX_FAILED_LOG ? this.failedLog.slice(-MAX_FAILED_LOG) : this.failedLog,
       lastEventId: this.lastEventId,
@@ -135,6 +149,8 @@ export class BatchBuilder {
     }
     this.slices = []
     this.roomless = []
+    this.sliceIndex.clear()
+    this.ascending = true
     this.current = null
     this.currentIndex = -1
     this.room = null
@@ -165,18 +181,25 @@ export class BatchBuilder {
     }
   }
 
-  private sliceAt (nowMs: number): CountSlice {
-    const second = Math.floor(nowMs / 1000)
+  private sliceAt (atMs: number): CountSlice {
+    const second = Math.floor(atMs / 1000)
     const current = this.current
     if (current !== null && current.second === second) return current
-    const slice = newSlice(second)
-    this.slices.push(slice)
-    this.roomless.push(null)
-    this.current = slice
-    this.currentIndex = this.slices.length - 1
+    let index = this.sliceIndex.get(second)
+    if (index === undefined) {
+      const last = this.slices[this.slices.length - 1]
+      if (last !== undefined && second < last.second) this.ascending = false
+      this.slices.push(newSlice(second))
+      this.roomless.push(null)
+      index = this.slices.length - 1
+      this.sliceIndex.set(second, index)
+      this.pendingUpdates += SLICE_UPDATES
+    }
+    this.current = this.slices[index]!
+    this.currentIndex = index
+    // The room cache belongs to the slice it was looked up in.
     this.room = null
-    this.pendingUpdates++
-    return slice
+    return this.current
   }
 
   private roomSlice (slice: CountSlice, room: string): RoomSlice {
@@ -203,68 +226,17 @@ export class BatchBuilder {
   }
 }
 
-function addInto (into: Counts, from: Counts): void {
-  for (const [key, n] of from) {
-    const m = into.get(key)
-    into.set(key, m === undefined ? n : m + n)
-  }
-}
-
 /** The stream-wide lists of a slice: the sums over its rooms and its room-less messages. */
 function fillStreamWideCounts (slice: CountSlice, roomless: RoomSlice | null): void {
   for (const [room, detail] of slice.roomDetail) {
     if (detail.messages > 0) slice.rooms.set(room, detail.messages)
-    addInto(slice.nicks, detail.nicks)
-    addInto(slice.words, detail.words)
-    addInto(slice.emotes, detail.emotes)
+    addCounts(slice.nicks, detail.nicks)
+    addCounts(slice.words, detail.words)
+    addCounts(slice.emotes, detail.emotes)
   }
   if (roomless !== null) {
-    addInto(slice.nicks, roomless.nicks)
-    addInto(slice.words, roomless.words)
-    addInto(slice.emotes, roomless.emotes)
-  }
-}
-
-/** Folds `later` into `earlier` (same second slices merged), for a flush retried after a store outage. */
-export function mergeBatches (earlier: Batch, later: Batch): Batch {
-  const slices = [...earlier.slices]
-  for (const slice of later.slices) {
-    const last = slices[slices.length - 1]
-    if (last !== undefined && last.second === slice.second) mergeSlice(last, slice)
-    else slices.push(slice)
-  }
-  const failedLog = earlier.failedLog.concat(later.failedLog)
-  return {
-    sequence: earlier.sequence,
-    slices,
-    failedCount: earlier.failedCount + later.failedCount,
-    failedLog: failedLog.length > MAX_FAILED_LOG ? failedLog.slice(-MAX_FAILED_LOG) : failedLog,
-    lastEventId: later.lastEventId ?? earlier.lastEventId,
-    lastMessageAt: later.lastMessageAt ?? earlier.lastMessageAt
-  }
-}
-
-function addCounts (into: Counts, from: Counts): void {
-  for (const [key, n] of from) increment(into, key, n)
-}
-
-function mergeSlice (into: CountSlice, from: CountSlice): void {
-  into.messages += from.messages
-  addCounts(into.words, from.words)
-  addCounts(into.nicks, from.nicks)
-  addCounts(into.rooms, from.rooms)
-  addCounts(into.emotes, from.emotes)
-  addCounts(into.events, from.events)
-  for (const [room, detail] of from.roomDetail) {
-    const target = into.roomDetail.get(room)
-    if (target === undefined) {
-      into.roomDetail.set(room, detail)
-      continue
-    }
-    target.messages += detail.messages
-    addCounts(target.words, detail.words)
-    addCounts(target.nicks, detail.nicks)
-    addCounts(target.emotes, detail.emotes)
-    addCounts(target.events, detail.events)
+    addCounts(slice.nicks, roomless.nicks)
+    addCounts(slice.words, roomless.words)
+    addCounts(slice.emotes, roomless.emotes)
   }
 }

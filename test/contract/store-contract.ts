@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Random } from '../../src/simulator/prng.js'
 import {
   CATEGORIES,
   type Category,
@@ -87,18 +88,6 @@ function trimmed (counts: Counts, max: number): Counts {
   if (counts.size <= max) return counts
   const ascending = [...counts].sort((x, y) => x[1] - y[1] || byteOrder(x[0], y[0]))
   return new Map(ascending.slice(ascending.length - max))
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 interface Harness {
@@ -609,7 +598,9 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         const maxTrackedWords = globalTrim ? 12 : 1000
         const maxTrackedPerRoom = 6
         const { store, at } = await setup(t, { maxTrackedWords, maxTrackedPerRoom })
-        const random = prng(20250115)
+        // The simulator's seeded generator: the same batches on every run.
+        const seeded = new Random(20250115)
+        const random = (): number => seeded.float()
         const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!
         const vocabulary = ['a', 'b', 'ab', 'é', '中', '\uE000', '\uFFFF', '😀', '𝄞', 'Z', 'z', 'kappa', 'pog', 'lul', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6']
         const nickNames = ['ann', 'bob', 'cid', 'dee', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jo', 'kim', 'lee', 'max', 'ned']

@@ -27,7 +27,7 @@ interface Operation {
   description?: string
   tags?: string[]
   parameters?: Array<{ name: string, in: string, description?: string }>
-  responses: Record<string, { description?: string, content?: Record<string, { schema?: unknown, example?: unknown, examples?: unknown }> }>
+  responses: Record<string, { description?: string, headers?: Record<string, { description?: string, schema?: { type?: string } }>, content?: Record<string, { schema?: unknown, example?: unknown, examples?: unknown }> }>
   security?: unknown[]
 }
 
@@ -76,6 +76,19 @@ describe('OpenAPI', () => {
       }
     }
     assert.deepEqual(doc.paths['/stats/failedMessages']?.get?.security, [{ adminToken: [] }])
+  })
+
+  it('top lists and the room drill-down document X-Stats-Window, Last-Modified and X-Stats-Max-Error', async (t) => {
+    const api = await app(t)
+    const doc = JSON.parse((await api.inject({ url: '/documentation/json' })).body) as { paths: Record<string, { get?: Operation }> }
+    for (const path of ['/stats/words', '/stats/nicks', '/stats/rooms', '/stats/emotes', '/stats/rooms/{room}']) {
+      const headers = doc.paths[path]?.get?.responses['200']?.headers ?? {}
+      assert.deepEqual(Object.keys(headers).sort(), ['Last-Modified', 'X-Stats-Max-Error', 'X-Stats-Window'], path)
+      assert.equal(headers['X-Stats-Max-Error']?.schema?.type, 'integer', path)
+      assert.match(headers['X-Stats-Max-Error']?.description ?? '', /below its true count.*0 means exact/, path)
+    }
+    // Other routes answer no window: no such headers.
+    assert.equal(doc.paths['/stats/timeseries']?.get?.responses['200']?.headers, undefined)
   })
 
   it('/documentation serves Swagger UI', async (t) => {

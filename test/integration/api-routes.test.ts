@@ -6,7 +6,8 @@ import { loadConfig, type Config } from '../../src/config.js'
 import { isStopword } from '../../src/stopwords.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
 import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
-import type { StatsStore } from '../../src/store/types.js'
+import { topListFromStore } from '../../src/api/services/store-top-list.js'
+import type { Category, RoomCategory, StatsStore } from '../../src/store/types.js'
 import { BatchBuilder } from '../../src/worker/batch-builder.js'
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
@@ -173,6 +174,8 @@ for (const kind of STORE_KINDS) {
         assert.equal(res.statusCode, 200)
         assert.equal(res.headers['x-stats-window'], 'all')
         assert.equal(res.headers['last-modified'], undefined)
+        // Both stores here trim no window bucket: every answer is exact.
+        assert.equal(res.headers['x-stats-max-error'], '0')
         assert.deepEqual(json(res.body), [
           { word: 'the', count: 7 },
           ...['and', 'for', 'in', 'is', 'it', 'of', 'on', 'that', 'to'].map((word) => ({ word, count: 5 }))
@@ -253,6 +256,8 @@ for (const kind of STORE_KINDS) {
         assert.deepEqual(json((await get('/stats/rooms?window=1m')).body), [{ room: '#forsen', count: 2 }, { room: '#sanmery_', count: 1 }])
         const emotes = await get('/stats/emotes')
         assert.equal(emotes.headers['x-stats-window'], 'all')
+        assert.equal(emotes.headers['x-stats-max-error'], '0')
+        assert.equal((await get('/stats/rooms?window=1m')).headers['x-stats-max-error'], '0')
         assert.deepEqual(json(emotes.body), [{ emote: 'Kappa', count: 1 }])
         assert.deepEqual(json((await get('/stats/emotes?window=1m')).body), [])
       })
@@ -321,6 +326,7 @@ for (const kind of STORE_KINDS) {
         const res = await get('/stats/rooms/%23forsen?window=1m&limit=2&stopwords=exclude&bots=exclude')
         assert.equal(res.statusCode, 200)
         assert.equal(res.headers['x-stats-window'], '1m')
+        assert.equal(res.headers['x-stats-max-error'], '0')
         assert.equal(res.headers['last-modified'], new Date(NOW).toUTCString())
         assert.deepEqual(json(res.body), {
           room: '#forsen',
@@ -442,3 +448,63 @@ for (const kind of STORE_KINDS) {
     })
   })
 }
+
+/**
+ * A store whose window buckets were trimmed answers each list with its bound
+ * (SPEC section 3). The real memory store, its top lists answered with the
+ * given bounds: the API passes them on unchanged.
+ */
+function withBounds (store: MemoryStore, top: Record<Category, number>, room: Record<RoomCategory, number>): void {
+  const readTop = store.top.bind(store)
+  const readRoomTop = store.roomTop.bind(store)
+  store.top = (async (category: Category, query: Parameters<StatsStore['top']>[1]) =>
+    ({ entries: topListFromStore(await readTop(category, query)).entries, maxError: top[category] })) as unknown as MemoryStore['top']
+  store.roomTop = (async (name: string, category: RoomCategory, query: Parameters<StatsStore['roomTop']>[2]) =>
+    ({ entries: topListFromStore(await readRoomTop(name, category, query)).entries, maxError: room[category] })) as unknown as MemoryStore['roomTop']
+}
+
+describe('X-Stats-Max-Error', () => {
+  let app: FastifyInstance
+  let store: MemoryStore
+
+  before(async () => {
+    store = new MemoryStore({ clock: () => NOW, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, snapshotPath: null })
+    await store.open()
+    await seed(store)
+    withBounds(store, { words: 7, nicks: 0, rooms: 2, emotes: 11 }, { words: 3, nicks: 5, emotes: 0 })
+    app = await buildApp({ config: testConfig(), store, clock: () => NOW })
+  })
+
+  after(async () => {
+    await app.close()
+    await store.close()
+  })
+
+  it('each top list says its store\'s bound, whatever the window; the list itself is unchanged', async () => {
+    for (const [path, bound] of [['words', '7'], ['nicks', '0'], ['rooms', '2'], ['emotes', '11']]) {
+      for (const window of ['all', '5m']) {
+        const res = await app.inject(`/stats/${path}?window=${window}`)
+        assert.equal(res.statusCode, 200)
+        assert.equal(res.headers['x-stats-max-error'], bound, `${path} ${window}`)
+      }
+    }
+    assert.deepEqual(json((await app.inject('/stats/rooms')).body), [{ room: '#forsen', count: 10 }, { room: '#stop', count: 5 }, { room: '#sanmery_', count: 1 }])
+  })
+
+  it('a room\'s drill-down says the largest bound of its three lists', async () => {
+    const res = await app.inject('/stats/rooms/%23forsen?window=5m')
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['x-stats-max-error'], '5')
+    assert.equal(json<{ messages: number }>(res.body).messages, 10)
+  })
+
+  it('the live snapshot carries each list\'s bound, and its room\'s', async () => {
+    const params = { window: '5m' as const, limit: 10, rateWindow: 10 }
+    const withRoom = await app.statsReader.snapshot({ ...params, room: '#forsen' }, null)
+    assert.deepEqual(withRoom.maxError, { words: 7, nicks: 0, rooms: 2, emotes: 11, room: { words: 3, nicks: 5, emotes: 0 } })
+    const unknownRoom = await app.statsReader.snapshot({ ...params, room: '#nowhere' }, null)
+    assert.equal(unknownRoom.maxError.room, null)
+    const noRoom = await app.statsReader.snapshot(params, null)
+    assert.equal('room' in noRoom.maxError, false)
+  })
+})

@@ -82,6 +82,7 @@ describe('GET /stats/stream', () => {
       const snapshot = JSON.parse(data) as {
         stats: { totalMessages: number, windowSeconds: number }
         top: Record<string, unknown[]>
+        maxError: unknown
         series: Array<{ t: number, messages: number }>
         room: { room: string, messages: number, words: unknown[] }
         worker: unknown
@@ -93,6 +94,8 @@ describe('GET /stats/stream', () => {
       assert.deepEqual(snapshot.top.nicks, [{ nick: 'alice', count: 1 }, { nick: 'bob', count: 1 }])
       assert.deepEqual(snapshot.top.rooms, [{ room: '#forsen', count: 2 }, { room: '#xqc', count: 1 }])
       assert.deepEqual(snapshot.top.emotes, [])
+      // An exact store: every list's bound is 0 (the dashboard shows no ≈ marker).
+      assert.deepEqual(snapshot.maxError, { words: 0, nicks: 0, rooms: 0, emotes: 0, room: { words: 0, nicks: 0, emotes: 0 } })
       assert.equal(snapshot.series.length, 300)
       assert.equal(snapshot.series.reduce((sum, p) => sum + p.messages, 0), 3)
       assert.equal(snapshot.room.room, '#forsen')

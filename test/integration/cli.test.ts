@@ -4,14 +4,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { expectedCounts, writeCapture } from '../../src/simulator/index.js'
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts')
 // Resolved here so the CLI can run from any working directory.
 const TSX = import.meta.resolve('tsx')
 
-/** Runs the CLI in a clean environment (no .env in its working directory). */
-function run (args: string[], env: Record<string, string> = {}): { status: number | null, stdout: string, stderr: string } {
+/** Runs the CLI in a clean environment, in an empty directory holding only `files` (so no .env unless given). */
+function run (args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}): { status: number | null, stdout: string, stderr: string } {
   const cwd = mkdtempSync(join(tmpdir(), 'chat-stats-cli-'))
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(cwd, name), text)
   const result = spawnSync(process.execPath, ['--import', TSX, CLI, ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -69,12 +71,51 @@ describe('chat-stats CLI', () => {
   })
 
   it('reads .env, with the environment winning', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'chat-stats-cli-'))
-    writeFileSync(join(cwd, '.env'), 'NODE_PORT=notaport\n')
-    const result = spawnSync(process.execPath, ['--import', TSX, CLI, 'api'], { cwd, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 })
-    rmSync(cwd, { recursive: true, force: true })
-    assert.equal(result.status, 1)
-    assert.match(result.stderr, /NODE_PORT/)
+    const { status, stderr } = run(['api'], {}, { '.env': 'NODE_PORT=notaport\n' })
+    assert.equal(status, 1)
+    assert.match(stderr, /NODE_PORT/)
+  })
+
+  it('a bad combination of variables stops a process that opens the store, naming the variables; simulate opens none', () => {
+    const cases: Array<[string, Record<string, string>, RegExp]> = [
+      ['start', { STORE_SHARDS: '4' }, /^chat-stats: invalid configuration: STORE_SHARDS needs Redis \(REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES\)/],
+      ['api', { REDIS_CLUSTER_NODES: '127.0.0.1:1', REDIS_URL: 'redis://127.0.0.1:1' }, /^chat-stats: invalid configuration: REDIS_CLUSTER_NODES cannot be combined with REDIS_URL or REDIS_HOST/],
+      ['worker', { REDIS_URL: 'redis://127.0.0.1:1', STORE_SHARDS: '2', REDIS_NAMESPACE: 'a{b}:', CHAT_INTERFACE_URL: 'http://127.0.0.1:1/' }, /^chat-stats: invalid configuration: REDIS_NAMESPACE must not contain \{ or \} with a cluster or STORE_SHARDS > 1/]
+    ]
+    for (const [command, env, pattern] of cases) {
+      const { status, stdout, stderr } = run([command], env)
+      assert.equal(status, 1, `${command}: ${stderr}`)
+      assert.match(stderr, pattern)
+      // Stopped at start: no log line, nothing opened.
+      assert.equal(stdout, '', `${command}: ${stdout}`)
+    }
+    const simulate = run(['simulate', '--expect', '--count', '10'], { STORE_SHARDS: '4', LOG_LEVEL: 'silent' })
+    assert.equal(simulate.status, 0, simulate.stderr)
+    assert.ok(JSON.parse(simulate.stdout) !== null)
+  })
+
+  it('worker --file replays a capture, logs its counts and exits 0 once the file ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-stats-file-'))
+    try {
+      const capture = join(dir, 'capture.sse')
+      await writeCapture(capture, 11, 2000)
+      const { status, stdout, stderr } = run(['worker', '--file', capture], { SNAPSHOT_PATH: join(dir, 'snapshot.json') })
+      assert.equal(status, 0, stderr)
+      const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+      const ends = lines.filter((line) => line.msg === 'end of input: counts committed')
+      assert.equal(ends.length, 1, stdout)
+      // The end of the file is no shutdown: nothing runs after the final flush.
+      assert.ok(!lines.some((line) => line.msg === 'shutting down: stop reading, final flush' || line.level === 50), stdout)
+      const expected = expectedCounts(11, 2000)
+      let system = 0
+      for (const count of expected.events.values()) system += count
+      assert.deepEqual(
+        { messages: ends[0]?.messages, system: ends[0]?.system, failed: ends[0]?.failed, skipped: ends[0]?.skipped },
+        { messages: expected.messages, system, failed: expected.failed, skipped: expected.skipped }
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('worker without CHAT_INTERFACE_URL or --file says what is missing', () => {

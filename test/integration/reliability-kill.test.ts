@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { type ExpectedCounts, type SimulatorHandle, startSimulator } from '../../src/simulator/index.js'
+import { Random } from '../../src/simulator/prng.js'
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { differences, dumpRedisCounts, type CountsDump } from '../helpers/dump.js'
 import {
@@ -25,18 +26,6 @@ const EVENTS = Number(process.env.RELIABILITY_KILL_EVENTS ?? 300_000)
 const KILLS = 5
 /** Replays a run's kill moments when set (each run prints its own). */
 const KILL_SEED = Number(process.env.RELIABILITY_KILL_SEED ?? randomInt(2 ** 31))
-
-/** A small seeded generator (mulberry32), so a failing run's kill moments can be replayed. */
-function random (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface KillRun {
   dump: CountsDump
@@ -63,7 +52,9 @@ async function runWithKills (t: TestContext, simulator: SimulatorHandle, store: 
   const started = Date.now()
   const workers: ChatStatsProcess[] = []
   t.after(async () => await killAll(workers))
-  const next = random(KILL_SEED)
+  // The simulator's seeded generator, so a failing run's kill moments can be replayed.
+  const random = new Random(KILL_SEED)
+  const next = (): number => random.float()
   // Each worker is killed once it has taken the stream a random share of the run further than any
   // worker before it (the highest event served; the shares add up to 80% of the run, capped at 95%
   // of it, so no kill waits for events the stream does not have). Events served would be the wrong

@@ -11,12 +11,13 @@ import { BatchBuilder } from '../../src/worker/batch-builder.js'
 import { Worker } from '../../src/worker/worker.js'
 import { differences, dumpShardedCounts } from '../helpers/dump.js'
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
+import { commitOnShards } from '../helpers/shards.js'
 
 const SEED = 77
 const COUNT = 6000
 
 /** The batch of events first..last of the simulator's stream, built as the worker builds it (its sequence: the ordinal of its last event). */
-function batchOf (first: number, last: number, shards: number[]): ReturnType<BatchBuilder['take']> {
+function batchOf (first: number, last: number): ReturnType<BatchBuilder['take']> {
   const builder = new BatchBuilder()
   const parser = new StreamParser({
     onEvent: (data, id) => builder.addEvent(data, id),
@@ -25,7 +26,7 @@ function batchOf (first: number, last: number, shards: number[]): ReturnType<Bat
   })
   parser.push(Buffer.from(generateRange(SEED, first, last)))
   parser.end(true)
-  return { ...builder.take(last), shards }
+  return builder.take(last)
 }
 
 /** Partial flushes a crashed worker may leave: [first event, last event, shards that committed it]. */
@@ -50,7 +51,7 @@ describe('sharded store: a worker resumes after a crash mid-flush (SPEC section 
         await deleteKeysWithPrefix(admin, namespace)
       })
       await store.open()
-      for (const [first, last, shards] of history) await store.applyBatch(batchOf(first, last, shards))
+      for (const [first, last, shards] of history) await commitOnShards(store, batchOf(first, last), shards)
       assert.deepEqual((await store.shardPositions()).map((p) => `${p.sequence}:${p.lastEventId ?? ''}`), positions)
       const lowest = Math.min(...positions.map((p) => Number(p.split(':')[0])))
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { FastifySchemaValidationError } from 'fastify'
 import { formatValidationError } from '../../src/api/validation.js'
-import { ApiError, Errors, isStoreError } from '../../src/api/errors.js'
+import { ApiError, errorBody, Errors } from '../../src/api/errors.js'
 import { isLoopback } from '../../src/api/net.js'
 import { corsOrigins } from '../../src/api/plugins/cors.js'
 
@@ -47,10 +47,15 @@ describe('errors catalogue', () => {
     assert.equal(down.statusCode, 503)
     assert.equal(down.cause, cause)
     assert.ok(!down.message.includes('ECONNREFUSED'))
-    assert.equal(isStoreError(down), true)
-    assert.equal(isStoreError(Errors.storeTimeout(5)), true)
-    assert.equal(isStoreError(Errors.roomNotFound('#x')), false)
-    assert.equal(isStoreError(cause), false)
+    assert.equal(Errors.storeTimeout(5).statusCode, 503)
+    assert.equal(Errors.storeTimeout(5).code, 'CS_STORE_TIMEOUT')
+  })
+
+  it('errorBody is the one error body: status text from the status, code only when given', () => {
+    assert.deepEqual(errorBody(503, 'the statistics store is unavailable', 'CS_STORE_UNAVAILABLE'),
+      { statusCode: 503, error: 'Service Unavailable', message: 'the statistics store is unavailable', code: 'CS_STORE_UNAVAILABLE' })
+    assert.deepEqual(errorBody(500, 'Internal Server Error'), { statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
+    assert.equal(errorBody(599, 'x').error, 'Error')
   })
 })
 

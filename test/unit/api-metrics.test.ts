@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { metricsRegistry, workerMetrics } from '../../src/metrics.js'
+import { metricsRegistry, watchWorker, WORKER_METRIC_HOOKS } from '../../src/metrics.js'
 import type { Batch } from '../../src/store/types.js'
 
 async function value (name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -11,21 +11,31 @@ async function value (name: string, labels: Record<string, string> = {}): Promis
   return match?.value ?? 0
 }
 
-describe('workerMetrics', () => {
-  it('turns cumulative progress into counter increments and feeds flush, reconnect and connection metrics', async () => {
-    const { hooks, onProgress } = workerMetrics()
+describe('worker metrics', () => {
+  it('read the watched worker\'s cumulative tally at each scrape, keep it after unwatching, and feed flush, reconnect and connection metrics', async () => {
+    const hooks = WORKER_METRIC_HOOKS
     const before = {
       messages: await value('chat_stats_ingest_events_total', { outcome: 'message' }),
       failed: await value('chat_stats_failed_messages_total'),
       reconnects: await value('chat_stats_stream_reconnects_total'),
       storeErrors: await value('chat_stats_store_errors_total', { operation: 'worker' })
     }
-    const progress = { eventsPerSecond: 0, messages: 10, system: 2, failed: 1, skipped: 0, fraction: null, pendingUpdates: 42 }
-    onProgress(progress)
-    onProgress({ ...progress, messages: 25, failed: 3, pendingUpdates: 7 })
+    // A worker's progress as the Worker exposes it: cumulative tallies and what it holds unflushed.
+    const worker = { tally: { messages: 10, system: 2, failed: 1, skipped: 0 }, pendingUpdates: 42 }
+    const unwatch = watchWorker(worker)
+    assert.equal(await value('chat_stats_ingest_events_total', { outcome: 'message' }) - before.messages, 10)
+    assert.equal(await value('chat_stats_pending_updates'), 42)
+    worker.tally = { ...worker.tally, messages: 25, failed: 3 }
+    worker.pendingUpdates = 7
     assert.equal(await value('chat_stats_ingest_events_total', { outcome: 'message' }) - before.messages, 25)
     assert.equal(await value('chat_stats_failed_messages_total') - before.failed, 3)
     assert.equal(await value('chat_stats_pending_updates'), 7)
+    // A stopped worker's events stay counted; it holds nothing any more.
+    unwatch()
+    worker.tally = { ...worker.tally, messages: 1000 }
+    assert.equal(await value('chat_stats_ingest_events_total', { outcome: 'message' }) - before.messages, 25)
+    assert.equal(await value('chat_stats_failed_messages_total') - before.failed, 3)
+    assert.equal(await value('chat_stats_pending_updates'), 0)
 
     hooks.onReconnect?.()
     hooks.onConnected?.(true)

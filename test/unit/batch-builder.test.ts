@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BatchBuilder, MAX_FAILED_LOG, mergeBatches } from '../../src/worker/batch-builder.js'
+import { BatchBuilder, MAX_FAILED_LOG, SLICE_UPDATES } from '../../src/worker/batch-builder.js'
 
 const chat = (nick: string, room: string, body: string, tags = ''): string =>
   JSON.stringify({ command: '', room, nick, target: '', body, tags })
 
 describe('BatchBuilder', () => {
-  it('counts chat messages into the slice of their arrival second', () => {
+  it('counts messages without tmi-sent-ts into the slice of their arrival second', () => {
     let now = 1_700_000_000_500
     const builder = new BatchBuilder(() => now)
     builder.addEvent(chat('ann', '#a', 'Hello, hello Kappa', 'emotes=25:13-17'), '1')
@@ -50,18 +50,46 @@ describe('BatchBuilder', () => {
     assert.deepEqual([batch.slices.length, batch.failedCount, batch.lastEventId], [0, 0, '9'])
   })
 
-  it('merges batches second by second', () => {
-    let now = 5000
-    const builder = new BatchBuilder(() => now)
-    builder.addEvent(chat('a', '#r', 'x'), '1')
-    const first = builder.take(1)
-    builder.addEvent(chat('a', '#r', 'x y'), '2')
-    now = 6000
-    builder.addEvent(chat('b', '#s', 'z'), '')
-    const merged = mergeBatches(first, builder.take(2))
-    assert.equal(merged.sequence, 1)
-    assert.equal(merged.lastEventId, '2')
-    assert.deepEqual(merged.slices.map((s) => [s.second, s.messages, [...s.words]]), [[5, 2, [['x', 2], ['y', 1]]], [6, 1, [['z', 1]]]])
-    assert.deepEqual([...merged.slices[0]!.roomDetail.get('#r')!.nicks], [['a', 2]])
+  it('sums the rooms into the stream-wide lists, with room-less messages', () => {
+    const builder = new BatchBuilder(() => 5000)
+    builder.addEvent(chat('a', '#r', 'x y'), '1')
+    builder.addEvent(chat('a', '#s', 'x'), '2')
+    builder.addEvent(chat('b', '', 'x z'), '3')
+    const [slice] = builder.take(3).slices
+    assert.deepEqual([...slice!.words].sort(), [['x', 3], ['y', 1], ['z', 1]])
+    assert.deepEqual([...slice!.nicks].sort(), [['a', 2], ['b', 1]])
+    assert.deepEqual([...slice!.rooms].sort(), [['#r', 1], ['#s', 1]])
+    assert.deepEqual([...slice!.roomDetail.get('#r')!.words].sort(), [['x', 1], ['y', 1]])
+  })
+
+  it('files messages at the second of their tmi-sent-ts, in any order, and hands the slices over ascending', () => {
+    const arrival = 1_700_000_100_000
+    const builder = new BatchBuilder(() => arrival)
+    const sent = (ms: number): string => `emotes=;tmi-sent-ts=${ms};user-id=1`
+    builder.addEvent(chat('a', '#r', 'late', sent(1_700_000_050_300)), '1')
+    builder.addEvent(chat('b', '#r', 'early', sent(1_700_000_010_900)), '2')
+    builder.addEvent(chat('c', '#s', 'late again', sent(1_700_000_050_999)), '3')
+    builder.addEvent(chat('d', '#r', 'from the future', sent(arrival + 60_000)), '4')
+    builder.addEvent(JSON.stringify({ command: 'CLEARCHAT', room: '', nick: '', target: '#r', body: 'b', tags: sent(1_700_000_010_000) }), '5')
+    assert.equal(builder.pendingUpdates > 3 * SLICE_UPDATES, true)
+    const batch = builder.take(5)
+    assert.deepEqual(batch.slices.map((s) => [s.second, s.messages, [...s.events]]), [
+      [1_700_000_010, 1, [['CLEARCHAT', 1]]],
+      [1_700_000_050, 2, []],
+      [1_700_000_100, 1, []]
+    ])
+    assert.deepEqual([...batch.slices[1]!.words].sort(), [['again', 1], ['late', 2]])
+    assert.deepEqual([...batch.slices[1]!.rooms].sort(), [['#r', 1], ['#s', 1]])
+    assert.deepEqual([...batch.slices[0]!.roomDetail.get('#r')!.nicks], [['b', 1]])
+    // The latest chat message by event time (the future one fell back to its arrival).
+    assert.equal(batch.lastMessageAt, arrival)
+  })
+
+  it('weighs each new second as SLICE_UPDATES counter updates, so the back-pressure bound counts slices', () => {
+    const builder = new BatchBuilder(() => 1_700_000_100_000)
+    for (let i = 0; i < 100; i++) builder.addEvent(chat('a', '#r', 'x', `tmi-sent-ts=${1_700_000_000_000 + i * 1000}`), String(i))
+    const perMessage = 1 + 2 + 2 // its room's detail, its nick, its word (each new in its second)
+    assert.equal(builder.pendingUpdates, 100 * (SLICE_UPDATES + perMessage))
+    assert.equal(builder.take(1).slices.length, 100)
   })
 })

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { emotesOf, emotesTag } from '../../src/model/emotes.js'
+import { addCounts, incrementCount } from '../../src/model/counts.js'
+import { eventTime, MAX_SENT_AHEAD_MS, sentTimestamp } from '../../src/model/event-time.js'
 import { classifyPayload, cutRaw, decodePayload, type ChatPayload } from '../../src/model/payload.js'
 import { tokenize } from '../../src/model/tokenize.js'
 import { StreamParser } from '../../src/ingest/stream-parser.js'
@@ -123,5 +125,53 @@ describe('cutRaw', () => {
     assert.ok(Buffer.byteLength(cut) <= 2048)
     assert.equal(cut, 'é'.repeat(1024))
     assert.equal(Buffer.byteLength(cutRaw('😂'.repeat(1000))), 2048)
+  })
+})
+
+describe('count maps', () => {
+  it('incrementCount adds 1, or `by`, to one key', () => {
+    const counts = new Map([['a', 2]])
+    incrementCount(counts, 'a')
+    incrementCount(counts, 'b', 5)
+    assert.deepEqual([...counts], [['a', 3], ['b', 5]])
+  })
+
+  it('addCounts adds a map into another and leaves the source as it was', () => {
+    const into = new Map([['a', 1], ['b', 2]])
+    const from = new Map([['b', 3], ['c', 4]])
+    addCounts(into, from)
+    assert.deepEqual([...into], [['a', 1], ['b', 5], ['c', 4]])
+    assert.deepEqual([...from], [['b', 3], ['c', 4]])
+  })
+})
+
+describe('event time (SPEC section 1, "The time of a message")', () => {
+  const arrival = 1_700_000_000_000
+  const real = 'badge-info=subscriber/1;badges=subscriber/0,premium/1;color=;display-name=Scropion77;emotes=;id=60c03875;mod=0;room-id=90963543;subscriber=1;tmi-sent-ts=1699999990000;turbo=0;user-id=687024524;user-type='
+  const cases: Array<[string, string, number]> = [
+    ['the tag of a real message, 10 s old', real, 1_699_999_990_000],
+    ['the tag first', 'tmi-sent-ts=1699999999123;mod=0', 1_699_999_999_123],
+    ['the tag last', 'mod=0;tmi-sent-ts=1699999999123', 1_699_999_999_123],
+    ['the only tag', 'tmi-sent-ts=1699999999123', 1_699_999_999_123],
+    ['no tags: arrival', '', arrival],
+    ['tag absent: arrival', 'mod=0;room-id=1', arrival],
+    ['empty value: arrival', 'tmi-sent-ts=;mod=0', arrival],
+    ['garbage value: arrival', 'tmi-sent-ts=12ab34;mod=0', arrival],
+    ['negative: arrival', 'tmi-sent-ts=-5;mod=0', arrival],
+    ['a decimal point: arrival', 'tmi-sent-ts=1699999999.5', arrival],
+    ['too many digits to be a safe integer: arrival', 'tmi-sent-ts=99999999999999999999', arrival],
+    ['a longer key that ends the same is not the tag', 'x-tmi-sent-ts=1699999999123', arrival],
+    ['the text inside another value is not the tag', 'system-msg=tmi-sent-ts=1699999999123', arrival],
+    ['exactly 5 s ahead: the tag', `tmi-sent-ts=${arrival + MAX_SENT_AHEAD_MS}`, arrival + MAX_SENT_AHEAD_MS],
+    ['more than 5 s ahead: arrival', `tmi-sent-ts=${arrival + MAX_SENT_AHEAD_MS + 1}`, arrival],
+    ['an hour ahead: arrival', `tmi-sent-ts=${arrival + 3_600_000}`, arrival],
+    ['older than a day: still the tag (the store decides what its windows hold)', `tmi-sent-ts=${arrival - 2 * 86_400_000}`, arrival - 2 * 86_400_000]
+  ]
+  for (const [name, tags, expected] of cases) it(name, () => assert.equal(eventTime(tags, arrival), expected))
+
+  it('sentTimestamp is -1 when there is no usable tag', () => {
+    assert.equal(sentTimestamp('mod=0'), -1)
+    assert.equal(sentTimestamp('tmi-sent-ts=x'), -1)
+    assert.equal(sentTimestamp('tmi-sent-ts=0'), 0)
   })
 })

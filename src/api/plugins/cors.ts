@@ -18,7 +18,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     origin: origins,
     methods: ['GET', 'HEAD', 'OPTIONS'],
     allowedHeaders: ['Authorization', 'Last-Event-ID', 'Cache-Control'],
-    exposedHeaders: ['Last-Modified', 'X-Stats-Window', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    exposedHeaders: ['Last-Modified', 'X-Stats-Window', 'X-Stats-Max-Error', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     maxAge: 600
   })
 }, { name: 'cors' })

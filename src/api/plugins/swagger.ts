@@ -1,18 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-
-/** The package version, found from src/ (tsx) or dist/src/ (built). */
-function packageVersion (): string {
-  for (const relative of ['../../../package.json', '../../../../package.json']) {
-    const url = new URL(relative, import.meta.url)
-    if (!existsSync(url)) continue
-    const pkg = JSON.parse(readFileSync(url, 'utf8')) as { name?: string, version?: string }
-    if (pkg.name === 'chat-stats' && pkg.version !== undefined) return pkg.version
-  }
-  return '0.0.0'
-}
+import { packageVersion } from '../../version.js'
 
 export const API_TAGS = [
   { name: 'stats', description: 'Global counters, message rate and time series' },

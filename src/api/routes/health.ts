@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { RouteDeps } from '../app.js'
 import { Errors } from '../errors.js'
 import { ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 
@@ -16,7 +15,7 @@ const Ready = Type.Object({
 }, { examples: [{ status: 'ready', store: 'ok', worker: { connected: true, role: 'active' } }] })
 
 /** GET /health/live and GET /health/ready. */
-const healthRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader, workerStatus }) => {
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health/live', {
     schema: {
       summary: 'Liveness',
@@ -34,8 +33,8 @@ const healthRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader,
       response: { 200: Ready, 429: TooManyRequests, 503: ServiceUnavailable }
     }
   }, async () => {
-    await reader.ping()
-    const worker = workerStatus?.() ?? null
+    await app.statsReader.ping()
+    const worker = app.workerStatus()
     if (worker !== null && !worker.connected && worker.role !== 'standby') throw Errors.workerNotReady(worker.role)
     return { status: 'ready' as const, store: 'ok' as const, worker }
   })

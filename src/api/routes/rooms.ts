@@ -1,33 +1,32 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { RouteDeps } from '../app.js'
 import { Errors } from '../errors.js'
-import { DEFAULT_LIMIT, NotFound, STORE_ROUTE_ERRORS } from '../schemas/common.js'
+import { DEFAULT_LIMIT, NotFound, STORE_ROUTE_ERRORS, withWindowedAnswerHeaders } from '../schemas/common.js'
 import { RoomBody, RoomParams, RoomQuery } from '../schemas/stats.js'
-import { setWindowHeaders } from './top.js'
+import { setWindowHeaders } from '../window-headers.js'
 
 /** GET /stats/rooms/:room, one room's drill-down. */
-const roomRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader, clock }) => {
+const roomRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/rooms/:room', {
     schema: {
       summary: 'One room\'s drill-down',
-      description: 'Messages, message rate, top words, nicks and emotes, and moderation events (CLEARCHAT, CLEARMSG, ...) by command of one room, all time or over a window. The room is given as counted, `#` URL-encoded: `/stats/rooms/%23forsen`. messagesPerSecond is messages / window seconds, or for `all` the rate over the last minute. Takes the top-list parameters, `stopwords` for its words and `bots` for its nicks. A room never seen is a 404.',
+      description: 'Messages, message rate, top words, nicks and emotes, and moderation events (CLEARCHAT, CLEARMSG, ...) by command of one room, all time or over a window. The room is given as counted, `#` URL-encoded: `/stats/rooms/%23forsen`. messagesPerSecond is messages / window seconds, or for `all` the rate over the last minute. Takes the top-list parameters, `stopwords` for its words and `bots` for its nicks. Answers carry X-Stats-Window, Last-Modified for a sliding window, and X-Stats-Max-Error: the largest bound of its three lists (0 while exact). A room never seen is a 404.',
       tags: ['rooms'],
       params: RoomParams,
       querystring: RoomQuery,
-      response: { 200: RoomBody, 404: NotFound, ...STORE_ROUTE_ERRORS }
+      response: { 200: withWindowedAnswerHeaders(RoomBody), 404: NotFound, ...STORE_ROUTE_ERRORS }
     }
   }, async (request, reply) => {
     const { room } = request.params
     const window = request.query.window ?? 'all'
-    const body = await reader.room(room, {
+    const answer = await app.statsReader.room(room, {
       window,
       limit: request.query.limit ?? DEFAULT_LIMIT,
       stopwords: request.query.stopwords,
       bots: request.query.bots
     })
-    if (body === null) throw Errors.roomNotFound(room)
-    setWindowHeaders(reply, window, clock())
-    return body
+    if (answer === null) throw Errors.roomNotFound(room)
+    setWindowHeaders(reply, window, app.clock(), answer.maxError)
+    return answer.body
   })
 }
 

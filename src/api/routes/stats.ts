@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { RouteDeps } from '../app.js'
 import { Errors } from '../errors.js'
 import { STORE_ROUTE_ERRORS } from '../schemas/common.js'
 import {
@@ -7,7 +6,7 @@ import {
 } from '../schemas/stats.js'
 
 /** GET /stats and GET /stats/timeseries. */
-const statsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader }) => {
+const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats', {
     schema: {
       summary: 'Global counters and the message rate',
@@ -16,7 +15,7 @@ const statsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader }
       querystring: StatsQuery,
       response: { 200: StatsBody, ...STORE_ROUTE_ERRORS }
     }
-  }, async (request) => await reader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS))
+  }, async (request) => await app.statsReader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS))
 
   app.get('/stats/timeseries', {
     schema: {
@@ -32,7 +31,7 @@ const statsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader }
     if (resolution === '1s' && window > MAX_SECOND_SERIES_WINDOW) {
       throw Errors.invalidParameter('querystring/window', `must be <= ${MAX_SECOND_SERIES_WINDOW} when resolution is 1s`)
     }
-    return await reader.series(resolution, window)
+    return await app.statsReader.series(resolution, window)
   })
 }
 

@@ -2,8 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { setStreamClients } from '../../metrics.js'
-import type { RouteDeps } from '../app.js'
-import { ApiError, Errors } from '../errors.js'
+import { ApiError, errorBody, Errors } from '../errors.js'
 import { BadRequest, DEFAULT_LIMIT, ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 import { DEFAULT_RATE_WINDOW_SECONDS, StreamQuery } from '../schemas/stats.js'
 
@@ -16,10 +15,10 @@ export const MAX_STREAMS = 1000
 /** A client that lets this much pile up unread is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 1024 * 1024
 
-const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"series":[...],"worker":null,"at":1641241341776}\n\n'
+const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"maxError":{"words":0,...},"series":[...],"worker":null,"at":1641241341776}\n\n'
 
 /** GET /stats/stream: a snapshot as an SSE `stats` event now and every second after. */
-const streamRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader, workerStatus }) => {
+const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = new Set<{ stop: () => void, response: ServerResponse }>()
 
   // Open streams never finish by themselves: end them so close() can complete.
@@ -33,7 +32,7 @@ const streamRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader,
   app.get('/stats/stream', {
     schema: {
       summary: 'Live statistics (Server-Sent Events)',
-      description: 'A `text/event-stream`: at once and then every second an `event: stats` whose data is a JSON snapshot `{ stats, top: { words, nicks, rooms, emotes }, series, room?, worker, at }`: `stats` is the GET /stats body (its averaging window is `rateWindow`), `top` the four top lists for `window`, `limit`, `stopwords` and `bots`, `series` the last 300 s at 1 s resolution, `room` the drill-down of `?room=` (null while unknown), `worker` the in-process worker or null, `at` epoch ms. A store failure sends `event: error` with a JSON error body and the stream goes on; a `:` comment line every 15 s keeps the connection open.',
+      description: 'A `text/event-stream`: at once and then every second an `event: stats` whose data is a JSON snapshot `{ stats, top: { words, nicks, rooms, emotes }, maxError, series, room?, worker, at }`: `stats` is the GET /stats body (its averaging window is `rateWindow`), `top` the four top lists for `window`, `limit`, `stopwords` and `bots`, `maxError` how far from exact each list can be (`{ words, nicks, rooms, emotes, room? }`, the X-Stats-Max-Error of each; 0 = exact), `series` the last 300 s at 1 s resolution, `room` the drill-down of `?room=` (null while unknown), `worker` the in-process worker or null, `at` epoch ms. A store failure sends `event: error` with a JSON error body and the stream goes on; a `:` comment line every 15 s keeps the connection open.',
       tags: ['stream'],
       querystring: StreamQuery,
       response: {
@@ -89,18 +88,14 @@ const streamRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { reader,
       if (inFlight || closed) return
       inFlight = true
       try {
-        const snapshot = await reader.snapshot(params, workerStatus?.() ?? null)
+        const snapshot = await app.statsReader.snapshot(params, app.workerStatus())
         write(`event: stats\ndata: ${JSON.stringify(snapshot)}\n\n`)
       } catch (err) {
         const apiError = err instanceof ApiError ? err : null
         if (apiError === null) request.log.error({ err }, 'live snapshot failed')
-        const statusCode = apiError?.statusCode ?? 500
-        const body = {
-          statusCode,
-          error: statusCode === 503 ? 'Service Unavailable' : 'Internal Server Error',
-          message: apiError?.message ?? 'Internal Server Error',
-          code: apiError?.code ?? 'CS_INTERNAL'
-        }
+        const body = apiError === null
+          ? errorBody(500, 'Internal Server Error', 'CS_INTERNAL')
+          : errorBody(apiError.statusCode, apiError.message, apiError.code)
         write(`event: error\ndata: ${JSON.stringify(body)}\n\n`)
       } finally {
         inFlight = false

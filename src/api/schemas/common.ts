@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox'
+import { Type, type Static, type TSchema } from 'typebox'
 import { WINDOW_NAMES } from '../../store/types.js'
 
 /** The JSON body of every error answer. */
@@ -48,3 +48,19 @@ export const Bots = Type.Optional(Type.Enum(['exclude', 'include'], {
 }))
 
 export type FilterMode = 'exclude' | 'include'
+
+/** The headers of a top-list or drill-down answer (window-headers.ts sets them), for the OpenAPI document. */
+export const WINDOWED_ANSWER_HEADERS = {
+  'X-Stats-Window': { type: 'string', enum: [...WINDOW_NAMES], description: 'The window counted' },
+  'Last-Modified': { type: 'string', description: 'When a sliding window was computed (HTTP date); absent for `all`' },
+  'X-Stats-Max-Error': {
+    type: 'integer',
+    minimum: 0,
+    description: 'How far from exact the answer can be: the most by which any count in it, listed or not, can be below its true count (the sum, over the trimmed window buckets it covers, of the largest count each dropped). 0 means exact.'
+  }
+} as const
+
+/** `schema` as a 200 response whose OpenAPI entry lists WINDOWED_ANSWER_HEADERS. */
+export function withWindowedAnswerHeaders<T extends TSchema> (schema: T): T {
+  return { ...schema, headers: WINDOWED_ANSWER_HEADERS }
+}

@@ -160,10 +160,23 @@ export const StreamQuery = Type.Object({
   rateWindow: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RATE_WINDOW_SECONDS, default: DEFAULT_RATE_WINDOW_SECONDS, description: 'The `window` of the embedded GET /stats body' }))
 })
 
+const ListMaxError = Type.Integer({ minimum: 0, description: 'The X-Stats-Max-Error of this list: the most by which any of its counts can be below the true count; 0 = exact' })
+
+/** How far from exact each of a room's lists can be. */
+export const RoomListErrors = Type.Object({ words: ListMaxError, nicks: ListMaxError, emotes: ListMaxError })
+export type RoomListErrors = Static<typeof RoomListErrors>
+
 /** Documents the JSON in each `event: stats` of the stream. */
 export const StreamSnapshot = Type.Object({
   stats: StatsBody,
   top: Type.Object({ words: WordList, nicks: NickList, rooms: RoomList, emotes: EmoteList }),
+  maxError: Type.Object({
+    words: ListMaxError,
+    nicks: ListMaxError,
+    rooms: ListMaxError,
+    emotes: ListMaxError,
+    room: Type.Optional(Type.Union([RoomListErrors, Type.Null()], { description: 'The room\'s lists, present when ?room= is given; null while the room is unknown' }))
+  }, { description: 'How far from exact each list can be, as X-Stats-Max-Error says for GET /stats/<list> and GET /stats/rooms/:room (SPEC section 3)' }),
   series: Timeseries,
   room: Type.Optional(Type.Union([RoomBody, Type.Null()], { description: 'Present when ?room= is given; null while the room is unknown' })),
   worker: Type.Union([Type.Object({ connected: Type.Boolean(), role: Type.String() }), Type.Null()], { description: 'The in-process worker, or null when the API runs alone' }),

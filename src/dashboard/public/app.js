@@ -42,6 +42,7 @@ const ui = {
   topLists: $('top-lists'),
   topHeading: $('top-heading'),
   lists: { words: $('list-words'), nicks: $('list-nicks'), rooms: $('list-rooms'), emotes: $('list-emotes') },
+  approx: { words: $('approx-words'), nicks: $('approx-nicks'), rooms: $('approx-rooms'), emotes: $('approx-emotes') },
   roomDetail: $('room-detail'),
   roomBack: $('room-back'),
   roomHeading: $('room-heading'),
@@ -53,6 +54,7 @@ const ui = {
   roomRateHint: $('room-rate-hint'),
   roomModeration: $('room-moderation'),
   roomLists: { words: $('room-list-words'), nicks: $('room-list-nicks'), emotes: $('room-list-emotes') },
+  roomApprox: { words: $('room-approx-words'), nicks: $('room-approx-nicks'), emotes: $('room-approx-emotes') },
   updatedAt: $('updated-at')
 }
 
@@ -328,6 +330,19 @@ function createBarRow (value, linkFor) {
 
 const roomLink = (room) => fragmentFor({ ...state, room })
 
+/**
+ * Marks a list as approximate, "≈ ±N" by its title, when the API says its
+ * counts may be up to N below the true ones (X-Stats-Max-Error: window
+ * buckets that kept only their top entries); hidden while the list is exact.
+ */
+function renderApproximation (marker, maxError) {
+  const bound = Number.isFinite(maxError) && maxError > 0 ? maxError : 0
+  marker.hidden = bound === 0
+  marker.dataset.maxError = String(bound)
+  marker.textContent = bound === 0 ? '' : `≈ ±${integer.format(bound)}`
+  marker.title = bound === 0 ? '' : `Approximate: each count may be up to ${integer.format(bound)} below the true count`
+}
+
 // ---------------------------------------------------------------- snapshot
 
 function renderStats (stats, at) {
@@ -361,9 +376,10 @@ function renderWorker (worker) {
   }
 }
 
-function renderRoom (room) {
+function renderRoom (room, maxError) {
   const wanted = state.room
   if (room === undefined || room === null) {
+    for (const marker of Object.values(ui.roomApprox)) renderApproximation(marker, 0)
     ui.roomMissing.hidden = room !== null
     for (const element of [ui.roomMessages, ui.roomRate]) {
       element.textContent = room === null ? '0' : '–'
@@ -386,6 +402,7 @@ function renderRoom (room) {
   renderBars(ui.roomLists.words, room.words, 'word')
   renderBars(ui.roomLists.nicks, room.nicks, 'nick')
   renderBars(ui.roomLists.emotes, room.emotes, 'emote')
+  for (const [key, marker] of Object.entries(ui.roomApprox)) renderApproximation(marker, maxError?.[key])
 }
 
 function render (snapshot, query) {
@@ -396,7 +413,8 @@ function render (snapshot, query) {
   renderBars(ui.lists.nicks, snapshot.top.nicks, 'nick')
   renderBars(ui.lists.rooms, snapshot.top.rooms, 'room', roomLink)
   renderBars(ui.lists.emotes, snapshot.top.emotes, 'emote')
-  if (state.room !== null) renderRoom(snapshot.room)
+  for (const [key, marker] of Object.entries(ui.approx)) renderApproximation(marker, snapshot.maxError?.[key])
+  if (state.room !== null) renderRoom(snapshot.room, snapshot.maxError?.room)
   const at = new Date(snapshot.at)
   ui.updatedAt.dateTime = at.toISOString()
   ui.updatedAt.textContent = at.toLocaleTimeString()
@@ -415,6 +433,7 @@ function clearRoomView () {
   ui.roomModeration.textContent = '–'
   ui.roomMissing.hidden = true
   for (const list of Object.values(ui.roomLists)) list.replaceChildren()
+  for (const marker of Object.values(ui.roomApprox)) renderApproximation(marker, 0)
 }
 
 /** Shows the overview or a room's drill-down for the current state. */

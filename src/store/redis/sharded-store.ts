@@ -1,4 +1,4 @@
-import { shardOf, splitBatch } from '../shards.js'
+import { resumePlanOf, shardOf, splitBatch } from '../shards.js'
 import { compareTopEntries } from '../top-order.js'
 import {
   type Batch,
@@ -7,6 +7,7 @@ import {
   LeaseLostError,
   type Position,
   type Resolution,
+  type ResumePlan,
   type RoomCategory,
   type RoomTotals,
   type StatsStore,
@@ -74,13 +75,13 @@ export class ShardedRedisStore implements StatsStore {
   /**
    * Applies each shard's part concurrently. A shard that already has this
    * sequence answers duplicate and writes nothing, so a flush that committed
-   * on some shards before an error or a crash is resent and counted once.
+   * on some shards before an error or a crash is resent and counted once,
+   * and a replay cut at the commit points of resumePlan() reaches only the
+   * shards that lack it.
    */
   async applyBatch (batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'> {
-    const targets = batch.shards ?? this.shards.map((_, i) => i)
-    for (const i of targets) if (!Number.isSafeInteger(i) || i < 0 || i >= this.shards.length) throw new RangeError(`no shard ${String(i)}`)
     const parts = splitBatch(batch, this.shards.length)
-    const outcomes = await Promise.allSettled(targets.map((i) => this.shards[i]!.applyBatch(parts[i]!, leaseToken)))
+    const outcomes = await Promise.allSettled(this.shards.map((shard, i) => shard.applyBatch(parts[i]!, leaseToken)))
     const failures = outcomes.flatMap((outcome) => outcome.status === 'rejected' ? [outcome.reason as unknown] : [])
     if (failures.length > 0) throw failures.find((err) => err instanceof LeaseLostError) ?? failures[0]
     return outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value === 'applied') ? 'applied' : 'duplicate'
@@ -92,6 +93,12 @@ export class ShardedRedisStore implements StatsStore {
     return positions.reduce((lowest, p) => p.sequence < lowest.sequence ? p : lowest)
   }
 
+  /** Resume from the lowest shard; each shard ahead is a commit point (shards.ts resumePlanOf). */
+  async resumePlan (): Promise<ResumePlan> {
+    return resumePlanOf(await this.shardPositions())
+  }
+
+  /** Each shard's committed position, by shard index. */
   async shardPositions (): Promise<Position[]> {
     return await Promise.all(this.shards.map((shard) => shard.position()))
   }

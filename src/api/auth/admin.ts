@@ -1,0 +1,42 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Errors } from '../errors.js'
+import { isLoopback } from '../net.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** An `onRequest` hook for admin-only routes: the rule of adminGuard with ADMIN_TOKEN from `config`. */
+    requireAdmin: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i
+
+function digest (text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/**
+ * The admin rule (SPEC section 5): with ADMIN_TOKEN set, `Authorization:
+ * Bearer <token>` is required (compared in constant time over SHA-256
+ * digests, so lengths leak nothing either); without it, loopback clients only.
+ */
+export function adminGuard (adminToken: string | undefined): (request: FastifyRequest) => Promise<void> {
+  const expected = adminToken === undefined ? null : digest(adminToken)
+  return async (request) => {
+    if (expected === null) {
+      if (!isLoopback(request.ip)) throw Errors.adminLoopbackOnly()
+      return
+    }
+    const header = request.headers.authorization
+    const match = header === undefined ? null : BEARER.exec(header)
+    if (match?.[1] === undefined) throw Errors.adminTokenRequired('missing')
+    if (!timingSafeEqual(digest(match[1]), expected)) throw Errors.adminTokenRequired('invalid')
+  }
+}
+
+/** Decorates the instance with `requireAdmin`, for `onRequest` of admin routes. */
+export default fp(async (app) => {
+  app.decorate('requireAdmin', adminGuard(app.config.ADMIN_TOKEN))
+}, { name: 'admin-auth', dependencies: ['config'] })

@@ -1,0 +1,173 @@
+import { MAX_SERIES_POINTS, STEP_MS } from '../../store/series.js'
+import { isStopword } from '../../stopwords.js'
+import type { Category, Resolution, RoomCategory, StatsStore, TimePoint, WindowName } from '../../store/types.js'
+import { windowSeconds } from '../../store/windows.js'
+import type { FilterMode } from '../schemas/common.js'
+import { TOP_KEYS, type RoomBody, type RoomListErrors, type StatsBody, type StreamSnapshot, type TopKey } from '../schemas/stats.js'
+import { topListFromStore, type TopList } from './store-top-list.js'
+
+/** What a top list (or a room's lists) is asked for. */
+export interface TopParams {
+  window: WindowName
+  limit: number
+  stopwords?: FilterMode | undefined
+  bots?: FilterMode | undefined
+}
+
+/** What a live-stream snapshot is asked for. */
+export interface SnapshotParams extends TopParams {
+  rateWindow: number
+  room?: string | undefined
+}
+
+/** One entry of a top list as the API sends it: `{ word: 'lul', count: 3 }`. */
+export type TopItem<K extends TopKey = TopKey> = { [P in K]: string } & { count: number }
+
+/** A top list as the API sends it, and its X-Stats-Max-Error (0 = exact). */
+export interface TopAnswer<K extends TopKey = TopKey> {
+  items: Array<TopItem<K>>
+  maxError: number
+}
+
+/** A room's drill-down and how far from exact its lists can be. */
+export interface RoomAnswer {
+  body: RoomBody
+  /** X-Stats-Max-Error of the whole answer: the largest of its lists'. */
+  maxError: number
+  /** Each list's own bound, for the dashboard's markers. */
+  listMaxError: RoomListErrors
+}
+
+export interface StatsBodiesOptions {
+  store: StatsStore
+  /** Epoch ms; "now" for the rate and the series. */
+  clock: () => number
+  /** Lower-cased nicks that ?bots=exclude leaves out. */
+  botNicks: ReadonlySet<string>
+}
+
+/**
+ * The API's answers from store reads: asks the store what a body needs and
+ * shapes it as the response schemas say (SPEC section 2). Neither bounded in
+ * time nor shared: StatsReader adds both.
+ */
+export class StatsBodies {
+  private readonly store: StatsStore
+  private readonly clock: () => number
+  private readonly isBot: (nick: string) => boolean
+
+  constructor (options: StatsBodiesOptions) {
+    this.store = options.store
+    this.clock = options.clock
+    const bots = options.botNicks
+    this.isBot = (nick) => bots.has(nick.toLowerCase())
+  }
+
+  /** The GET /stats body; the rate is the mean over the last `rateWindowSeconds` complete seconds. */
+  async stats (rateWindowSeconds: number): Promise<StatsBody> {
+    const currentSecondMs = Math.floor(this.clock() / 1000) * 1000
+    const [totals, points] = await Promise.all([
+      this.store.totals(),
+      // The complete seconds only: the one being filled would drag the mean down.
+      this.store.series('1s', currentSecondMs - rateWindowSeconds * 1000, currentSecondMs - 1000)
+    ])
+    let sum = 0
+    for (const point of points) sum += point.messages
+    return {
+      messagesPerSecond: sum / rateWindowSeconds,
+      lastSecond: points.at(-1)?.messages ?? 0,
+      windowSeconds: rateWindowSeconds,
+      totalMessages: totals.totalMessages,
+      failedMessages: totals.failedMessages,
+      events: totals.events,
+      startedAt: isoOrNull(totals.startedAt),
+      lastMessageAt: isoOrNull(totals.lastMessageAt)
+    }
+  }
+
+  /** One stream-wide top list. */
+  async top<C extends Category> (category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
+    const list = topListFromStore(await this.store.top(category, { window: params.window, limit: params.limit, exclude: this.exclusion(category, params) }))
+    return toAnswer(TOP_KEYS[category], list)
+  }
+
+  /** A room's drill-down, or null when the room was never seen. */
+  async room (room: string, params: TopParams): Promise<RoomAnswer | null> {
+    // roomTop answers [] for an unknown room, so everything can be asked at once.
+    const [totals, lastMinute, words, nicks, emotes] = await Promise.all([
+      this.store.roomTotals(room, params.window),
+      params.window === 'all' ? this.store.roomTotals(room, '1m') : null,
+      this.roomTop(room, 'words', params),
+      this.roomTop(room, 'nicks', params),
+      this.roomTop(room, 'emotes', params)
+    ])
+    if (totals === null) return null
+    const seconds = windowSeconds(params.window)
+    const messagesPerSecond = seconds === null ? (lastMinute?.messages ?? 0) / 60 : totals.messages / seconds
+    const body: RoomBody = {
+      room,
+      window: params.window,
+      messages: totals.messages,
+      messagesPerSecond,
+      words: words.items,
+      nicks: nicks.items,
+      emotes: emotes.items,
+      moderation: { CLEARCHAT: 0, CLEARMSG: 0, ...totals.events }
+    }
+    const listMaxError = { words: words.maxError, nicks: nicks.maxError, emotes: emotes.maxError }
+    return { body, maxError: Math.max(words.maxError, nicks.maxError, emotes.maxError), listMaxError }
+  }
+
+  /** Messages per interval over the last `windowSecondsWanted`, ending with the interval being filled. */
+  async series (resolution: Resolution, windowSecondsWanted: number): Promise<TimePoint[]> {
+    const step = STEP_MS[resolution]
+    const points = Math.min(MAX_SERIES_POINTS, Math.max(1, Math.ceil(windowSecondsWanted * 1000 / step)))
+    const currentStart = Math.floor(this.clock() / step) * step
+    return await this.store.series(resolution, currentStart - (points - 1) * step, currentStart)
+  }
+
+  /** One live-stream snapshot, `worker` left null for the caller to fill. */
+  async snapshot (params: SnapshotParams): Promise<StreamSnapshot> {
+    const [stats, words, nicks, rooms, emotes, series, room] = await Promise.all([
+      this.stats(params.rateWindow),
+      this.top('words', params),
+      this.top('nicks', params),
+      this.top('rooms', params),
+      this.top('emotes', params),
+      this.series('1s', 300),
+      params.room === undefined ? undefined : this.room(params.room, params)
+    ])
+    const snapshot: StreamSnapshot = {
+      stats,
+      top: { words: words.items, nicks: nicks.items, rooms: rooms.items, emotes: emotes.items },
+      maxError: { words: words.maxError, nicks: nicks.maxError, rooms: rooms.maxError, emotes: emotes.maxError },
+      series,
+      worker: null,
+      at: this.clock()
+    }
+    if (room !== undefined) {
+      snapshot.room = room?.body ?? null
+      snapshot.maxError.room = room?.listMaxError ?? null
+    }
+    return snapshot
+  }
+
+  private async roomTop<C extends RoomCategory> (room: string, category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
+    const list = topListFromStore(await this.store.roomTop(room, category, { window: params.window, limit: params.limit, exclude: this.exclusion(category, params) }))
+    return toAnswer(TOP_KEYS[category], list)
+  }
+
+  private exclusion (category: Category, params: TopParams): ((value: string) => boolean) | undefined {
+    if (category === 'words' && params.stopwords === 'exclude') return isStopword
+    if (category === 'nicks' && params.bots === 'exclude') return this.isBot
+    return undefined
+  }
+}
+
+function toAnswer<K extends TopKey> (key: K, list: TopList): TopAnswer<K> {
+  return { items: list.entries.map((entry) => ({ [key]: entry.value, count: entry.count }) as TopItem<K>), maxError: list.maxError }
+}
+
+function isoOrNull (ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
+}

@@ -1,0 +1,121 @@
+import fp from 'fastify-plugin'
+import { botNicks } from '../../config.js'
+import type { Category, FailedMessage, Resolution, StatsStore, TimePoint } from '../../store/types.js'
+import { Errors } from '../errors.js'
+import {
+  MAX_MINUTE_SERIES_WINDOW, MAX_RATE_WINDOW_SECONDS, MAX_SECOND_SERIES_WINDOW, type StatsBody, type StreamSnapshot, type TOP_KEYS
+} from '../schemas/stats.js'
+import { SharedReads } from './shared-reads.js'
+import { StatsBodies, type RoomAnswer, type SnapshotParams, type TopAnswer, type TopParams } from './stats-bodies.js'
+import { guardStoreCall } from './store-guard.js'
+import type { WorkerStatus } from './worker-status.js'
+
+export type { RoomAnswer, SnapshotParams, TopAnswer, TopItem, TopParams } from './stats-bodies.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The routes' only way to the store: bounded in time, identical reads shared. */
+    statsReader: StatsReader
+  }
+}
+
+export interface StatsReaderOptions {
+  store: StatsStore
+  /** Epoch ms; "now" for the rate and the series. */
+  clock: () => number
+  /** STORE_TIMEOUT_MS: longest wait for the store before a 503. */
+  timeoutMs: number
+  /** Lower-cased nicks that ?bots=exclude leaves out. */
+  botNicks: ReadonlySet<string>
+  /**
+   * API_CACHE_MS: identical reads within this long share one store read (and
+   * one in flight is shared too), so a burst of requests costs the store one
+   * read, not one each. 0 (the default here): every request reads the store.
+   */
+  reuseMs?: number
+}
+
+/** Snapshots for the live stream are shared by clients asking the same thing within this long. */
+const SNAPSHOT_REUSE_MS = 500
+
+/**
+ * The API's view of the store. Each read checks its bounds, is shared with
+ * identical reads (SharedReads), is bounded by STORE_TIMEOUT_MS with any
+ * store failure a 503 (guardStoreCall), and is shaped into the body the
+ * route sends (StatsBodies).
+ */
+export class StatsReader {
+  private readonly store: StatsStore
+  private readonly timeoutMs: number
+  private readonly bodies: StatsBodies
+  private readonly reads: SharedReads
+
+  constructor (options: StatsReaderOptions) {
+    this.store = options.store
+    this.timeoutMs = options.timeoutMs
+    this.bodies = new StatsBodies(options)
+    this.reads = new SharedReads(options.reuseMs ?? 0)
+  }
+
+  async ping (): Promise<void> {
+    await guardStoreCall(async () => await this.store.ping(), this.timeoutMs, 'ping')
+  }
+
+  async stats (rateWindowSeconds: number): Promise<StatsBody> {
+    assertWindow('window', rateWindowSeconds, MAX_RATE_WINDOW_SECONDS)
+    return await this.sharedRead(`stats:${rateWindowSeconds}`, async () => await this.bodies.stats(rateWindowSeconds))
+  }
+
+  async top<C extends Category> (category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
+    const key = JSON.stringify(['top', category, params.window, params.limit, params.stopwords, params.bots])
+    return await this.sharedRead(key, async () => await this.bodies.top(category, params))
+  }
+
+  /** A room's drill-down, or null when the room was never seen. */
+  async room (room: string, params: TopParams): Promise<RoomAnswer | null> {
+    const key = JSON.stringify(['room', room, params.window, params.limit, params.stopwords, params.bots])
+    return await this.sharedRead(key, async () => await this.bodies.room(room, params))
+  }
+
+  async series (resolution: Resolution, windowSecondsWanted: number): Promise<TimePoint[]> {
+    assertWindow('window', windowSecondsWanted, resolution === '1s' ? MAX_SECOND_SERIES_WINDOW : MAX_MINUTE_SERIES_WINDOW)
+    return await this.sharedRead(`series:${resolution}:${windowSecondsWanted}`, async () => await this.bodies.series(resolution, windowSecondsWanted))
+  }
+
+  /** Never shared: the admin wants the log as it is now. */
+  async failedMessages (limit: number): Promise<FailedMessage[]> {
+    return await guardStoreCall(async () => await this.store.failedMessages(limit), this.timeoutMs)
+  }
+
+  /**
+   * One live-stream snapshot. Clients asking the same thing within
+   * SNAPSHOT_REUSE_MS share one computation, so N dashboards cost one set of
+   * store reads per tick, not N.
+   */
+  async snapshot (params: SnapshotParams, worker: WorkerStatus | null): Promise<StreamSnapshot> {
+    assertWindow('rateWindow', params.rateWindow, MAX_RATE_WINDOW_SECONDS)
+    const key = JSON.stringify(['snapshot', params.window, params.limit, params.stopwords, params.bots, params.rateWindow, params.room ?? null])
+    const snapshot = await this.sharedRead(key, async () => await this.bodies.snapshot(params), SNAPSHOT_REUSE_MS)
+    return { ...snapshot, worker }
+  }
+
+  private async sharedRead<T> (key: string, read: () => Promise<T>, ttlMs?: number): Promise<T> {
+    return await this.reads.run(key, async () => await guardStoreCall(read, this.timeoutMs), ttlMs)
+  }
+}
+
+/** The routes validate these already; a bad value here would make the store walk an unbounded range. */
+function assertWindow (name: string, seconds: number, max: number): void {
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > max) throw Errors.invalidParameter(`querystring/${name}`, `must be an integer in 1..${max}`)
+}
+
+/** Decorates the instance with `statsReader` over the given store, with STORE_TIMEOUT_MS, API_CACHE_MS and BOT_NICKS from `config`. */
+export default fp<{ store: StatsStore }>(async (app, { store }) => {
+  app.decorate('statsReader', new StatsReader({
+    store,
+    clock: app.clock,
+    timeoutMs: app.config.STORE_TIMEOUT_MS,
+    botNicks: botNicks(app.config),
+    reuseMs: app.config.API_CACHE_MS
+  }))
+}, { name: 'stats-reader', dependencies: ['config', 'clock'] })

@@ -1,0 +1,101 @@
+import type { Logger } from 'pino'
+
+/**
+ * While the store keeps up, the worker reads ahead of it by at most about
+ * this much store time (measured from recent flushes), so a flush, and the
+ * final flush on SIGTERM, stays short even when the stream is faster than
+ * the store. MAX_PENDING_UPDATES bounds what is held while the store is down.
+ */
+export const READ_AHEAD_MS = 1000
+/** Read-ahead allowed whatever the measured store speed, so batches stay big enough to be efficient. */
+export const MIN_READ_AHEAD_UPDATES = 50_000
+
+export interface BackPressureOptions {
+  /** MAX_PENDING_UPDATES: above this many unflushed counter updates the worker stops reading. */
+  maxPendingUpdates: number
+  logger: Logger
+  /** Unflushed counter updates held in all: counted, cut into batches, and sent but unconfirmed. */
+  pendingUpdates: () => number
+  /** Of those, the ones still being counted (the next batch). */
+  countingUpdates: () => number
+  /** Asks for a flush now instead of at its tick. */
+  flushNow: () => void
+}
+
+/**
+ * When the reader must stop and wait for the store: beyond MAX_PENDING_UPDATES
+ * always, and, while the store answers, beyond about READ_AHEAD_MS of its
+ * measured write speed. Readers wait in waitForDrain until a flush (or a
+ * lease loss, or stop) wakes them.
+ */
+export class BackPressure {
+  private readonly options: BackPressureOptions
+  private drainWaiters: Array<() => void> = []
+  /** Counter updates the store applies per ms, from recent flushes; null until one has been measured. */
+  private storeUpdatesPerMs: number | null = null
+  /** False after a failed flush, until one succeeds: then only MAX_PENDING_UPDATES bounds reading. */
+  private storeAnswering = true
+
+  constructor (options: BackPressureOptions) {
+    this.options = options
+  }
+
+  /** True when held counts exceed MAX_PENDING_UPDATES, whatever the store does. */
+  get overBound (): boolean {
+    return this.options.pendingUpdates() > this.options.maxPendingUpdates
+  }
+
+  /** True when reading on would hold more than the bound: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
+  mustPauseReading (): boolean {
+    if (this.overBound) return true
+    if (!this.storeAnswering) return false
+    // Until a flush has been timed, the minimum: a fresh worker at a full stream must not read far ahead of a slow store.
+    return this.options.countingUpdates() > Math.max(MIN_READ_AHEAD_UPDATES, (this.storeUpdatesPerMs ?? 0) * READ_AHEAD_MS)
+  }
+
+  /** Waits while mustPauseReading() and `active()` hold. */
+  async waitForDrain (active: () => boolean): Promise<void> {
+    const { logger: log, maxPendingUpdates } = this.options
+    // A pause that starts as read-ahead can turn into the MAX_PENDING_UPDATES bound when the store
+    // stops answering meanwhile: the warning is checked on every wake-up, and said once per pause.
+    let warned = false
+    let first = true
+    while (this.mustPauseReading() && active()) {
+      const pendingUpdates = this.options.pendingUpdates()
+      if (pendingUpdates > maxPendingUpdates) {
+        if (!warned) log.warn({ pendingUpdates, max: maxPendingUpdates }, 'store is behind: pausing the stream until counts are flushed')
+        warned = true
+      } else if (first) {
+        // The usual state when the stream is faster than the store: not worth a warning.
+        log.debug({ pendingUpdates }, 'reading ahead of the store: pausing the stream until the next flush')
+      }
+      first = false
+      const woken = new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
+      // Waiting for the next tick would leave the store idle; a store that does not answer is retried on the timer.
+      if (this.storeAnswering) this.options.flushNow()
+      await woken
+    }
+  }
+
+  /** Lets waiting readers check again (after a flush, a lease loss, stop). */
+  wakeReaders (): void {
+    for (const wake of this.drainWaiters.splice(0)) wake()
+  }
+
+  /** A flush committed `updates` in `durationMs`: the store answers, and its speed is known better. */
+  storeCommitted (updates: number, durationMs: number): void {
+    this.storeAnswering = true
+    // Only batches big enough for the round trip not to dominate; a moving average.
+    if (updates >= 1000 && durationMs > 0) {
+      const rate = updates / durationMs
+      this.storeUpdatesPerMs = this.storeUpdatesPerMs === null ? rate : (this.storeUpdatesPerMs + rate) / 2
+    }
+    this.wakeReaders()
+  }
+
+  /** A flush failed: reading may go on up to MAX_PENDING_UPDATES while the store does not answer. */
+  storeFailed (): void {
+    this.storeAnswering = false
+    this.wakeReaders()
+  }
+}

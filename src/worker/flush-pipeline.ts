@@ -1,0 +1,203 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import { type Batch, LeaseLostError, type Position, type StatsStore } from '../store/types.js'
+import type { BackPressure } from './back-pressure.js'
+import { BatchBuilder } from './batch-builder.js'
+import type { StreamPosition } from './stream-position.js'
+
+/** How long the final flush on stop keeps trying before it gives up. */
+const FINAL_FLUSH_MS = 8000
+
+export interface FlushPipelineOptions {
+  store: StatsStore
+  /** The worker lease's token: the store refuses a flush without the lease. */
+  leaseToken: string
+  logger: Logger
+  clock: () => number
+  /** FLUSH_INTERVAL_MS. */
+  flushIntervalMs: number
+  /** True while this worker holds the lease and ingests. */
+  isActive: () => boolean
+  /** The store refused a flush for the lease: see WorkerLease.recover. */
+  onLeaseRefused: () => Promise<void>
+  onFlush?: ((durationMs: number, batch: Batch) => void) | undefined
+  onStoreError?: ((err: unknown) => void) | undefined
+}
+
+interface CutBatch {
+  batch: Batch
+  updates: number
+  /** The stream ordinal of its last event. */
+  ordinal: number
+}
+
+/**
+ * Counts events into the next batch and sends batches to the store, one at
+ * a time, every FLUSH_INTERVAL_MS. A batch whose outcome is unknown (an
+ * error, a timeout) is resent as it is until it commits: the store answers
+ * 'duplicate' when the first attempt did commit, so nothing counts twice.
+ */
+export class FlushPipeline {
+  /** Counts the events since the last batch was taken. */
+  builder: BatchBuilder
+  /** The last position this worker committed. */
+  committed: Position = { sequence: 0, lastEventId: null }
+  private readonly options: FlushPipelineOptions
+  private backPressure: BackPressure | null = null
+  private position: StreamPosition | null = null
+  /** Batches ended at a commit point, sent before the builder's counts. */
+  private cut: CutBatch[] = []
+  /** A batch sent to the store whose outcome is unknown: resent as is until it commits. */
+  private unconfirmed: Batch | null = null
+  private unconfirmedUpdates = 0
+  private timer: NodeJS.Timeout | null = null
+  private tick: (() => void) | null = null
+  private flushing: Promise<void> | null = null
+
+  constructor (options: FlushPipelineOptions) {
+    this.options = options
+    this.builder = new BatchBuilder(options.clock)
+  }
+
+  /** Unflushed counter updates held: being counted, cut, and sent but unconfirmed. */
+  get pendingUpdates (): number {
+    let cut = 0
+    for (const { updates } of this.cut) cut += updates
+    return this.builder.pendingUpdates + this.unconfirmedUpdates + cut
+  }
+
+  /** True when everything counted is committed. */
+  get drained (): boolean {
+    return this.unconfirmed === null && this.cut.length === 0 && this.builder.isEmpty
+  }
+
+  /** Starts from a committed position (on becoming active): flushes every FLUSH_INTERVAL_MS from now on. */
+  start (committed: Position, position: StreamPosition, backPressure: BackPressure): void {
+    this.committed = committed
+    this.position = position
+    this.backPressure = backPressure
+    this.cut = []
+    this.stop()
+    const tick = (): void => {
+      this.flushing = this.flush().then(() => {}).finally(() => {
+        this.flushing = null
+        if (this.timer !== null) this.timer = setTimeout(tick, this.options.flushIntervalMs)
+      })
+    }
+    this.tick = tick
+    this.timer = setTimeout(tick, this.options.flushIntervalMs)
+  }
+
+  /** Stops the flush timer (a flush in flight finishes). */
+  stop (): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  /** Runs the next flush now instead of at its tick, unless one is in flight. */
+  flushNow (): void {
+    if (this.flushing !== null || this.timer === null || this.tick === null) return
+    clearTimeout(this.timer)
+    this.tick()
+  }
+
+  /** Ends the batch being counted at the stream ordinal `ordinal` (a commit point of the resume plan). */
+  cutAt (ordinal: number): void {
+    if (this.builder.isEmpty) return
+    const updates = this.builder.pendingUpdates
+    this.cut.push({ batch: this.builder.take(0), updates, ordinal })
+  }
+
+  /** The lease is lost: what was not committed is the next worker's to count. The tally goes on. */
+  dropUncommitted (): void {
+    this.stop()
+    const tally = this.builder.tally
+    this.builder = new BatchBuilder(this.options.clock)
+    // The tally counts what this process read, dropped or not (progress and its rate must not go backwards).
+    Object.assign(this.builder.tally, tally)
+    this.unconfirmed = null
+    this.unconfirmedUpdates = 0
+    this.cut = []
+  }
+
+  /**
+   * True when the committed position is one this worker wrote: its last
+   * commit, or its unconfirmed batch (a batch with the same sequence and the
+   * same last event id covers the same events, whoever wrote it).
+   */
+  isOwnPosition ({ sequence, lastEventId }: Position): boolean {
+    if (sequence === this.committed.sequence && lastEventId === this.committed.lastEventId) return true
+    const batch = this.unconfirmed
+    return batch !== null && batch.lastEventId !== undefined && sequence === batch.sequence && lastEventId === batch.lastEventId
+  }
+
+  /** One flush: resend the unconfirmed batch if any, else send what was counted since. True when nothing is left unsent by an error. */
+  async flush (): Promise<boolean> {
+    if (!this.options.isActive()) return true
+    if (this.unconfirmed === null && !this.takeNextBatch()) return true
+    const batch = this.unconfirmed!
+    const updates = this.unconfirmedUpdates
+    const log = this.options.logger
+    const started = performance.now()
+    try {
+      const outcome = await this.options.store.applyBatch(batch, this.options.leaseToken)
+      const durationMs = performance.now() - started
+      if (outcome === 'duplicate') log.info({ sequence: batch.sequence }, 'flush had already committed; not counted again')
+      this.committed = { sequence: batch.sequence, lastEventId: batch.lastEventId ?? this.committed.lastEventId }
+      this.unconfirmed = null
+      this.unconfirmedUpdates = 0
+      this.backPressure?.storeCommitted(updates, durationMs)
+      this.options.onFlush?.(durationMs, batch)
+      return true
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        await this.options.onLeaseRefused()
+        return false
+      }
+      this.backPressure?.storeFailed()
+      this.options.onStoreError?.(err)
+      log.warn({ err, pendingUpdates: this.pendingUpdates }, 'flush failed; keeping the counts and retrying')
+      return false
+    }
+  }
+
+  /** On stop: flush until everything counted is committed, for a bounded time. */
+  async finalFlush (): Promise<void> {
+    this.stop()
+    if (this.flushing !== null) await this.flushing
+    if (!this.options.isActive()) return
+    const deadline = this.options.clock() + FINAL_FLUSH_MS
+    while (this.options.clock() < deadline) {
+      if (await this.flush() && this.drained) return
+      if (!this.options.isActive()) return
+      await sleep(100)
+    }
+    this.options.logger.error({ pendingUpdates: this.pendingUpdates }, 'could not flush the last counts before stopping; the next worker resumes from the committed position')
+  }
+
+  /** Makes the next batch the unconfirmed one: a cut batch first, else the builder's counts. False when there is nothing to send. */
+  private takeNextBatch (): boolean {
+    // Above the committed one even when no event brought a new id (a stream without ids).
+    const sequenceFor = (ordinal: number): number => Math.max(this.committed.sequence + 1, ordinal)
+    const cut = this.cut.shift()
+    if (cut !== undefined) {
+      cut.batch.sequence = sequenceFor(cut.ordinal)
+      this.unconfirmed = cut.batch
+      this.unconfirmedUpdates = cut.updates
+    } else {
+      if (this.builder.isEmpty) return false
+      const ordinal = this.position?.ordinal ?? 0
+      const sequence = sequenceFor(ordinal)
+      if (this.position !== null && !this.position.maySendAs(sequence)) {
+        // Wait for the stream to reach the commit point, unless that would stall reading for good.
+        if (this.backPressure?.overBound !== true) return false
+        this.options.logger.error({ sequence, ordinal }, 'events without new ids fill memory while a replay waits for a commit point: sending them; counts of the parts ahead may be inexact')
+      }
+      this.unconfirmedUpdates = this.builder.pendingUpdates
+      this.unconfirmed = this.builder.take(sequence)
+    }
+    // The builder is empty again: a reader paused for read-ahead may go on.
+    this.backPressure?.wakeReaders()
+    return true
+  }
+}
