@@ -4,12 +4,15 @@ import type { FromParent, ToParent } from './children/ipc.js'
 /** A bench child process (bench/children/*.ts, run through tsx) and its messages. */
 export class Child {
   private readonly received: ToParent[] = []
+  private readonly listeners = new Map<string, (message: ToParent) => void>()
   private readonly waiters = new Set<() => void>()
   private failure: Error | null = null
 
   private constructor (readonly name: string, private readonly process: ChildProcess) {
     process.on('message', (message: ToParent) => {
+      const listener = this.listeners.get(message.type)
       if (message.type === 'error') this.failure = new Error(`${name}: ${String(message.message)}`)
+      else if (listener !== undefined) listener(message)
       else this.received.push(message)
       this.wake()
     })
@@ -27,6 +30,11 @@ export class Child {
 
   send (message: FromParent): void {
     this.process.send(message)
+  }
+
+  /** Hands every message of `type` to `listener` as it arrives, instead of queueing it for next(). */
+  on (type: string, listener: (message: ToParent) => void): void {
+    this.listeners.set(type, listener)
   }
 
   /** The next message of `type` (in order of arrival); rejects when the child fails or `timeoutMs` passes. */

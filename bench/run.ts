@@ -4,25 +4,28 @@ import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { Command, InvalidArgumentError } from 'commander'
+import { loadConfig } from '../src/config.js'
+import type { ProfileName } from '../src/simulator/index.js'
 import { RedisKeys } from '../src/store/redis/keys.js'
 import { CATEGORIES } from '../src/store/types.js'
 import { Child } from './child.js'
 import { CLUSTER_SHARDS, type StoreKind } from './children/ipc.js'
+import { DAY_PARTS, type DayPart, runDay } from './day.js'
 // The bench starts its cluster the way the tests do.
 import { startRedisCluster } from '../test/helpers/redis-cluster.js'
 import { type BenchRedis, counterDelta, deleteNamespace, redisCounters, startOwnRedis, useRedis } from './redis.js'
 import { formatNumber, formatSpread, mib, type Spread, spread, summariseProfile } from './report.js'
-import { CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
+import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
 
 /**
  * `npm run bench` (SPEC section 6): ingest rate into Redis and into the
  * embedded store beside a bare read/split/JSON.parse loop, freshness, API
- * requests/s beside a bare Fastify route, and a long run for memory. Every
- * figure is printed as min / median / max over --runs runs. Never part of
- * `npm test`.
+ * requests/s beside a bare Fastify route, a long run for memory, and a
+ * simulated day into each store (bench/day.ts). Every figure is printed as
+ * min / median / max over --runs runs. Never part of `npm test`.
  */
 
-const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', 'api', 'memory'] as const
+const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', 'api', 'memory', ...Object.keys(DAY_PARTS) as DayPart[]] as const
 type Part = typeof PARTS[number]
 
 interface Options {
@@ -32,6 +35,7 @@ interface Options {
   block: number
   seed: number
   memoryEvents: number
+  dayEvents: number
   rate: number
   freshnessSeconds: number
   apiSeconds: number
@@ -59,13 +63,14 @@ function parts (value: string): Part[] {
 
 function parseOptions (): Options {
   const program = new Command('npm run bench --')
-    .description('Measures SPEC section 6: ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness, api, memory.')
+    .description('Measures SPEC section 6: ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness, api, memory, and a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster).')
     .option('--only <parts>', `comma-separated parts to run (${PARTS.join(', ')})`, parts, [...PARTS])
     .option('--runs <n>', 'runs of each figure (min / median / max)', integer(1), 3)
     .option('--events <n>', 'events per ingest run', integer(1000), 1_000_000)
     .option('--block <n>', 'pre-generated events (longer runs loop over them)', integer(1000), 500_000)
     .option('--seed <n>', 'simulator seed of the block', integer(0), 1)
     .option('--memory-events <n>', 'events of the long run', integer(1000), 10_000_000)
+    .option('--day-events <n>', 'events of the simulated day (the day profile, generated once and cached)', integer(1000), 10_000_000)
     .option('--rate <n>', 'chat messages/s of the stream during the freshness and api parts', integer(1), 100_000)
     .option('--freshness-seconds <n>', 'length of each freshness measurement', integer(1), 20)
     .option('--api-seconds <n>', 'length of each autocannon run', integer(1), 10)
@@ -135,20 +140,31 @@ function mainThreadProfile (dir: string): string | null {
 class Bench {
   private loadGenerator!: Child
   private block!: StreamBlock
+  private dayBlock: StreamBlock | null = null
   private port = 0
   private expectedMessages = 0
 
   constructor (private readonly options: Options, private readonly redis: BenchRedis) {}
 
-  async start (): Promise<void> {
-    const { seed, block } = this.options
-    const started = performance.now()
-    const loaded = loadStreamBlock(seed, block, (path) => log(`generating the stream block once (${formatNumber(block)} events, cached in ${path}) ...`))
+  async start (withDay: boolean): Promise<void> {
+    const { seed, block, dayEvents } = this.options
+    let started = performance.now()
+    const loaded = loadStreamBlock('default', seed, block, (path) => log(`generating the stream block once (${formatNumber(block)} events, cached in ${path}) ...`))
     this.block = loaded
     this.expectedMessages = chatMessagesIn(loaded, this.options.events)
-    log(`stream block: ${formatNumber(loaded.events)} events, ${formatNumber(loaded.bytes.length / loaded.events, 0)} bytes/event, ${formatNumber(100 * loaded.chatBefore[loaded.events]! / loaded.events, 1)} % chat messages (ready in ${formatNumber((performance.now() - started) / 1000, 1)} s)`)
+    log(`stream block: ${formatNumber(loaded.events)} events, ${formatNumber(bytesPerEvent(loaded), 0)} bytes/event, ${formatNumber(100 * loaded.chatBefore[loaded.events]! / loaded.events, 1)} % chat messages (ready in ${formatNumber((performance.now() - started) / 1000, 1)} s); ` +
+      'tmi-sent-ts rewritten to the time of each write as it is served')
+    const blocks: Array<{ profile: ProfileName, base: string, events: number }> = [{ profile: 'default', base: loaded.base, events: block }]
+    if (withDay) {
+      started = performance.now()
+      const day = loadStreamBlock('day', seed, dayEvents, (path) => log(`generating the day once (${formatNumber(dayEvents)} events of the day profile, cached in ${path}) ...`))
+      this.dayBlock = day
+      log(`day block: ${formatNumber(day.events)} events, ${formatNumber(bytesPerEvent(day), 0)} bytes/event, ${formatNumber(100 * day.chatBefore[day.events]! / day.events, 1)} % chat messages (ready in ${formatNumber((performance.now() - started) / 1000, 1)} s); ` +
+        'its times moved so that the day ends when it is served')
+      blocks.push({ profile: 'day', base: day.base, events: dayEvents })
+    }
     this.loadGenerator = Child.start('load-generator')
-    this.loadGenerator.send({ type: 'load', seed, blockEvents: block })
+    this.loadGenerator.send({ type: 'load', blocks })
     this.port = (await this.loadGenerator.next('listening', 600_000)).port as number
   }
 
@@ -181,6 +197,29 @@ class Bench {
       return { worker, redis: counterDelta(before, after), namespace: ns }
     } finally {
       await child.stop()
+    }
+  }
+
+  /** The simulated day into each store `parts` asks for (bench/day.ts). */
+  async day (parts: DayPart[]): Promise<void> {
+    const block = this.dayBlock!
+    const events = this.options.dayEvents
+    const cluster = parts.includes('day-cluster') ? await startRedisCluster() : null
+    try {
+      const context = {
+        runs: this.options.runs,
+        events,
+        messages: chatMessagesIn(block, events),
+        flushIntervalMs: this.options.flushInterval,
+        redis: this.redis,
+        // The worker child builds its store from the same defaults.
+        config: loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent' }, null),
+        streamUrl: (n: number) => `http://127.0.0.1:${this.port}/?block=day&events=${n}&rate=0`,
+        log
+      }
+      for (const part of parts) results[part] = await runDay(context, part, cluster, namespace)
+    } finally {
+      await cluster?.close()
     }
   }
 
@@ -427,11 +466,13 @@ async function main (): Promise<void> {
   const bench = new Bench(options, redis)
   try {
     await machine(redis, options)
-    await bench.start()
     const only = new Set(options.only)
+    const dayParts = (Object.keys(DAY_PARTS) as DayPart[]).filter((part) => only.has(part))
+    await bench.start(dayParts.length > 0)
     if (only.has('ingest') || only.has('embedded') || only.has('cluster')) await bench.ingest(only.has('ingest'), only.has('embedded'), only.has('cluster'))
     if (only.has('freshness') || only.has('api')) await bench.live(only.has('freshness'), only.has('api'))
     if (only.has('memory')) await bench.memory()
+    if (dayParts.length > 0) await bench.day(dayParts)
     log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
     if (options.json !== undefined) writeFileSync(options.json, JSON.stringify(results, null, 2))
   } finally {

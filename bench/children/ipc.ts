@@ -1,3 +1,5 @@
+import type { ProfileName } from '../../src/simulator/index.js'
+
 /**
  * Messages between the bench (parent) and its child processes. Each figure
  * is measured in its own process, so what one measures does not run on the
@@ -10,9 +12,11 @@ export type StoreKind = 'redis' | 'memory' | 'cluster'
 export const CLUSTER_SHARDS = 16
 
 export type FromParent =
-  | { type: 'load', seed: number, blockEvents: number }
+  /** The blocks the parent generated, by their cache path (StreamBlock.base). */
+  | { type: 'load', blocks: Array<{ profile: ProfileName, base: string, events: number }> }
   | { type: 'probe', apiUrl: string, intervalMs: number, warmupMs: number, durationMs: number }
-  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number }
+  /** progressMs > 0: a 'progress' message ({ committed, rss, heapUsed, cpuSeconds }) that often while the stream runs. */
+  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number, progressMs?: number }
   | { type: 'run-bare', streamUrl: string, expectedEvents: number }
   | { type: 'serve-api', redisUrl: string, namespace: string }
   | { type: 'serve-bare-api' }

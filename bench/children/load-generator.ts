@@ -1,15 +1,23 @@
 import { once } from 'node:events'
+import { openSync, readSync } from 'node:fs'
 import http, { type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { loadStreamBlock, type StreamBlock } from '../stream-block.js'
+import type { ProfileName } from '../../src/simulator/index.js'
+import { bytesPerEvent, DAY_BLOCK_START_MS, eventStart, readStreamBlock, restampEvents, type StreamBlock } from '../stream-block.js'
 import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
 
 /**
- * The load generator: serves the pre-generated block as an SSE stream, as
+ * The load generator: serves a pre-generated block as an SSE stream, as
  * fast as the client reads or paced at a rate of chat messages per second,
  * looping over the block. After `events` events it stops writing but keeps
  * the connection open, so the worker neither reconnects nor sees more.
+ *
+ * Event times are rewritten as the bytes go out (the cached text's
+ * tmi-sent-ts would be years old, and the worker counts a message in the
+ * second it was sent): the default block is stamped with the time of each
+ * write, less up to 99 ms of jitter, like a live firehose; the day block is
+ * moved as a whole so that its day ends when the request arrives.
  *
  * For the freshness figure it also logs (time written, chat messages
  * written so far) and polls the API's totalMessages: a message is visible
@@ -23,39 +31,47 @@ interface WriteMark {
   chat: number
 }
 
-let block: StreamBlock
+interface ServedBlock {
+  block: StreamBlock
+  /** The block's SSE file, read as it is served. */
+  file: number
+}
+
+const blocks = new Map<ProfileName, ServedBlock>()
 const marks: WriteMark[] = []
 
-function chatBefore (event: number): number {
+function chatBefore (block: StreamBlock, event: number): number {
   return Math.floor(event / block.events) * block.chatBefore[block.events]! + block.chatBefore[event % block.events]!
 }
 
-function byteOffset (event: number): number {
-  const inBlock = event % block.events
-  return inBlock === 0 ? 0 : block.ends[inBlock - 1]!
-}
+/** The new tmi-sent-ts of an event: `old` is the one in the cached text. */
+type Stamp = (old: number) => number
 
 /** Writes events [from, to) (global indexes over the looped block); false when the socket is full. */
-function writeEvents (res: ServerResponse, from: number, to: number): boolean {
+function writeEvents (res: ServerResponse, served: ServedBlock, from: number, to: number, stamp: Stamp): boolean {
+  const { block, file } = served
   let ok = true
   let event = from
   while (event < to) {
-    const blockEnd = (Math.floor(event / block.events) + 1) * block.events
-    const last = Math.min(to, blockEnd)
-    const start = byteOffset(event)
-    const end = last % block.events === 0 ? block.bytes.length : block.ends[(last % block.events) - 1]!
-    ok = res.write(block.bytes.subarray(start, end))
-    event = last
+    const loop = Math.floor(event / block.events)
+    const first = event - loop * block.events
+    const last = Math.min(to - loop * block.events, block.events)
+    const start = eventStart(block, first)
+    const bytes = Buffer.allocUnsafe(block.ends[last - 1]! - start)
+    readSync(file, bytes, 0, bytes.length, start)
+    restampEvents(bytes, block, first, last, start, stamp)
+    ok = res.write(bytes)
+    event = last + loop * block.events
   }
   return ok
 }
 
-async function serveUnpaced (res: ServerResponse, events: number): Promise<void> {
+async function serveUnpaced (res: ServerResponse, served: ServedBlock, events: number, stamp: () => Stamp): Promise<void> {
   // Writes of about 1 MiB at event boundaries.
-  const step = Math.max(1, Math.floor(block.events * 1_048_576 / block.bytes.length))
+  const step = Math.max(1, Math.floor(1_048_576 / bytesPerEvent(served.block)))
   for (let event = 0; event < events && !res.destroyed;) {
     const next = Math.min(events, event + step)
-    const ok = writeEvents(res, event, next)
+    const ok = writeEvents(res, served, event, next, stamp())
     event = next
     if (!ok) await drained(res)
   }
@@ -74,7 +90,8 @@ async function drained (res: ServerResponse): Promise<void> {
   })
 }
 
-async function servePaced (res: ServerResponse, events: number, rate: number, record: boolean): Promise<void> {
+async function servePaced (res: ServerResponse, served: ServedBlock, events: number, rate: number, record: boolean, stamp: () => Stamp): Promise<void> {
+  const { block } = served
   const started = performance.now()
   let event = 0
   let waiting = false
@@ -84,11 +101,25 @@ async function servePaced (res: ServerResponse, events: number, rate: number, re
     if (waiting) continue
     const due = rate * (performance.now() - started) / 1000
     let next = event
-    while (next < events && chatBefore(next + 1) <= due) next++
+    while (next < events && chatBefore(block, next + 1) <= due) next++
     if (next === event) continue
-    waiting = !writeEvents(res, event, next)
+    waiting = !writeEvents(res, served, event, next, stamp())
     event = next
-    if (record) marks.push({ at: performance.now(), chat: chatBefore(event) })
+    if (record) marks.push({ at: performance.now(), chat: chatBefore(block, event) })
+  }
+}
+
+/** How a request's events are stamped: live (the default block) or a day ending now (the day block). */
+function stampsFor (block: StreamBlock): () => Stamp {
+  if (block.profile === 'day') {
+    const shift = Date.now() - DAY_BLOCK_START_MS
+    const moved: Stamp = (old) => old + shift
+    return () => moved
+  }
+  return () => {
+    const now = Date.now()
+    // The cached time's last two digits are as good as random: a jitter of up to 99 ms between events.
+    return (old) => now - (old % 100)
   }
 }
 
@@ -97,9 +128,17 @@ const server = http.createServer((req, res) => {
   const events = Number(url.searchParams.get('events') ?? '0')
   const rate = Number(url.searchParams.get('rate') ?? '0')
   const record = url.searchParams.get('record') === '1'
+  const served = blocks.get((url.searchParams.get('block') ?? 'default') as ProfileName)
+  if (served === undefined || (served.block.profile === 'day' && events > served.block.events)) {
+    // A day is served once through: looping it would send its times back 24 h.
+    res.writeHead(400).end()
+    sendToParent({ type: 'error', message: `no block to serve ${req.url ?? ''}` })
+    return
+  }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
   res.flushHeaders()
-  const serving = rate > 0 ? servePaced(res, events, rate, record) : serveUnpaced(res, events)
+  const stamp = stampsFor(served.block)
+  const serving = rate > 0 ? servePaced(res, served, events, rate, record, stamp) : serveUnpaced(res, served, events, stamp)
   serving.then(() => sendToParent({ type: 'served', events }), (err: unknown) => sendToParent({ type: 'error', message: String(err) }))
 })
 server.keepAliveTimeout = 0
@@ -162,7 +201,10 @@ async function probe (apiUrl: string, intervalMs: number, warmupMs: number, dura
 
 onParentMessage(async (message: FromParent) => {
   if (message.type === 'load') {
-    block = loadStreamBlock(message.seed, message.blockEvents)
+    for (const { profile, base, events } of message.blocks) {
+      const block = readStreamBlock(profile, base, events)
+      blocks.set(profile, { block, file: openSync(block.path, 'r') })
+    }
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     sendToParent({ type: 'listening', port: (server.address() as AddressInfo).port })

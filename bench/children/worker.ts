@@ -1,9 +1,8 @@
 import { pino } from 'pino'
+import { loadConfig } from '../../src/config.js'
 import { httpSource } from '../../src/ingest/sources.js'
-import { WORKER_COMMAND_TIMEOUT_MS } from '../../src/runtime.js'
+import { createStore } from '../../src/runtime.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
-import { createRedisClient, createRedisClusterClient, RedisStore } from '../../src/store/redis/redis-store.js'
-import { ShardedRedisStore } from '../../src/store/redis/sharded-store.js'
 import type { Batch, StatsStore } from '../../src/store/types.js'
 import { Worker } from '../../src/worker/worker.js'
 import { CLUSTER_SHARDS, type FromParent, onParentMessage, sendToParent } from './ipc.js'
@@ -15,10 +14,6 @@ import { CLUSTER_SHARDS, type FromParent, onParentMessage, sendToParent } from '
  * the flush that commits the last expected message returns (or when the
  * bench says stop, for the paced runs).
  */
-
-/** The configuration defaults (src/config.ts). */
-const MAX_TRACKED_WORDS = 1_000_000
-const MAX_TRACKED_PER_ROOM = 10_000
 
 interface MemorySample {
   /** Seconds since the stream connected. */
@@ -38,13 +33,18 @@ let finish: (() => void) | null = null
 
 async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination(2))
-  const bounds = { namespace: message.namespace, maxTrackedWords: MAX_TRACKED_WORDS, maxTrackedPerRoom: MAX_TRACKED_PER_ROOM }
-  const store: StatsStore = message.store === 'redis'
-    ? new RedisStore({ redis: createRedisClient({ url: message.redisUrl, commandTimeoutMs: WORKER_COMMAND_TIMEOUT_MS }), ...bounds })
-    : message.store === 'cluster'
-      // STORE_SHARDS' default on a cluster.
-      ? new ShardedRedisStore({ redis: createRedisClusterClient({ nodes: message.redisUrl.split(','), commandTimeoutMs: WORKER_COMMAND_TIMEOUT_MS }), shards: CLUSTER_SHARDS, ...bounds })
-      : new MemoryStore({ snapshotPath: null, maxTrackedWords: MAX_TRACKED_WORDS, maxTrackedPerRoom: MAX_TRACKED_PER_ROOM, logger })
+  // The store `chat-stats worker` would build from this environment, with every other setting at its default.
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    REDIS_NAMESPACE: message.namespace,
+    ...(message.store === 'redis' ? { REDIS_URL: message.redisUrl } : {}),
+    ...(message.store === 'cluster' ? { REDIS_CLUSTER_NODES: message.redisUrl, STORE_SHARDS: String(CLUSTER_SHARDS) } : {})
+  }, null)
+  const store: StatsStore = message.store === 'memory'
+    // No snapshot file: writing one is not what the ingest figure measures.
+    ? new MemoryStore({ snapshotPath: null, maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, logger })
+    : createStore(config, logger).store
   await store.open()
 
   let startedAt = 0
@@ -60,6 +60,11 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     samples.push({ at: startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000, committed, rss, heapUsed })
   }
   const finished = new Promise<void>((resolve) => { finish = resolve })
+  const reportProgress = (): void => {
+    const { rss, heapUsed } = process.memoryUsage()
+    const cpu = process.cpuUsage(cpuAtStart)
+    sendToParent({ type: 'progress', committed, rss, heapUsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })
+  }
 
   const worker = new Worker({
     store,
@@ -72,6 +77,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
         startedAt = performance.now()
         cpuAtStart = process.cpuUsage()
         sample()
+        // The first report: the baseline before anything is stored.
+        if ((message.progressMs ?? 0) > 0) reportProgress()
         sendToParent({ type: 'connected' })
       },
       onFlush: (durationMs, batch) => {
@@ -86,12 +93,14 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     }
   })
   const timer = message.sampleMemoryMs > 0 ? setInterval(sample, message.sampleMemoryMs) : null
+  const progress = (message.progressMs ?? 0) > 0 ? setInterval(reportProgress, message.progressMs) : null
   const running = worker.run()
   await finished
   const seconds = (performance.now() - startedAt) / 1000
   const cpu = process.cpuUsage(cpuAtStart)
   sample()
   if (timer !== null) clearInterval(timer)
+  if (progress !== null) clearInterval(progress)
   await worker.stop()
   await running
   const totals = await store.totals()

@@ -1,4 +1,5 @@
 import { expectedCounts, expectedCountsToJson } from './expected.js'
+import { isProfileName, PROFILE_NAMES, profileProblem, profileShape } from './profiles.js'
 import { SimulatorOptionError, startSimulator, type SimulatorHandle, type SimulatorLogger } from './server.js'
 
 export interface SimulateCommandOptions {
@@ -12,6 +13,10 @@ export interface SimulateCommandOptions {
   count?: number | string | undefined
   /** Print the expected counts for (seed, count) as JSON instead of serving. */
   expect?: boolean | undefined
+  /** Profile by name (profiles.ts): `default` (the default), `live` (its stream stamped with the time of serving) or `day`, a day of Twitch-like breadth spread over `count` events. */
+  profile?: string | undefined
+  /** `day` profile: end of the day in epoch ms (default: now); given, the stream is the same on every run. */
+  start?: number | string | undefined
 }
 
 export interface SimulateCommandIo {
@@ -58,18 +63,29 @@ export async function runSimulateCommand (options: SimulateCommandOptions, io: S
   const rate = wholeNumber('rate', options.rate, 0, Number.MAX_SAFE_INTEGER)
   const port = wholeNumber('port', options.port, 0, 65535)
   const count = options.count === undefined ? undefined : wholeNumber('count', options.count, 0, Number.MAX_SAFE_INTEGER)
+  const profile = options.profile ?? 'default'
+  if (!isProfileName(profile)) throw new SimulatorOptionError('--profile', `must be one of ${PROFILE_NAMES.join(', ')} (got ${JSON.stringify(profile)})`)
+  // A day without --start ends now; the line below says which start to give to serve the same stream again.
+  const startMs = options.start !== undefined
+    ? wholeNumber('start', options.start, 0, Number.MAX_SAFE_INTEGER)
+    : profile === 'day' ? Math.floor(Date.now() / 1000) * 1000 : undefined
+  // A day spreads over the events served: with --count, exactly those.
+  const profileOptions = { events: count === 0 ? undefined : count, startMs }
+  const problem = profileProblem(profile, profileOptions)
+  if (problem !== null) throw new SimulatorOptionError(options.start === undefined ? '--profile' : '--start', problem)
+  const shape = profileShape(profile, profileOptions)
 
   if (options.expect === true) {
     if (count === undefined) throw new SimulatorOptionError('--expect', 'needs --count: the counts are those after events 1..count')
-    const json = expectedCountsToJson(expectedCounts(seed, count))
+    const json = expectedCountsToJson(expectedCounts(seed, count, shape))
     await new Promise<void>((resolve, reject) => {
       io.stdout.write(json + '\n', (err) => err == null ? resolve() : reject(err))
     })
     return
   }
 
-  const handle = await startSimulator({ seed, rate, port, host: options.host, count, logger: io.logger })
-  if (io.logger === undefined) io.stdout.write(`simulator serving ${handle.url} (seed ${seed}, ${rate === 0 ? 'unpaced' : `${rate} events/s`}${count === undefined ? '' : `, ${count} events`})\n`)
+  const handle = await startSimulator({ seed, rate, port, host: options.host, count, logger: io.logger, shape })
+  if (io.logger === undefined) io.stdout.write(`simulator serving ${handle.url} (seed ${seed}, ${startMs === undefined ? '' : `profile ${profile} ending ${new Date(startMs).toISOString()} (--start ${startMs}), `}${rate === 0 ? 'unpaced' : `${rate} events/s`}${count === undefined ? '' : `, ${count} events`})\n`)
   io.onListening?.(handle)
   const signals = io.signal === undefined ? processSignals() : null
   const signal = io.signal ?? (signals as { signal: AbortSignal }).signal

@@ -4,7 +4,8 @@ import { classifyPayload, decodePayload } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import { compareTopEntries, compareValues } from '../store/top-order.js'
 import type { TopEntry } from '../store/types.js'
-import { generateEvent, generateEventWithIntent } from './generator.js'
+import { DEFAULT_SHAPE, generateEvent, generateEventWithIntent } from './generator.js'
+import type { StreamShape } from './shape.js'
 
 /**
  * The exact counts a correct worker ends with after events 1..count of a
@@ -150,9 +151,10 @@ const EVENTS_PER_CHUNK = 512
 /**
  * The counts after events 1..count of run `seed`, found by reading the
  * generated text exactly as the worker does: the project's stream parser,
- * payload decoding, classification, word and emote rules.
+ * payload decoding, classification, word and emote rules. `shape` is the
+ * profile's (default: the default profile).
  */
-export function expectedCounts (seed: number, count: number): ExpectedCounts {
+export function expectedCounts (seed: number, count: number, shape: StreamShape = DEFAULT_SHAPE): ExpectedCounts {
   checkCount(count)
   const tally = new Tally()
   const parser = new StreamParser({
@@ -177,7 +179,7 @@ export function expectedCounts (seed: number, count: number): ExpectedCounts {
   for (let first = 1; first <= count; first += EVENTS_PER_CHUNK) {
     const last = Math.min(count, first + EVENTS_PER_CHUNK - 1)
     let chunk = ''
-    for (let index = first; index <= last; index++) chunk += generateEvent(seed, index)
+    for (let index = first; index <= last; index++) chunk += generateEvent(seed, index, shape)
     parser.push(Buffer.from(chunk, 'utf8'))
   }
   parser.end(true)
@@ -189,11 +191,11 @@ export function expectedCounts (seed: number, count: number): ExpectedCounts {
  * generator meant each event to be, without the parser or the word rule.
  * Tests compare it with expectedCounts: agreement is what makes either trustworthy.
  */
-export function intendedCounts (seed: number, count: number): ExpectedCounts {
+export function intendedCounts (seed: number, count: number, shape: StreamShape = DEFAULT_SHAPE): ExpectedCounts {
   checkCount(count)
   const tally = new Tally()
   for (let index = 1; index <= count; index++) {
-    const { intent, skippedBefore } = generateEventWithIntent(seed, index)
+    const { intent, skippedBefore } = generateEventWithIntent(seed, index, shape)
     tally.skipped += skippedBefore
     if (intent.kind === 'failed') {
       tally.failed++

@@ -1,6 +1,7 @@
 import { flatString, mix32, Random } from './prng.js'
+import type { StreamShape } from './shape.js'
 import {
-  BOT_NICKS, CHATTER_ZIPF, EMOTE_ZIPF, EMOTES, koreanDisplayName, LEADING_PUNCTUATION, NICK_COUNT, NICKS,
+  BOT_NICKS, CHATTER_ZIPF, EMOTE_ZIPF, EMOTES, koreanDisplayName, LEADING_PUNCTUATION, NICKS,
   PUNCTUATION_TOKENS, ROOM_ZIPF, ROOMS, TRAILING_PUNCTUATION, VOCABULARY, WORD_ZIPF, type Emote
 } from './vocabulary.js'
 
@@ -119,12 +120,9 @@ function needsJsonEscape (text: string): boolean {
   return false
 }
 
-/** Stable numeric ids for rooms, as Twitch's room-id. */
-const ROOM_IDS: readonly number[] = ROOMS.map((_, rank) => 20_000_000 + (mix32(rank * 2 + 1) % 900_000_000))
-const ROOM_ID_TAGS: readonly string[] = ROOM_IDS.map((id) => flatString(';room-id=' + id))
-
-function roomId (rank: number): number {
-  return ROOM_IDS[rank] as number
+/** Stable numeric ids for rooms of popularity rank 0..count-1, as Twitch's room-id. */
+export function roomIdsFor (count: number): number[] {
+  return Array.from({ length: count }, (_, rank) => 20_000_000 + (mix32(rank * 2 + 1) % 900_000_000))
 }
 
 /** What a user's tags always say: user-id, colour and display name, fixed per nick. */
@@ -159,27 +157,31 @@ function user (nick: string): User {
       chatTagsMiddle: flatString('color=' + color + ';display-name=' + displayName + ';emotes='),
       chatTagsEnd: flatString(';user-id=' + id + (isBot ? ';user-type=mod' : ';user-type='))
     }
-    // Bounded by the nick pool (40,000 nicks and the bots).
+    // Bounded by the nick pools of the profiles in use (and the bots).
     users.set(nick, found)
   }
   return found
 }
 
 /** How many people chat in the room of popularity rank r: thousands in the top rooms, a few dozen in the tail. */
-const CHATTERS_IN_ROOM: readonly number[] = ROOMS.map((_, rank) => Math.max(25, Math.min(MAX_CHATTERS_PER_ROOM, Math.floor(MAX_CHATTERS_PER_ROOM / Math.pow(rank + 1, 0.6)))))
+export function chattersInRoomsFor (count: number): number[] {
+  return Array.from({ length: count }, (_, rank) => Math.max(25, Math.min(MAX_CHATTERS_PER_ROOM, Math.floor(MAX_CHATTERS_PER_ROOM / Math.pow(rank + 1, 0.6)))))
+}
 
-function chattersInRoom (rank: number): number {
-  return CHATTERS_IN_ROOM[rank] as number
+function chattersInRoom (shape: StreamShape, rank: number): number {
+  return shape.chattersInRoom[rank] as number
 }
 
 /**
  * A room's chatters are a slice of the global nick pool picked by the room:
- * chatter k of room r is nick (offset(r) + k * 7919) mod NICK_COUNT (7919 is
- * prime to 40,000, so a room's chatters are distinct). People chat in a few
- * rooms, so per-room nick lists stay far below MAX_TRACKED_PER_ROOM.
+ * chatter k of room r is nick (offset(r) + k * 7919) mod the pool's size
+ * (7919 is a prime that divides no pool size, so a room's chatters are
+ * distinct). People chat in a few rooms, so per-room nick lists stay far
+ * below MAX_TRACKED_PER_ROOM.
  */
-function chatterNick (roomRank: number, chatter: number): string {
-  return NICKS[(mix32(roomRank + 0x1234567) % NICK_COUNT + chatter * 7919) % NICK_COUNT] as string
+function chatterNick (shape: StreamShape, roomRank: number, chatter: number): string {
+  const count = shape.nicks.length
+  return shape.nicks[(mix32(roomRank + 0x1234567) % count + chatter * 7919) % count] as string
 }
 
 interface Message {
@@ -266,7 +268,12 @@ class BodyBuilder {
   }
 }
 
-function typeWord (random: Random, builder: BodyBuilder): void {
+function typeWord (shape: StreamShape, random: Random, builder: BodyBuilder): void {
+  const rare = shape.rareWord === null ? null : shape.rareWord(random)
+  if (rare !== null) {
+    builder.addWord(rare, rare)
+    return
+  }
   const entry = VOCABULARY[WORD_ZIPF.sample(random)] as (typeof VOCABULARY)[number]
   const casing = random.float()
   const spellings = entry.decomposed !== null && random.chance(0.15) ? entry.decomposed : entry
@@ -278,24 +285,24 @@ function typeWord (random: Random, builder: BodyBuilder): void {
   builder.addWord(typed, entry.word)
 }
 
-function typeToken (random: Random, builder: BodyBuilder, emoteRate: number): void {
+function typeToken (shape: StreamShape, random: Random, builder: BodyBuilder, emoteRate: number): void {
   if (emoteRate > 0 && random.chance(emoteRate)) {
     builder.addEmote(EMOTES[EMOTE_ZIPF.sample(random)] as Emote)
   } else if (random.chance(0.02)) {
     builder.addWord(random.pick(PUNCTUATION_TOKENS), null)
   } else {
-    typeWord(random, builder)
+    typeWord(shape, random, builder)
   }
 }
 
-function chatBody (random: Random, roomRank: number, withEmotes: boolean): Message {
+function chatBody (shape: StreamShape, random: Random, roomRank: number, withEmotes: boolean): Message {
   const oddSpacing = random.chance(0.01)
   const builder = new BodyBuilder(oddSpacing ? random.pick(ODD_SEPARATORS) : ' ')
   const style = random.float()
   const emoteRate = withEmotes && random.chance(0.35) ? 0.3 : 0
   if (style < 0.005) return builder.finish(random) // an empty body, as in the reference sample
   if (random.chance(0.03)) {
-    const nick = chatterNick(roomRank, CHATTER_ZIPF.sample(random, Math.min(MENTIONABLE_CHATTERS, chattersInRoom(roomRank))))
+    const nick = chatterNick(shape, roomRank, CHATTER_ZIPF.sample(random, Math.min(MENTIONABLE_CHATTERS, chattersInRoom(shape, roomRank))))
     // `@nick,` reads as the word nick; a trailing `_` of the nick is punctuation too, so those are not mentioned.
     if (!nick.endsWith('_')) builder.addWord('@' + nick + (random.chance(0.3) ? ',' : ''), nick)
   }
@@ -316,7 +323,7 @@ function chatBody (random: Random, roomRank: number, withEmotes: boolean): Messa
     }
   } else {
     const tokens = style < 0.08 ? 15 + random.int(26) : Math.min(20, 1 + Math.floor(-Math.log(1 - random.float()) * 4))
-    for (let i = 0; i < tokens; i++) typeToken(random, builder, emoteRate)
+    for (let i = 0; i < tokens; i++) typeToken(shape, random, builder, emoteRate)
   }
   if (oddSpacing && !builder.hasEmotes() && random.chance(0.3)) builder.wrap(' ', '\u3000')
   return builder.finish(random)
@@ -326,7 +333,7 @@ function sentTs (random: Random, index: number): number {
   return FIRST_SENT_TS + Math.floor(index * 1000 / NOMINAL_RATE) + random.int(250)
 }
 
-function chatTags (random: Random, nick: string, isBot: boolean, roomRank: number, emotes: string, index: number): string {
+function chatTags (shape: StreamShape, random: Random, nick: string, isBot: boolean, roomRank: number, emotes: string, index: number): string {
   const { chatTagsMiddle, chatTagsEnd } = user(nick)
   const subscribed = !isBot && random.chance(0.3)
   const months = 1 + random.int(48)
@@ -337,11 +344,11 @@ function chatTags (random: Random, nick: string, isBot: boolean, roomRank: numbe
   const nonce = random.chance(0.5) ? 'client-nonce=' + hex32(random.next()) + hex32(random.next()) + hex32(random.next()) + hex32(random.next()) + ';' : ''
   return 'badge-info=' + (subscribed ? 'subscriber/' + months : '') + ';badges=' + badges + ';' + nonce + chatTagsMiddle +
     emotes + (random.chance(0.01) ? ';first-msg=1' : ';first-msg=0') + ';flags=;id=' + uuid(random) +
-    (isBot ? ';mod=1' : ';mod=0') + (ROOM_ID_TAGS[roomRank] as string) + (subscribed ? ';subscriber=1' : ';subscriber=0') +
-    ';tmi-sent-ts=' + sentTs(random, index) + (random.chance(0.01) ? ';turbo=1' : ';turbo=0') + chatTagsEnd
+    (isBot ? ';mod=1' : ';mod=0') + (shape.roomIdTags[roomRank] as string) + (subscribed ? ';subscriber=1' : ';subscriber=0') +
+    ';tmi-sent-ts=' + shape.sentTs(random, index, roomRank) + (random.chance(0.01) ? ';turbo=1' : ';turbo=0') + chatTagsEnd
 }
 
-function usernoticeTags (random: Random, nick: string, roomRank: number, emotes: string, index: number, kind: string): string {
+function usernoticeTags (shape: StreamShape, random: Random, nick: string, roomRank: number, emotes: string, index: number, kind: string): string {
   const { id, color, displayName } = user(nick)
   const months = 1 + random.int(60)
   const systemMsg = kind === 'announcement'
@@ -350,7 +357,7 @@ function usernoticeTags (random: Random, nick: string, roomRank: number, emotes:
   return `badge-info=subscriber/${months};badges=subscriber/${months >= 6 ? 6 : 0},premium/1;color=${color};` +
     `display-name=${displayName};emotes=${emotes};flags=;id=${uuid(random)};login=${nick};mod=0;msg-id=${kind};` +
     `msg-param-cumulative-months=${months};msg-param-months=0;msg-param-should-share-streak=0;msg-param-sub-plan=Prime;` +
-    `room-id=${roomId(roomRank)};subscriber=1;${systemMsg}tmi-sent-ts=${sentTs(random, index)};user-id=${id};user-type=`
+    `room-id=${shape.roomIds[roomRank] as number};subscriber=1;${systemMsg}tmi-sent-ts=${shape.sentTs(random, index, roomRank)};user-id=${id};user-type=`
 }
 
 /**
@@ -369,23 +376,23 @@ interface Built {
 
 const EMPTY_MESSAGE: Message = { bodyJson: '""', body: '', emotesTag: '', words: [], emotes: [] }
 
-function chatEvent (random: Random, index: number, command: '' | 'PRIVMSG' | 'USERNOTICE'): Built {
-  const roomRank = ROOM_ZIPF.sample(random)
-  const room = ROOMS[roomRank] as string
+function chatEvent (shape: StreamShape, random: Random, index: number, command: '' | 'PRIVMSG' | 'USERNOTICE'): Built {
+  const roomRank = shape.roomZipf.sample(random)
+  const room = shape.rooms[roomRank] as string
   const isBot = command === '' && random.chance(0.02)
-  const nick = isBot ? random.pick(BOT_NICKS) : chatterNick(roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(roomRank)))
+  const nick = isBot ? random.pick(BOT_NICKS) : chatterNick(shape, roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(shape, roomRank)))
   if (command === 'USERNOTICE') {
     const kind = random.pick(USERNOTICE_KINDS)
     // Many subs come without a message of their own.
-    const message = kind === 'subgift' || random.chance(0.4) ? EMPTY_MESSAGE : chatBody(random, roomRank, true)
-    const tags = usernoticeTags(random, nick, roomRank, message.emotesTag, index, kind)
+    const message = kind === 'subgift' || random.chance(0.4) ? EMPTY_MESSAGE : chatBody(shape, random, roomRank, true)
+    const tags = usernoticeTags(shape, random, nick, roomRank, message.emotesTag, index, kind)
     return {
       json: payloadJson('USERNOTICE', '', nick, room, message.bodyJson, JSON.stringify(tags)),
       intent: { kind: 'chat', command, room, nick, words: message.words, emotes: message.emotes }
     }
   }
-  const message = chatBody(random, roomRank, true)
-  const tags = chatTags(random, nick, isBot, roomRank, message.emotesTag, index)
+  const message = chatBody(shape, random, roomRank, true)
+  const tags = chatTags(shape, random, nick, isBot, roomRank, message.emotesTag, index)
   const inTarget = random.chance(EVENT_MIX.roomInTarget)
   return {
     json: payloadJson(command, inTarget ? '' : room, nick, inTarget ? room : '', message.bodyJson, '"' + tags + '"'),
@@ -398,15 +405,15 @@ function systemJson (command: string, room: string, nick: string, target: string
   return JSON.stringify({ command, room, nick, target, body, tags })
 }
 
-function systemEvent (random: Random, index: number, command: string): Built {
-  const roomRank = ROOM_ZIPF.sample(random)
-  const room = ROOMS[roomRank] as string
-  const ts = sentTs(random, index)
-  const id = roomId(roomRank)
+function systemEvent (shape: StreamShape, random: Random, index: number, command: string): Built {
+  const roomRank = shape.roomZipf.sample(random)
+  const room = shape.rooms[roomRank] as string
+  const ts = shape.sentTs(random, index, roomRank)
+  const id = shape.roomIds[roomRank] as number
   let json: string
   switch (command) {
     case 'CLEARCHAT': {
-      const banned = chatterNick(roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(roomRank)))
+      const banned = chatterNick(shape, roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(shape, roomRank)))
       // An empty body clears the whole chat; otherwise one user is timed out or banned.
       json = random.chance(0.1)
         ? systemJson(command, '', '', room, '', `room-id=${id};tmi-sent-ts=${ts}`)
@@ -414,8 +421,8 @@ function systemEvent (random: Random, index: number, command: string): Built {
       break
     }
     case 'CLEARMSG': {
-      const author = chatterNick(roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(roomRank)))
-      json = systemJson(command, '', '', room, chatBody(random, roomRank, false).body, `login=${author};room-id=;target-msg-id=${uuid(random)};tmi-sent-ts=${ts}`)
+      const author = chatterNick(shape, roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(shape, roomRank)))
+      json = systemJson(command, '', '', room, chatBody(shape, random, roomRank, false).body, `login=${author};room-id=;target-msg-id=${uuid(random)};tmi-sent-ts=${ts}`)
       break
     }
     case 'NOTICE': {
@@ -427,35 +434,35 @@ function systemEvent (random: Random, index: number, command: string): Built {
       json = systemJson(command, '', '', room, '', `emote-only=0;followers-only=-1;r9k=0;room-id=${id};slow=${random.pick([0, 0, 3, 30])};subs-only=0`)
       break
     case 'USERNOTICE': {
-      const raider = ROOMS[ROOM_ZIPF.sample(random)] as string
+      const raider = shape.rooms[shape.roomZipf.sample(random)] as string
       json = systemJson(command, '', '', room, '', `msg-id=raid;msg-param-displayName=${raider.slice(1)};msg-param-viewerCount=${1 + random.int(5000)};room-id=${id};system-msg=A\\sraid\\sis\\scoming;tmi-sent-ts=${ts}`)
       break
     }
     default: {
       // A privmsg with no nick: not a chat message, a system event reported as PRIVMSG.
-      json = systemJson('', room, '', '', chatBody(random, roomRank, false).body, `room-id=${id};tmi-sent-ts=${ts}`)
+      json = systemJson('', room, '', '', chatBody(shape, random, roomRank, false).body, `room-id=${id};tmi-sent-ts=${ts}`)
     }
   }
   return { json, intent: { kind: 'system', command: command === '' ? 'PRIVMSG' : command, room } }
 }
 
-function malformedEvent (random: Random, index: number): Built {
+function malformedEvent (shape: StreamShape, random: Random, index: number): Built {
   const draw = random.float()
   if (draw < 0.4) {
     // As in the reference sample: the body's opening quote lost, `"body":<you actually...`.
-    const { json } = chatEvent(random, index, '')
+    const { json } = chatEvent(shape, random, index, '')
     const bodyAt = json.indexOf('"body":"')
     return { json: json.slice(0, bodyAt + 7) + '<' + json.slice(bodyAt + 8), intent: { kind: 'failed', malformation: 'invalid-json' } }
   }
   if (draw < 0.6) {
     // Cut inside the tags, which end in ASCII, so the cut never splits a character.
-    const { json } = chatEvent(random, index, '')
+    const { json } = chatEvent(shape, random, index, '')
     return { json: json.slice(0, json.length - 2 - random.int(20)), intent: { kind: 'failed', malformation: 'truncated-json' } }
   }
   if (draw < 0.8) {
-    const roomRank = ROOM_ZIPF.sample(random)
-    const room = ROOMS[roomRank] as string
-    const nick = chatterNick(roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(roomRank)))
+    const roomRank = shape.roomZipf.sample(random)
+    const room = shape.rooms[roomRank] as string
+    const nick = chatterNick(shape, roomRank, CHATTER_ZIPF.sample(random, chattersInRoom(shape, roomRank)))
     const variant = random.int(3)
     const json = variant === 0
       ? `{"command":"","room":${JSON.stringify(room)},"nick":${JSON.stringify(nick)},"target":"","body":${random.int(100_000)},"tags":""}`
@@ -465,7 +472,7 @@ function malformedEvent (random: Random, index: number): Built {
     return { json, intent: { kind: 'failed', malformation: 'wrong-field-type' } }
   }
   const json = random.pick([
-    `[${JSON.stringify(ROOMS[ROOM_ZIPF.sample(random)] as string)},"privmsg","hello"]`,
+    `[${JSON.stringify(shape.rooms[shape.roomZipf.sample(random)] as string)},"privmsg","hello"]`,
     '"just a string"',
     'null',
     String(random.int(1_000_000)),
@@ -474,19 +481,19 @@ function malformedEvent (random: Random, index: number): Built {
   return { json, intent: { kind: 'failed', malformation: 'not-an-object' } }
 }
 
-function buildEvent (random: Random, index: number): Built {
+function buildEvent (shape: StreamShape, random: Random, index: number): Built {
   const kind = random.float()
   const t = KIND_THRESHOLDS
-  if (kind < t.malformed) return malformedEvent(random, index)
-  if (kind < t.clearchat) return systemEvent(random, index, 'CLEARCHAT')
-  if (kind < t.clearmsg) return systemEvent(random, index, 'CLEARMSG')
-  if (kind < t.notice) return systemEvent(random, index, 'NOTICE')
-  if (kind < t.roomstate) return systemEvent(random, index, 'ROOMSTATE')
-  if (kind < t.usernoticeSystem) return systemEvent(random, index, 'USERNOTICE')
-  if (kind < t.privmsgWithoutNick) return systemEvent(random, index, '')
-  if (kind < t.usernoticeChat) return chatEvent(random, index, 'USERNOTICE')
-  if (kind < t.privmsgCommand) return chatEvent(random, index, 'PRIVMSG')
-  return chatEvent(random, index, '')
+  if (kind < t.malformed) return malformedEvent(shape, random, index)
+  if (kind < t.clearchat) return systemEvent(shape, random, index, 'CLEARCHAT')
+  if (kind < t.clearmsg) return systemEvent(shape, random, index, 'CLEARMSG')
+  if (kind < t.notice) return systemEvent(shape, random, index, 'NOTICE')
+  if (kind < t.roomstate) return systemEvent(shape, random, index, 'ROOMSTATE')
+  if (kind < t.usernoticeSystem) return systemEvent(shape, random, index, 'USERNOTICE')
+  if (kind < t.privmsgWithoutNick) return systemEvent(shape, random, index, '')
+  if (kind < t.usernoticeChat) return chatEvent(shape, random, index, 'USERNOTICE')
+  if (kind < t.privmsgCommand) return chatEvent(shape, random, index, 'PRIVMSG')
+  return chatEvent(shape, random, index, '')
 }
 
 function checkArguments (seed: number, index: number): void {
@@ -494,19 +501,31 @@ function checkArguments (seed: number, index: number): void {
   if (!Number.isSafeInteger(index) || index < 1) throw new RangeError(`event index must be a whole number from 1, got ${index}`)
 }
 
-/** Event `index` (from 1) of run `seed`, its text and what it was built to count as. */
-export function generateEventWithIntent (seed: number, index: number): GeneratedEvent {
+/** The default profile's pools: 3,000 rooms, 40,000 nicks, the 5,000-word vocabulary, 5,000 events/s from January 2022. */
+export const DEFAULT_SHAPE: StreamShape = {
+  rooms: ROOMS,
+  roomZipf: ROOM_ZIPF,
+  roomIds: roomIdsFor(ROOMS.length),
+  roomIdTags: roomIdsFor(ROOMS.length).map((id) => flatString(';room-id=' + id)),
+  chattersInRoom: chattersInRoomsFor(ROOMS.length),
+  nicks: NICKS,
+  rareWord: null,
+  sentTs
+}
+
+/** Event `index` (from 1) of run `seed` (of the default profile unless `shape` says otherwise), its text and what it was built to count as. */
+export function generateEventWithIntent (seed: number, index: number, shape: StreamShape = DEFAULT_SHAPE): GeneratedEvent {
   checkArguments(seed, index)
   const random = Random.forEvent(seed, index)
   // The preamble draws come first so they never depend on the event's own content.
   const preamble = random.float()
-  const built = buildEvent(random, index)
+  const built = buildEvent(shape, random, index)
   let text = `event: privmsg\nid: ${index}\nse-data: ${built.json}\n\n`
   let skippedBefore = 0
   if (preamble < EVENT_MIX.keepAlive) {
     text = ': keep-alive\n\n' + text
   } else if (preamble < EVENT_MIX.keepAlive + EVENT_MIX.ping) {
-    text = `event: ping\ndata: {"ts":${sentTs(random, index)}}\n\n` + text
+    text = `event: ping\ndata: {"ts":${shape.sentTs(random, index, -1)}}\n\n` + text
     skippedBefore = 1
   }
   return { text, intent: built.intent, skippedBefore }
@@ -515,10 +534,11 @@ export function generateEventWithIntent (seed: number, index: number): Generated
 /**
  * The exact SSE text of event `index` (from 1) of run `seed`:
  * `event: privmsg\nid: <index>\nse-data: <json>\n\n`, sometimes preceded by
- * a keep-alive comment or an `event: ping`. A pure function of its arguments.
+ * a keep-alive comment or an `event: ping`. A pure function of its arguments
+ * (`shape`: the profile's pools and clock, default the default profile's).
  */
-export function generateEvent (seed: number, index: number): string {
-  return generateEventWithIntent(seed, index).text
+export function generateEvent (seed: number, index: number, shape: StreamShape = DEFAULT_SHAPE): string {
+  return generateEventWithIntent(seed, index, shape).text
 }
 
 /** Events `first`..`last` (inclusive) of run `seed`, concatenated. */

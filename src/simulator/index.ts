@@ -1,6 +1,9 @@
 /** The synthetic chat firehose (SPEC section 4, `chat-stats simulate`). */
 export { generateEvent, generateEventWithIntent, generateRange, EVENT_MIX } from './generator.js'
 export type { EventIntent, GeneratedEvent, Malformation } from './generator.js'
+export { PROFILE_NAMES, isProfileName, profileProblem, profileShape } from './profiles.js'
+export type { ProfileName, ProfileOptions } from './profiles.js'
+export type { StreamShape } from './shape.js'
 export { expectedCounts, intendedCounts, expectedCountsToJson, topEntries } from './expected.js'
 export type { ExpectedCounts, ExpectedRoomCounts } from './expected.js'
 export { startSimulator, resumeIndex, checkSimulatorOptions, SimulatorOptionError } from './server.js'

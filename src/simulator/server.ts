@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { generateEvent } from './generator.js'
+import { DEFAULT_SHAPE, generateEvent } from './generator.js'
+import type { StreamShape } from './shape.js'
 
 /**
  * The simulator's HTTP face: any GET path serves the firehose of one seed as
@@ -28,6 +29,8 @@ export interface SimulatorOptions {
   /** Address to listen on. Default 127.0.0.1. */
   host?: string | undefined
   logger?: SimulatorLogger | undefined
+  /** The profile's pools and clock (profiles.ts); default: the default profile. */
+  shape?: StreamShape | undefined
   /**
    * Fault injection for reliability tests: after this many events on a
    * connection, send half of the next event and destroy the socket.
@@ -123,7 +126,7 @@ export async function startSimulator (options: SimulatorOptions): Promise<Simula
       response.end(first.error)
       return
     }
-    const stream = new EventStream({ seed, rate, first, last: count ?? Number.MAX_SAFE_INTEGER, cutAfterEvents, totals, request, response })
+    const stream = new EventStream({ seed, shape: options.shape ?? DEFAULT_SHAPE, rate, first, last: count ?? Number.MAX_SAFE_INTEGER, cutAfterEvents, totals, request, response })
     streams.add(stream)
     logger?.debug({ first, remote: request.socket.remoteAddress }, 'simulator client connected')
     stream.onDone = () => {
@@ -171,6 +174,7 @@ export async function startSimulator (options: SimulatorOptions): Promise<Simula
 
 interface EventStreamOptions {
   seed: number
+  shape: StreamShape
   rate: number
   first: number
   last: number
@@ -293,7 +297,7 @@ class EventStream {
    * cut, or the socket is full (then it resumes on 'drain').
    */
   private writeEvents (maxEvents: number, maxBytes: number): boolean {
-    const { seed, last, cutAfterEvents, totals } = this.options
+    const { seed, shape, last, cutAfterEvents, totals } = this.options
     let text = ''
     let events = 0
     let cut = false
@@ -302,7 +306,7 @@ class EventStream {
         cut = true
         break
       }
-      text += generateEvent(seed, this.next)
+      text += generateEvent(seed, this.next, shape)
       this.next++
       this.sentOnConnection++
       events++
@@ -310,7 +314,7 @@ class EventStream {
     let bytes = Buffer.from(text, 'utf8')
     if (cut) {
       // Half of the next event's bytes, as a dropped connection would leave it (possibly mid-character).
-      const event = Buffer.from(generateEvent(seed, this.next), 'utf8')
+      const event = Buffer.from(generateEvent(seed, this.next, shape), 'utf8')
       bytes = Buffer.concat([bytes, event.subarray(0, event.length >> 1)])
     }
     if (bytes.length > 0) {

@@ -154,7 +154,8 @@ const CYRILLIC_ONSETS = ['б', 'в', 'г', 'д', 'ж', 'з', 'к', 'л', 'м', '
 const CYRILLIC_VOWELS = ['а', 'е', 'и', 'о', 'у', 'ы', 'я', 'ю', 'ё']
 const KANA = Array.from('あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわん')
 
-function latinSyllable (random: Random, accented: boolean): string {
+/** One syllable of a Latin-script pseudo-word (lower-case, NFC), accented half the time when `accented`. */
+export function latinSyllable (random: Random, accented: boolean): string {
   const vowel = accented && random.chance(0.5) ? random.pick(ACCENTED_VOWELS) : random.pick(LATIN_VOWELS)
   return random.pick(LATIN_ONSETS) + vowel + random.pick(LATIN_CODAS)
 }
@@ -170,7 +171,8 @@ function hangulSyllable (random: Random): string {
   return String.fromCharCode(0xac00 + (random.int(19) * 21 + random.int(21)) * 28 + (random.chance(0.4) ? random.int(28) : 0))
 }
 
-function syntheticWord (random: Random): string {
+/** A pseudo-word in one of chat's scripts (Latin, accented Latin, Cyrillic, Hangul, kana) or an elongation or number; not always canonical. */
+export function syntheticWord (random: Random): string {
   const kind = random.float()
   if (kind < 0.5) return repeat(random, 1 + random.int(3), () => latinSyllable(random, false))
   if (kind < 0.68) return repeat(random, 2 + random.int(2), () => latinSyllable(random, true))
@@ -240,7 +242,8 @@ function asciiName (random: Random): string {
   return base
 }
 
-function buildNames (count: number, core: readonly string[], reserved: readonly string[], seedOffset: number): string[] {
+/** `count` distinct login-style names: `core` first, then generated ones (never one of `reserved`), from a fixed seed. */
+export function buildNames (count: number, core: readonly string[], reserved: readonly string[], seedOffset: number): string[] {
   const random = new Random(POOL_SEED + seedOffset)
   const seen = new Set<string>(reserved)
   const names: string[] = []

@@ -1,0 +1,261 @@
+import { Redis } from 'ioredis'
+import type { Config } from '../src/config.js'
+import { memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
+import { Child } from './child.js'
+import type { StoreKind } from './children/ipc.js'
+import { type BenchRedis, counterDelta, deleteNamespace, parseInfo, redisCounters, type RedisCounters } from './redis.js'
+import { formatNumber, formatSpread, mib, spread } from './report.js'
+
+/**
+ * The simulated day (SPEC section 6, issue 12): the day profile's block
+ * (a day of event times, Twitch-like breadth) streamed unpaced into a
+ * worker, with the store's memory sampled as the day goes by: Redis
+ * `used_memory` and key count (summed over the masters of a cluster), or
+ * the worker's RSS for the embedded store. Printed at 10, 50, 90 and 100 %
+ * of the day beside the formula of ARCHITECTURE.md (src/store/memory-bound.ts).
+ */
+
+/** Parts of `npm run bench` that run a day, and the store each writes. */
+export const DAY_PARTS = { day: 'redis', 'day-embedded': 'memory', 'day-cluster': 'cluster' } as const satisfies Record<string, StoreKind>
+export type DayPart = keyof typeof DAY_PARTS
+
+/** How often the worker reports its progress, and the store's memory is read. */
+const SAMPLE_MS = 2000
+/** Points of the day printed. */
+const REPORTED_FRACTIONS = [0.1, 0.5, 0.9, 1] as const
+/** Memory levels off when the second half of the day adds at most this share of what the first half added. */
+const LEVELS_OFF_RATIO = 0.5
+
+export interface DaySample {
+  /** Messages committed by the worker when the sample was taken. */
+  committed: number
+  rss: number
+  /** Redis used_memory less what it was before the run (null for the embedded store). */
+  storeMemory: number | null
+  keys: number | null
+}
+
+export interface DayContext {
+  runs: number
+  events: number
+  messages: number
+  flushIntervalMs: number
+  redis: BenchRedis
+  config: Config
+  streamUrl: (events: number) => string
+  log: (line?: string) => void
+}
+
+/** The Redis processes a day writes to: the bench's own, or the cluster's masters. */
+interface MemorySource {
+  read: () => Promise<{ usedMemory: number, keys: number, counters: RedisCounters[] }>
+  close: () => Promise<void>
+}
+
+function keysIn (keyspace: string): number {
+  let keys = 0
+  for (const [, value] of parseInfo(keyspace)) keys += Number(/keys=(\d+)/.exec(value)?.[1] ?? 0)
+  return keys
+}
+
+function memorySource (admins: Redis[], owned: boolean): MemorySource {
+  return {
+    read: async () => {
+      let usedMemory = 0
+      let keys = 0
+      const counters: RedisCounters[] = []
+      for (const admin of admins) {
+        const c = await redisCounters(admin)
+        counters.push(c)
+        usedMemory += c.usedMemory
+        keys += keysIn(await admin.info('keyspace'))
+      }
+      return { usedMemory, keys, counters }
+    },
+    close: async () => {
+      if (owned) for (const admin of admins) admin.disconnect()
+    }
+  }
+}
+
+/**
+ * The settings the formula needs, from the configuration the worker runs
+ * with; null while the store has no setting bounding its per-room and
+ * window structures (then nothing bounds them, and there is no formula).
+ */
+export function boundSettings (config: Config): MemoryBoundSettings | null {
+  // Read by name: MAX_TRACKED_ROOMS and WINDOW_TOP arrive with the bounded store (issue 12).
+  const settings = config as unknown as Record<string, unknown>
+  const number = (name: string): number | null => typeof settings[name] === 'number' ? settings[name] : null
+  const rooms = number('MAX_TRACKED_ROOMS')
+  const windowTop = number('WINDOW_TOP')
+  if (rooms === null || windowTop === null) return null
+  return {
+    maxTrackedWords: config.MAX_TRACKED_WORDS,
+    maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM,
+    maxTrackedRooms: rooms,
+    windowTop,
+    roomWindowTop: number('ROOM_WINDOW_TOP') ?? windowTop,
+    failedLogSize: 1000
+  }
+}
+
+interface DayRun {
+  seconds: number
+  messages: number
+  workerCpuPerMessage: number
+  redisCpuPerMessage: number | null
+  samples: DaySample[]
+  /** The measured memory (Redis used_memory over its start, or worker RSS) at each reported fraction. */
+  at: number[]
+  firstHalfGrowth: number
+  secondHalfGrowth: number
+}
+
+/** Runs the day part for one store, --runs times, each in a fresh namespace and worker process. */
+export async function runDay (context: DayContext, part: DayPart, cluster: { nodes: string[], deleteKeysWithPrefix: (prefix: string) => Promise<unknown> } | null, namespace: () => string): Promise<unknown> {
+  const { runs, events, messages, log } = context
+  const store = DAY_PARTS[part]
+  const redisBacked = store !== 'memory'
+  const where = store === 'redis' ? 'Redis' : store === 'cluster' ? `the Redis Cluster (${cluster?.nodes.length ?? 0} masters)` : 'the embedded store'
+  const measured = redisBacked ? 'Redis used_memory' : 'worker RSS'
+  log(`== ${part}: the day profile, ${formatNumber(events)} events (${formatNumber(messages)} chat messages, event times over the 24 h before the run) unpaced into ${where}; ${measured} every ${SAMPLE_MS / 1000} s`)
+  const settings = boundSettings(context.config)
+  const boundStore: BoundStore = redisBacked ? 'redis' : 'embedded'
+  const worst = settings === null ? null : memoryBound(settings, WORST_CASE_MEMBERS, boundStore)
+  const typical = settings === null ? null : memoryBound(settings, TYPICAL_MEMBERS, boundStore)
+  const rows: DayRun[] = []
+  for (let run = 1; run <= runs; run++) {
+    const admins = store === 'cluster' ? cluster!.nodes.map((node) => new Redis(`redis://${node}`, { maxRetriesPerRequest: 1 })) : [context.redis.admin]
+    const source = redisBacked ? memorySource(admins, store === 'cluster') : null
+    const ns = namespace()
+    log(`run ${run}:`)
+    try {
+      rows.push(await dayRun(context, store, source, ns, cluster))
+    } finally {
+      if (store === 'redis') await deleteNamespace(context.redis.admin, ns)
+      if (store === 'cluster') await cluster!.deleteKeysWithPrefix(ns)
+      await source?.close()
+    }
+    const r = rows.at(-1)!
+    log(`  ${formatNumber(r.messages / r.seconds)} msg/s over ${formatNumber(r.seconds)} s; worker ${formatNumber(r.workerCpuPerMessage, 2)} µs CPU/msg${r.redisCpuPerMessage === null ? '' : `; Redis ${formatNumber(r.redisCpuPerMessage, 2)} µs CPU/msg`}`)
+    const ratio = r.secondHalfGrowth / r.firstHalfGrowth
+    log(`  growth: first half ${mib(r.firstHalfGrowth)}, second half ${mib(r.secondHalfGrowth)} (ratio ${formatNumber(ratio, 2)}): ${ratio <= LEVELS_OFF_RATIO ? 'levels off' : `still growing (levels off at a ratio <= ${LEVELS_OFF_RATIO})`}`)
+    if (worst === null || typical === null) {
+      log('  formula: none for this store: it has no MAX_TRACKED_ROOMS / WINDOW_TOP setting, so its per-room and window structures are bounded by nothing (ARCHITECTURE.md, "Memory bounds")')
+    } else {
+      const end = r.at.at(-1)!
+      log(`  formula (src/store/memory-bound.ts, ${boundStore}): worst case ${mib(worst.total)}, typical ${mib(typical.total)}; measured at the end ${mib(end)}: ${end <= worst.total ? 'within the worst case' : 'OVER the worst case'}${end <= typical.total ? ', within the typical figure' : ''}${redisBacked ? '' : ' (RSS also holds Node itself and the worker\'s pending batch)'}`)
+    }
+  }
+  printFormula(context, worst, typical, settings)
+  const summary = {
+    rate: spread(rows.map((r) => r.messages / r.seconds)),
+    workerCpuPerMessage: spread(rows.map((r) => r.workerCpuPerMessage)),
+    redisCpuPerMessage: redisBacked ? spread(rows.map((r) => r.redisCpuPerMessage ?? Number.NaN)) : null,
+    atFractions: REPORTED_FRACTIONS.map((_, i) => spread(rows.map((r) => r.at[i]!))),
+    growthRatio: spread(rows.map((r) => r.secondHalfGrowth / r.firstHalfGrowth))
+  }
+  log(`${part} summary (min / median / max over ${runs} run(s)):`)
+  log(`  rate                               ${formatSpread(summary.rate, 0, ' msg/s')}`)
+  log(`  worker CPU per message             ${formatSpread(summary.workerCpuPerMessage, 2, ' µs')}`)
+  if (summary.redisCpuPerMessage !== null) log(`  Redis CPU per message              ${formatSpread(summary.redisCpuPerMessage, 2, ' µs')}`)
+  for (const [i, fraction] of REPORTED_FRACTIONS.entries()) {
+    const s = summary.atFractions[i]!
+    log(`  ${measured} at ${formatNumber(100 * fraction).padStart(3)} %${' '.repeat(Math.max(1, 19 - measured.length))}${mib(s.min)} / ${mib(s.median)} / ${mib(s.max)}`)
+  }
+  log(`  2nd-half growth / 1st-half growth  ${formatSpread(summary.growthRatio, 2)}   levels off at <= ${LEVELS_OFF_RATIO}`)
+  if (worst !== null) log(`  formula: worst case ${mib(worst.total)}, typical ${mib(typical!.total)}   target: measured within the formula, worst case < 1 GiB`)
+  log()
+  return { store, events, messages, runs: rows, summary, formula: worst === null ? null : { settings, worst, typical } }
+}
+
+function printFormula (context: DayContext, worst: ReturnType<typeof memoryBound> | null, typical: ReturnType<typeof memoryBound> | null, settings: MemoryBoundSettings | null): void {
+  if (worst === null || typical === null || settings === null) return
+  context.log(`  the formula's parts (settings ${Object.entries(settings).map(([k, v]) => `${k} ${formatNumber(v as number)}`).join(', ')}):`)
+  for (const [i, p] of worst.parts.entries()) {
+    context.log(`    ${p.name.padEnd(86)} worst ${mib(p.bytes).padStart(12)}   typical ${mib(typical.parts[i]!.bytes).padStart(12)}`)
+  }
+}
+
+/** The first sample at or past `committed` messages (the last one if none is). */
+function sampleAt (samples: DaySample[], committed: number): DaySample {
+  return samples.find((s) => s.committed >= committed) ?? samples.at(-1)!
+}
+
+function fractionLine (fraction: number, memory: number, sample: DaySample, redisBacked: boolean): string {
+  const keys = sample.keys === null ? '' : `, ${formatNumber(sample.keys)} keys`
+  return `  ${formatNumber(100 * fraction).padStart(3)} % of the day (${formatNumber(sample.committed)} msgs): ${redisBacked ? 'Redis used_memory' : 'worker RSS'} ${mib(memory).padStart(12)} over its start${keys}; worker RSS ${mib(sample.rss)}`
+}
+
+async function dayRun (context: DayContext, store: StoreKind, source: MemorySource | null, ns: string, cluster: { nodes: string[] } | null): Promise<DayRun> {
+  const { events, messages } = context
+  const start = source === null ? null : await source.read()
+  // samples[0] is the worker's first report, sent when the stream connects: nothing stored yet.
+  const samples: DaySample[] = []
+  const memoryOf = (s: DaySample): number => s.storeMemory ?? s.rss - samples[0]!.rss
+  let printed = 0
+  const record = (sample: DaySample): void => {
+    samples.push(sample)
+    // Printed as the day goes: a run that stalls still shows how far it got.
+    while (printed < REPORTED_FRACTIONS.length - 1 && sample.committed >= REPORTED_FRACTIONS[printed]! * messages) {
+      context.log(fractionLine(REPORTED_FRACTIONS[printed]!, memoryOf(sample), sample, source !== null))
+      printed++
+    }
+  }
+  let reading: Promise<void> | null = null
+  const child = Child.start('worker')
+  try {
+    child.on('progress', (progress) => {
+      const committed = progress.committed as number
+      const rss = progress.rss as number
+      if (source === null || start === null) {
+        record({ committed, rss, storeMemory: null, keys: null })
+      } else if (samples.length === 0) {
+        record({ committed, rss, storeMemory: 0, keys: start.keys })
+      } else {
+        // One INFO reading at a time: a slow one (Redis busy with a flush) skips the next.
+        reading ??= source.read().then((now) => {
+          record({ committed, rss, storeMemory: now.usedMemory - start.usedMemory, keys: now.keys })
+        }, () => {}).finally(() => { reading = null })
+      }
+    })
+    child.send({
+      type: 'run-worker',
+      store,
+      streamUrl: context.streamUrl(events),
+      redisUrl: store === 'cluster' ? cluster!.nodes.join(',') : context.redis.url,
+      namespace: ns,
+      expectedMessages: messages,
+      flushIntervalMs: context.flushIntervalMs,
+      sampleMemoryMs: SAMPLE_MS,
+      progressMs: SAMPLE_MS
+    })
+    const worker = await child.next('worker-result', 7_200_000) as unknown as { messages: number, seconds: number, cpuSeconds: number, storedMessages: number, samples: Array<{ rss: number }> }
+    await reading
+    if (worker.storedMessages !== messages) context.log(`  WARNING: the store counted ${worker.storedMessages} messages, the stream had ${messages}`)
+    const end = source === null ? null : await source.read()
+    const rss = worker.samples.at(-1)?.rss ?? 0
+    samples.push({ committed: worker.messages, rss, storeMemory: end === null || start === null ? null : end.usedMemory - start.usedMemory, keys: end?.keys ?? null })
+    context.log(fractionLine(1, memoryOf(samples.at(-1)!), samples.at(-1)!, source !== null))
+    const at = REPORTED_FRACTIONS.map((f) => memoryOf(f === 1 ? samples.at(-1)! : sampleAt(samples, f * messages)))
+    let redisCpuPerMessage: number | null = null
+    if (start !== null && end !== null) {
+      const cpu = end.counters.reduce((sum, c, i) => sum + counterDelta(start.counters[i]!, c).cpuSeconds, 0)
+      redisCpuPerMessage = 1e6 * cpu / worker.messages
+    }
+    const middle = memoryOf(sampleAt(samples, 0.5 * messages))
+    return {
+      seconds: worker.seconds,
+      messages: worker.messages,
+      workerCpuPerMessage: 1e6 * worker.cpuSeconds / worker.messages,
+      redisCpuPerMessage,
+      samples,
+      at,
+      firstHalfGrowth: middle - memoryOf(samples[0]!),
+      secondHalfGrowth: at.at(-1)! - middle
+    }
+  } finally {
+    await child.stop()
+  }
+}

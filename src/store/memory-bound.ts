@@ -1,0 +1,135 @@
+import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS, WINDOW_SPECS } from './windows.js'
+
+/**
+ * The memory formula of ARCHITECTURE.md ("Memory bounds") as code: the most
+ * memory each stored structure can reach, from the settings that bound it
+ * (SPEC section 3). Pure; the bench (`npm run bench -- --only day`) prints
+ * it beside the memory it measures over a simulated day.
+ *
+ * Each structure is entries × bytes per entry. The per-entry sizes are named
+ * below with how they were found: for Redis, measured on Redis 7.0.15
+ * (jemalloc, 64-bit) as the growth of `used_memory` per entry over 10^5 to
+ * 2·10^5 entries; for the embedded store, V8's heap growth per entry
+ * (Node 20). They include allocator rounding and hash-table slack, not the
+ * transient doubling while a hash table rehashes.
+ */
+
+/** A sorted-set member in a skip list + dict (over 128 members or 64 bytes), beyond the member's own bytes: 112 B measured for 10-byte members, 176 for 64, 320 for 200. */
+export const REDIS_ZSET_ENTRY_BYTES = 110
+/** A key with an expiry, beyond its name and value: dict entry, robj, sds headers, expires entry (245 B measured for a 30-byte name and a 100-byte string). */
+export const REDIS_KEY_BYTES = 120
+/** A field of a hash in a hash table, beyond its name and value (75 B measured for 10 + 10 bytes). */
+export const REDIS_HASH_FIELD_BYTES = 60
+/** A field of a small hash (listpack, up to 128 fields of up to 64 bytes), beyond its name and value (344 B measured for a 60-field key). */
+export const REDIS_LISTPACK_FIELD_BYTES = 4
+/** A Map entry in V8 beyond its key string: table slot, hash, value (61 B measured for 10-character keys). */
+export const EMBEDDED_MAP_ENTRY_BYTES = 40
+/** A V8 string beyond its characters (header, hash, length), and the factor for two-byte strings (any character past U+00FF). */
+export const EMBEDDED_STRING_BYTES = 16
+/** One [member, count] of a trimmed list kept as a JS array of pairs, beyond the member (106 B measured with 10-character members). */
+export const EMBEDDED_PAIR_BYTES = 80
+/** One entry of a compact window value (`["member",count],` in JSON), beyond the member: quotes, brackets, commas and up to 10 digits. */
+export const COMPACT_ENTRY_BYTES = 16
+/** A room's per-bucket value besides its lists: messages, events by command and the lists' error bounds. */
+export const ROOM_BUCKET_FIXED_BYTES = 120
+/** A room's all-time hash: `m` and `e:<COMMAND>` for the handful of system commands a room sees. */
+export const ROOM_HASH_FIELDS = 8
+/** Bytes of one kept failed message: the raw text cut at 2 KiB plus its reason, time and JSON. */
+export const FAILED_MESSAGE_BYTES = 2048 + 150
+/** Lease, position, totals, events, roll-up marks and the like: a few small keys. */
+export const FIXED_BYTES = 16 * 1024
+
+export interface MemoryBoundSettings {
+  /** MAX_TRACKED_WORDS: members of each stream-wide all-time list (words, nicks, rooms, emotes). */
+  maxTrackedWords: number
+  /** MAX_TRACKED_PER_ROOM: members of each per-room all-time list (words, nicks, emotes). */
+  maxTrackedPerRoom: number
+  /** MAX_TRACKED_ROOMS: rooms with drill-down detail. */
+  maxTrackedRooms: number
+  /** WINDOW_TOP: members per list of a closed stream-wide window bucket. */
+  windowTop: number
+  /** Members per list of a room's window bucket (ROOM_WINDOW_TOP, or WINDOW_TOP when there is no separate setting). */
+  roomWindowTop: number
+  /** Failed messages kept (1,000). */
+  failedLogSize: number
+  /** Bucket sizes (seconds) of the room windows' levels, when coarser than the stream-wide ones; default the same five. */
+  roomBucketSeconds?: readonly number[] | undefined
+}
+
+/** Average bytes of what is stored as members (UTF-8 in Redis; characters in V8). */
+export interface MemberSizes {
+  /** A word, nick or emote. */
+  memberBytes: number
+  /** A room name with its `#`. */
+  roomBytes: number
+  /** True when members are mostly outside Latin-1 (two bytes a character in V8). */
+  wide: boolean
+}
+
+/** The worst case: every word at the 64-code-point limit of SPEC section 1, 4 bytes each in UTF-8; rooms and nicks as long (Twitch allows 25 characters; nothing in the stream limits them but MAX_EVENT_BYTES). */
+export const WORST_CASE_MEMBERS: MemberSizes = { memberBytes: 256, roomBytes: 256, wide: true }
+/** The real firehose: words average about 6 bytes, nicks about 11, emotes about 8, rooms about 12 with the `#`. */
+export const TYPICAL_MEMBERS: MemberSizes = { memberBytes: 10, roomBytes: 12, wide: false }
+
+export type StoreKind = 'redis' | 'embedded'
+
+export interface MemoryBoundPart {
+  /** The structure, as ARCHITECTURE.md names it. */
+  name: string
+  entries: number
+  bytesPerEntry: number
+  bytes: number
+}
+
+export interface MemoryBound {
+  parts: MemoryBoundPart[]
+  /** Sum of the parts, in bytes. */
+  total: number
+}
+
+/** Live buckets of a level: how long a bucket lives (bucketTtlSeconds) over its size, plus the one being filled. */
+function liveBuckets (bucketSeconds: number, ttlSeconds: number): number {
+  return Math.ceil(ttlSeconds / bucketSeconds) + 1
+}
+
+/** The most memory the store's structures can take under `settings` with members of `sizes`. */
+export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, store: StoreKind = 'redis'): MemoryBound {
+  const { maxTrackedWords: W, maxTrackedPerRoom: P, maxTrackedRooms: T, windowTop: K, roomWindowTop: Kr } = settings
+  const m = sizes.memberBytes
+  const r = sizes.roomBytes
+  const redis = store === 'redis'
+  // What one member of a list costs, and one key (a JS Map entry holding the structure in the embedded store).
+  const string = (bytes: number): number => redis ? bytes : EMBEDDED_STRING_BYTES + (sizes.wide ? 2 * bytes : bytes)
+  const listEntry = (bytes: number): number => redis ? REDIS_ZSET_ENTRY_BYTES + bytes : EMBEDDED_MAP_ENTRY_BYTES + string(bytes)
+  const key = redis ? REDIS_KEY_BYTES : EMBEDDED_MAP_ENTRY_BYTES + EMBEDDED_STRING_BYTES
+  const compactEntry = (bytes: number): number => redis ? COMPACT_ENTRY_BYTES + bytes : EMBEDDED_PAIR_BYTES + string(bytes)
+  const hashField = redis ? REDIS_HASH_FIELD_BYTES : EMBEDDED_MAP_ENTRY_BYTES
+
+  const streamLevels = WINDOW_SPECS.map((spec) => liveBuckets(spec.bucketSeconds, bucketTtlSeconds(spec)))
+  const streamBuckets = streamLevels.reduce((sum, n) => sum + n, 0)
+  // A coarser room level keeps its bucket as long as the window it serves needs it.
+  const roomBuckets = settings.roomBucketSeconds === undefined
+    ? streamBuckets
+    : settings.roomBucketSeconds.reduce((sum, seconds, i) => sum + liveBuckets(seconds, bucketTtlSeconds(WINDOW_SPECS[i] ?? WINDOW_SPECS.at(-1)!)), 0)
+  const roomBucketValue = ROOM_BUCKET_FIXED_BYTES + 3 * Kr * compactEntry(m)
+  const minuteHashes = Math.ceil(SECOND_SERIES_RETENTION_SECONDS / 60) + 1
+  const dayHashes = Math.ceil(MINUTE_SERIES_RETENTION_SECONDS / 86400) + 1
+
+  const part = (name: string, entries: number, bytesPerEntry: number): MemoryBoundPart =>
+    ({ name, entries, bytesPerEntry, bytes: entries * bytesPerEntry })
+  const parts = [
+    part('all-time lists: words, nicks, emotes (MAX_TRACKED_WORDS each)', 3 * W, listEntry(m)),
+    part('all-time list: rooms (MAX_TRACKED_WORDS)', W, listEntry(r)),
+    part('tracked rooms (MAX_TRACKED_ROOMS)', T, listEntry(r)),
+    part('per-room all-time totals (a hash per tracked room)', T, key + r + ROOM_HASH_FIELDS * (hashField + 16)),
+    part('per-room all-time lists (3 per tracked room, MAX_TRACKED_PER_ROOM each)', 3 * T * P, listEntry(m)),
+    part('per-room all-time list keys', 3 * T, key + r + 10),
+    part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists, WINDOW_TOP each)`, streamBuckets * 4, key + 40 + K * compactEntry(m)),
+    part(`per-room window buckets (${roomBuckets} live buckets x MAX_TRACKED_ROOMS rooms)`, roomBuckets * T, hashField + r + roomBucketValue),
+    part('per-second series (a hash of 60 seconds per minute, 24 h)', minuteHashes, key + 30 + 60 * (redis ? REDIS_LISTPACK_FIELD_BYTES + 8 : EMBEDDED_MAP_ENTRY_BYTES)),
+    part('per-minute series (a hash of 1,440 minutes per day, 7 days)', dayHashes, key + 30 + 1440 * (hashField + 16)),
+    part('failed-message log', settings.failedLogSize, FAILED_MESSAGE_BYTES),
+    part('lease, position, totals, events, marks', 1, FIXED_BYTES)
+  ]
+  return { parts, total: parts.reduce((sum, p) => sum + p.bytes, 0) }
+}
