@@ -616,7 +616,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
       })
     })
 
-    describeStorageBounds(setup)
+    describeStorageBounds(setup, globalTrim)
 
     describe('against a naive model', () => {
       it('agrees over random batches with ties, trimming and windows', async (t) => {

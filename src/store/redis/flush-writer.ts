@@ -11,6 +11,13 @@ import { WRITE_SCRIPTS } from './scripts.js'
 import { readWindowState } from './window-reads.js'
 import { liveRoomWindowKeys, type StoredValues, storedValuesNeeded, windowWrites } from './window-writes.js'
 
+/**
+ * Lets timers run between the synchronous steps of a large flush: the
+ * worker renews its lease on a timer, and a flush that held the event loop
+ * past the lease's life would find the lease lost, retry, and never commit.
+ */
+const yieldToTimers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 export interface FlushWriterOptions {
   redis: RedisClient
   keys: RedisKeys
@@ -59,6 +66,7 @@ export class FlushWriter {
     const before = new Map(newcomers.map((room, i) => [room, Number(stored[i] ?? 0)]))
     const trackedPlan = tracked.plan(roomMessages, (room) => (before.get(room) ?? 0) + (roomMessages.get(room) ?? 0))
     const windowPlan = life.plan(batch.slices, nowMs, trackedPlan.isTracked, trackedPlan.evicted)
+    await yieldToTimers()
 
     const reads = needed(windowPlan)
     const values: StoredValues = { strings: new Map(), hashes: new Map() }
@@ -78,6 +86,7 @@ export class FlushWriter {
     }
     const evicted = new Set(trackedPlan.evicted)
     const windows = windowWrites(windowPlan, values, { keys, windowTop: this.options.windowTop, roomWindowTop: this.options.roomWindowTop, nowSecond, evicted })
+    await yieldToTimers()
     const { floor, newestWritten } = windowPlan.state
     const encoded = encodeFlush(batch, {
       tracked: trackedPlan,
@@ -93,6 +102,7 @@ export class FlushWriter {
       leaseToken
     })
 
+    await yieldToTimers()
     let outcome: unknown
     try {
       outcome = await run(() => evalPrepared(redis, WRITE_SCRIPTS.applyBatch, encoded.keys, encoded.args))

@@ -281,6 +281,8 @@ export class RedisStore implements StatsStore {
         if (field === ROOM_MESSAGES_FIELD) totals.messages = n
         else if (field.startsWith(ROOM_EVENT_FIELD_PREFIX) && n !== 0) totals.events[field.slice(ROOM_EVENT_FIELD_PREFIX.length)] = n
       }
+      // All-time messages count from the room's first message (the rooms list), not from when its detail started.
+      if (listed !== null) totals.messages = Number(listed)
       return totals
     }
     const totals: RoomTotals = { messages: 0, events: {}, tracked: true }
