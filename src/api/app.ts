@@ -24,6 +24,7 @@ import topRoutes from './routes/top.js'
 import clockService from './services/clock.js'
 import configService from './services/config.js'
 import statsReaderService from './services/stats-reader.js'
+import streamSlotsService from './services/stream-slots.js'
 import workerStatusService, { type WorkerStatus } from './services/worker-status.js'
 import { RequestLog } from './request-log.js'
 import { trustProxySetting, trustsAProxy, type TrustProxy } from './trust-proxy.js'
@@ -108,6 +109,7 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   await app.register(clockService, { clock: options.clock })
   await app.register(workerStatusService, { status: options.workerStatus })
   await app.register(statsReaderService, { store })
+  await app.register(streamSlotsService)
   await app.register(adminAuth, { behindProxy: trustsAProxy(trustProxy) })
 
   if (options.routes !== 'operations') {

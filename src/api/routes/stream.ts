@@ -7,35 +7,23 @@ import { clientKey } from '../net.js'
 import { BadRequest, DEFAULT_LIMIT, ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 import { DEFAULT_RATE_WINDOW_SECONDS, StreamQuery } from '../schemas/stats.js'
 import { snapshotKey } from '../services/stats-reader.js'
-import { StreamSlots } from '../stream-slots.js'
+import { MAX_DISTINCT_SNAPSHOTS, MAX_STREAMS } from '../services/stream-slots.js'
 
 /** Interval between snapshots. */
 export const SNAPSHOT_INTERVAL_MS = 1000
 /** A comment line this often keeps proxies from closing an idle-looking connection. */
 export const KEEP_ALIVE_INTERVAL_MS = 15_000
-/** Live streams served at once; each costs a timer and (shared) store reads every second. */
-export const MAX_STREAMS = 1000
-/** Distinct snapshot parameter sets served at once: each is its own set of store reads every second. */
-export const MAX_DISTINCT_SNAPSHOTS = 50
 /** Streams end between 90 % and 100 % of STREAM_LIFETIME_MS, so clients that came together do not all reconnect together. */
 const LIFETIME_JITTER = 0.1
 /** A client that lets this much pile up unread is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 1024 * 1024
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The live stream's slots: open streams, per client, distinct snapshots (for tests and diagnostics). */
-    streamSlots: StreamSlots
-  }
-}
 
 const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"maxError":{"words":0,...},"series":[...],"worker":null,"at":1641241341776}\n\n'
 
 /** GET /stats/stream: a snapshot as an SSE `stats` event now and every second after. */
 const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = new Set<{ stop: () => void, response: ServerResponse }>()
-  const slots = new StreamSlots({ total: MAX_STREAMS, perClient: app.config.STREAMS_PER_CLIENT, distinctSnapshots: MAX_DISTINCT_SNAPSHOTS })
-  app.decorate('streamSlots', slots)
+  const slots = app.streamSlots
   const lifetimeMs = app.config.STREAM_LIFETIME_MS
 
   // Open streams never finish by themselves: end them so close() can complete.

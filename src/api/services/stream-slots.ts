@@ -1,3 +1,17 @@
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The live stream's slots: open streams, per client, distinct snapshots. */
+    streamSlots: StreamSlots
+  }
+}
+
+/** Live streams served at once; each costs a timer and (shared) store reads every second. */
+export const MAX_STREAMS = 1000
+/** Distinct snapshot parameter sets served at once: each is its own set of store reads every second. */
+export const MAX_DISTINCT_SNAPSHOTS = 50
+
 /** Why a live stream was refused a slot: all slots taken, the client's share taken, or too many distinct snapshots. */
 export type SlotRefusal = 'total' | 'client' | 'snapshots'
 
@@ -67,3 +81,8 @@ function decrement (counts: Map<string, number>, key: string): void {
   if (left <= 0) counts.delete(key)
   else counts.set(key, left)
 }
+
+/** Decorates the instance with `streamSlots`: MAX_STREAMS in all, STREAMS_PER_CLIENT each, MAX_DISTINCT_SNAPSHOTS parameter sets. */
+export default fp(async (app) => {
+  app.decorate('streamSlots', new StreamSlots({ total: MAX_STREAMS, perClient: app.config.STREAMS_PER_CLIENT, distinctSnapshots: MAX_DISTINCT_SNAPSHOTS }))
+}, { name: 'stream-slots', dependencies: ['config'] })
