@@ -13,7 +13,7 @@ export function isRejection (statusCode: number): boolean {
 /**
  * The API's request log lines (SPEC section 5: a flood must not flood the
  * log). One `request completed` line at info per request (method, path
- * without its query, status, time) instead of Fastify's two; a rejection
+ * without its query, client address, status, time) instead of Fastify's two; a rejection
  * (429) is logged at debug only, and an info line sums the rejections up at
  * most once a minute, so 26,000 rejections cost one line, not 52,000.
  */
@@ -26,7 +26,7 @@ export class RequestLog extends LogController {
   }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = { method: request.method, url: withoutQuery(request.url), statusCode: reply.statusCode, responseTime: reply.elapsedTime }
+    const line = { method: request.method, url: withoutQuery(request.url), remoteAddress: request.ip, statusCode: reply.statusCode, responseTime: reply.elapsedTime }
     if (error !== null && error !== undefined) {
       reply.log.error({ ...line, err: error }, 'request errored')
       return

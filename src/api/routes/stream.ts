@@ -135,6 +135,11 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
     open.add(stream)
     setStreamClients(open.size)
     response.on('close', stop)
+    // A client that left before the listener was attached would otherwise keep its slot forever.
+    if (response.socket === null || response.socket.destroyed) {
+      stop()
+      return
+    }
     tick()
   })
 }
