@@ -66,6 +66,33 @@ export function withoutQuery (url: string): string {
   return at === -1 ? url : `${url.slice(0, at)}?${REDACTED}`
 }
 
+/** The most an error may put in a log line: per string, per array, per object, and how deep. */
+export const ERROR_LOG_BOUNDS = { chars: 2048, stackChars: 4096, items: 20, keys: 40, depth: 3 }
+
+/**
+ * A serialized error cut to ERROR_LOG_BOUNDS, so no error fills a log line
+ * with input: a 100 KB header's `err.rawPacket` becomes `[Buffer 102400
+ * bytes]` instead of a JSON array of its bytes, long strings are cut.
+ */
+function boundErrorField (value: unknown, depth: number, key = ''): unknown {
+  if (typeof value === 'string') {
+    const max = key === 'stack' ? ERROR_LOG_BOUNDS.stackChars : ERROR_LOG_BOUNDS.chars
+    return value.length <= max ? value : `${value.slice(0, max)}… [${value.length - max} more characters]`
+  }
+  if (value === null || typeof value !== 'object') return value
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[${value.constructor.name} ${value.byteLength} bytes]`
+  if (depth >= ERROR_LOG_BOUNDS.depth) return '[nested]'
+  if (Array.isArray(value)) {
+    const items = value.slice(0, ERROR_LOG_BOUNDS.items).map((item) => boundErrorField(item, depth + 1))
+    return value.length <= ERROR_LOG_BOUNDS.items ? items : [...items, `[${value.length - ERROR_LOG_BOUNDS.items} more items]`]
+  }
+  const out: Record<string, unknown> = {}
+  const entries = Object.entries(value)
+  for (const [k, item] of entries.slice(0, ERROR_LOG_BOUNDS.keys)) out[k] = boundErrorField(item, depth + 1, k)
+  if (entries.length > ERROR_LOG_BOUNDS.keys) out['[more keys]'] = entries.length - ERROR_LOG_BOUNDS.keys
+  return out
+}
+
 /** Pino redaction paths: authorization headers wherever a request is logged, and config secrets. */
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -106,7 +133,7 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config
     redact: { paths: REDACT_PATHS, censor: REDACTED },
     serializers: {
       err: (err: Error) => {
-        const out = stdSerializers.err(err) as unknown as Record<string, unknown>
+        const out = boundErrorField(stdSerializers.err(err), 0) as Record<string, unknown>
         for (const key of ['message', 'stack']) out[key] = scrubValue(out[key])
         return out
       },

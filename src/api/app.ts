@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyTypeProviderDefault } from 'fastify'
 import type { Logger } from 'pino'
@@ -8,7 +7,9 @@ import { createLogger } from '../logger.js'
 import { observeHttpRequest } from '../metrics.js'
 import type { StatsStore } from '../store/types.js'
 import adminAuth from './auth/admin.js'
-import { ApiError, errorBody } from './errors.js'
+import { BODY_LIMIT_BYTES, boundedEcho, clientErrorHandler, frameworkErrorBody, frameworkErrors, MAX_PARAM_LENGTH } from './error-answers.js'
+import { ApiError, errorBody, REJECTION_CODES } from './errors.js'
+import compressPlugin from './plugins/compress.js'
 import corsPlugin from './plugins/cors.js'
 import helmetPlugin from './plugins/helmet.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
@@ -23,7 +24,10 @@ import topRoutes from './routes/top.js'
 import clockService from './services/clock.js'
 import configService from './services/config.js'
 import statsReaderService from './services/stats-reader.js'
+import streamSlotsService from './services/stream-slots.js'
 import workerStatusService, { type WorkerStatus } from './services/worker-status.js'
+import { RequestLog } from './request-log.js'
+import { trustProxySetting, trustsAProxy, type TrustProxy } from './trust-proxy.js'
 import { formatValidationError, strictValidatorCompiler } from './validation.js'
 
 export type { WorkerStatus } from './services/worker-status.js'
@@ -37,16 +41,13 @@ export interface BuildAppOptions {
   clock?: () => number
   /** The in-process worker's state (`chat-stats start`); absent when the API runs alone. */
   workerStatus?: () => WorkerStatus
-  /** Trust X-Forwarded-For (behind a reverse proxy); default false, so clients cannot spoof a loopback address. */
-  trustProxy?: boolean
+  /** Which proxies' X-Forwarded-For to trust; default TRUST_PROXY (unset: none, so clients cannot spoof a loopback address). */
+  trustProxy?: TrustProxy
   /** Where the dashboard's index.html lives; default src/dashboard. */
   dashboardDir?: string
   /** 'operations': only /health/* and /metrics (a standalone worker's port). Default 'all'. */
   routes?: 'all' | 'operations'
 }
-
-/** A GET-only API: no request needs a body. */
-const BODY_LIMIT_BYTES = 1024
 
 /**
  * The API as a Fastify instance, ready to `listen` or `inject` (SPEC section
@@ -56,12 +57,17 @@ const BODY_LIMIT_BYTES = 1024
  */
 export async function buildApp (options: BuildAppOptions): Promise<FastifyInstance> {
   const { config, store } = options
+  const trustProxy = options.trustProxy ?? trustProxySetting(config.TRUST_PROXY)
   const app = Fastify({
     loggerInstance: (options.logger ?? createLogger(config)) as FastifyBaseLogger,
+    logController: new RequestLog(),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: options.trustProxy ?? false,
-    // Room names are short; longer params are refused before any store work.
-    routerOptions: { maxParamLength: 200 },
+    // A hop count as Fastify applies it (its types leave numbers out): the `hop` nearest addresses are proxies.
+    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Every answer, the framework's own included, in the API's error shape with nothing unbounded echoed.
+    frameworkErrors,
+    clientErrorHandler,
     schemaErrorFormatter: formatValidationError,
     // Live streams would otherwise hold close() open.
     forceCloseConnections: true
@@ -72,16 +78,14 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     if ('validation' in err && err.validation !== undefined) {
       return reply.code(400).send(errorBody(400, err.message, 'CS_INVALID_PARAMETER'))
     }
-    const statusCode = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
     if (err instanceof ApiError) {
-      if (statusCode >= 500) request.log.warn({ err }, err.message)
-      return reply.code(statusCode).headers(err.headers).send(errorBody(statusCode, err.message, err.code))
+      // Capacity refusals are the client's volume, not a fault: the request log sums them up.
+      if (err.statusCode >= 500 && !REJECTION_CODES.has(err.code)) request.log.warn({ err }, err.message)
+      return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.statusCode, err.message, err.code))
     }
-    if (statusCode >= 500) {
-      request.log.error({ err }, 'request failed')
-      return reply.code(statusCode).send(errorBody(statusCode, STATUS_CODES[statusCode] ?? 'Internal Server Error'))
-    }
-    return reply.code(statusCode).send(errorBody(statusCode, err.message, err.code))
+    const body = frameworkErrorBody(err)
+    if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
+    return reply.code(body.statusCode).send(body)
   })
 
   app.addHook('onResponse', async (request, reply) => {
@@ -90,13 +94,14 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   })
 
   await app.register(helmetPlugin)
+  await app.register(compressPlugin)
   await app.register(corsPlugin, { config })
   await app.register(rateLimitPlugin, { config })
   await app.register(swaggerPlugin)
 
   // Unknown paths count against the rate limit too, so scanning is throttled.
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) => {
-    return await reply.code(404).send(errorBody(404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`, 'CS_NOT_FOUND'))
+    return await reply.code(404).send(errorBody(404, `Route ${request.method}:${boundedEcho(request.url.split('?')[0] ?? '')} not found`, 'CS_NOT_FOUND'))
   })
 
   // Services: decorations of the instance that the routes use (app.statsReader, app.clock, ...).
@@ -104,7 +109,8 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   await app.register(clockService, { clock: options.clock })
   await app.register(workerStatusService, { status: options.workerStatus })
   await app.register(statsReaderService, { store })
-  await app.register(adminAuth)
+  await app.register(streamSlotsService)
+  await app.register(adminAuth, { behindProxy: trustsAProxy(trustProxy) })
 
   if (options.routes !== 'operations') {
     await app.register(statsRoutes)

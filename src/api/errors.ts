@@ -41,6 +41,9 @@ export const Errors = {
   adminLoopbackOnly: defineError('CS_ADMIN_LOOPBACK_ONLY', 403, () => ({
     message: 'this route answers only loopback clients while ADMIN_TOKEN is not set'
   })),
+  adminTokenNeededBehindProxy: defineError('CS_ADMIN_TOKEN_NOT_SET', 403, () => ({
+    message: 'this route needs ADMIN_TOKEN to be set: behind a trusted proxy (TRUST_PROXY) the loopback rule is not used'
+  })),
   storeUnavailable: defineError('CS_STORE_UNAVAILABLE', 503, (cause: unknown) => ({
     message: 'the statistics store is unavailable', cause, headers: { 'retry-after': '1' }
   })),
@@ -52,8 +55,22 @@ export const Errors = {
   })),
   tooManyStreams: defineError('CS_TOO_MANY_STREAMS', 503, (max: number) => ({
     message: `at most ${max} live streams are served at once`, headers: { 'retry-after': '5' }
+  })),
+  tooManyStreamsForClient: defineError('CS_TOO_MANY_STREAMS_PER_CLIENT', 429, (max: number) => ({
+    message: `at most ${max} live streams per client (STREAMS_PER_CLIENT); close one first`, headers: { 'retry-after': '5' }
+  })),
+  tooManyStreamVariants: defineError('CS_TOO_MANY_STREAM_VARIANTS', 503, (max: number) => ({
+    message: `at most ${max} different live-stream parameter sets are served at once; ask for one already served (e.g. the defaults)`, headers: { 'retry-after': '5' }
+  })),
+  seriesBudgetSpent: defineError('CS_COST_LIMITED', 429, (perMinute: number, retryAfterSeconds: number) => ({
+    message: `timeseries budget of ${perMinute} points per minute spent, retry in ${retryAfterSeconds} s`, headers: { 'retry-after': String(retryAfterSeconds) }
   }))
 } as const
+
+/** Refusals for a client's volume or the server's capacity: expected under load, so not logged as faults. */
+export const REJECTION_CODES: ReadonlySet<string> = new Set([
+  'CS_RATE_LIMITED', 'CS_COST_LIMITED', Errors.tooManyStreams.code, Errors.tooManyStreamsForClient.code, Errors.tooManyStreamVariants.code
+])
 
 /**
  * The JSON body of every error answer (schemas/common.ts `ErrorBody`): the

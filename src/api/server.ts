@@ -3,14 +3,15 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { StatsStore } from '../store/types.js'
 import { buildApp, type WorkerStatus } from './app.js'
+import type { TrustProxy } from './trust-proxy.js'
 
 export interface StartApiServerOptions {
   config: Config
   store: StatsStore
   logger: Logger
   workerStatus?: () => WorkerStatus
-  /** Trust X-Forwarded-For; default false. */
-  trustProxy?: boolean
+  /** Which proxies' X-Forwarded-For to trust; default TRUST_PROXY. */
+  trustProxy?: TrustProxy
   /** 'operations': only /health/* and /metrics (a standalone worker). Default 'all'. */
   routes?: 'all' | 'operations'
   /** Port to listen on instead of NODE_PORT. */

@@ -329,3 +329,39 @@ describe('dashboard at GET /', { skip }, () => {
     })
   })
 })
+
+describe('dashboard across the stream lifetime (STREAM_LIFETIME_MS)', { skip }, () => {
+  it('reconnects at once when the server ends its stream, stays Live, and keeps updating', { timeout: 60_000 }, async (t) => {
+    const stack = await startStack({ seed: 8, rate: 200, config: { STREAM_LIFETIME_MS: '1000' } })
+    t.after(async () => { await stack.close() })
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] })
+    t.after(async () => { await browser.close() })
+    const page = await browser.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (err) => errors.push(err.message))
+    const streamRequests: string[] = []
+    page.on('request', (request) => { if (request.url().includes('/stats/stream')) streamRequests.push(request.url()) })
+
+    await page.goto(`${stack.baseUrl}/`)
+    await page.waitForFunction(() => document.getElementById('connection')?.dataset.state === 'live', undefined, { timeout: WAIT_MS })
+    // Every state the status line takes from now on.
+    await page.evaluate(() => {
+      const status = document.getElementById('connection') as HTMLElement
+      const seen: string[] = []
+      ;(window as unknown as { statesSeen: string[] }).statesSeen = seen
+      new MutationObserver(() => { seen.push(status.dataset.state ?? '') }).observe(status, { attributes: true, attributeFilter: ['data-state'] })
+    })
+    const firstAt = Number(await page.getAttribute('#main', 'data-snapshot-at'))
+    const requestsAtLive = streamRequests.length
+    // Three server-ended streams later (each lives 0.9 to 1 s)...
+    const deadline = Date.now() + WAIT_MS
+    while (streamRequests.length < requestsAtLive + 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.ok(streamRequests.length >= requestsAtLive + 3, `the page opened ${streamRequests.length - requestsAtLive} new streams`)
+    await page.waitForFunction((before) => Number(document.getElementById('main')?.dataset.snapshotAt) > before + 2000, firstAt, { timeout: WAIT_MS })
+    // ...the page never left Live, and the server holds one stream for it, not one per lifetime.
+    assert.deepEqual((await page.evaluate(() => (window as unknown as { statesSeen: string[] }).statesSeen)).filter((state) => state !== 'live'), [])
+    assert.equal(await page.getAttribute('#connection', 'data-state'), 'live')
+    assert.ok(stack.openStreams() <= 1, `${stack.openStreams()} streams open`)
+    assert.deepEqual(errors, [])
+  })
+})

@@ -29,6 +29,8 @@ export interface Stack {
   startApi: () => Promise<void>
   /** Closes the store under the running API: every read fails from now on (the API answers 503). */
   closeStore: () => Promise<void>
+  /** Live streams the API holds open now. */
+  openStreams: () => number
   /** GET a JSON path of the API. */
   getJson: <T>(path: string) => Promise<T>
   close: () => Promise<void>
@@ -38,12 +40,14 @@ export interface StackOptions {
   seed: number
   /** Simulator events per second. */
   rate: number
+  /** Settings over the harness's own (e.g. STREAM_LIFETIME_MS). */
+  config?: Record<string, string>
 }
 
 export async function startStack (options: StackOptions): Promise<Stack> {
   let skewMs = 0
   const clock = (): number => Date.now() + skewMs
-  const config = loadConfig({ LOG_LEVEL: 'silent', NODE_ENV: 'test', RATE_LIMIT_MAX: '100000' }, null)
+  const config = loadConfig({ LOG_LEVEL: 'silent', NODE_ENV: 'test', RATE_LIMIT_MAX: '100000', ...options.config }, null)
   const logger = createLogger(config)
 
   const store = new MemoryStore({ clock, maxTrackedWords: 100_000, maxTrackedPerRoom: 10_000, snapshotPath: null })
@@ -89,6 +93,7 @@ export async function startStack (options: StackOptions): Promise<Stack> {
     stopApi,
     startApi,
     closeStore: async () => { await store.close() },
+    openStreams: () => app?.streamSlots.open ?? 0,
     getJson: async <T>(path: string): Promise<T> => {
       const response = await fetch(`${baseUrl}${path}`)
       if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`)

@@ -100,6 +100,60 @@ describe('admin rule on GET /stats/failedMessages', () => {
   })
 })
 
+describe('behind a reverse proxy (TRUST_PROXY)', () => {
+  const viaProxy = (client: string, url: string, headers: Record<string, string> = {}) =>
+    ({ url, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': client, ...headers } })
+
+  it('a hop count or the proxy\'s address: the rate limit keys per real client, not per proxy', async (t) => {
+    const store = await seededMemoryStore(t)
+    for (const TRUST_PROXY of ['1', '127.0.0.1', 'loopback']) {
+      const api = await app(t, { store, config: config({ RATE_LIMIT_MAX: '3', TRUST_PROXY }) })
+      for (let i = 0; i < 3; i++) assert.equal((await api.inject(viaProxy('203.0.113.5', '/stats'))).statusCode, 200, TRUST_PROXY)
+      assert.equal((await api.inject(viaProxy('203.0.113.5', '/stats'))).statusCode, 429, TRUST_PROXY)
+      // Another user behind the same proxy has a bucket of its own.
+      assert.equal((await api.inject(viaProxy('203.0.113.6', '/'))).statusCode, 200, TRUST_PROXY)
+      assert.equal((await api.inject(viaProxy('203.0.113.6', '/stats'))).statusCode, 200, TRUST_PROXY)
+    }
+  })
+
+  it('without TRUST_PROXY every user behind a proxy is the proxy: X-Forwarded-For is ignored', async (t) => {
+    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '3' }) })
+    for (let i = 0; i < 3; i++) assert.equal((await api.inject(viaProxy(`203.0.113.${i}`, '/stats'))).statusCode, 200)
+    assert.equal((await api.inject(viaProxy('203.0.113.99', '/stats'))).statusCode, 429)
+  })
+
+  it('a client cannot forge its address past the trusted hop', async (t) => {
+    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '1' }) })
+    // The proxy appends the address it saw; whatever the client wrote before it is not trusted.
+    for (let i = 0; i < 2; i++) assert.equal((await api.inject(viaProxy(`10.9.9.${i}, 203.0.113.7`, '/stats'))).statusCode, 200)
+    assert.equal((await api.inject(viaProxy('10.9.9.99, 203.0.113.7', '/stats'))).statusCode, 429)
+  })
+
+  it('with a proxy trusted, the admin route is not served on the loopback rule: ADMIN_TOKEN is required', async (t) => {
+    const store = await seededMemoryStore(t)
+    const noToken = await app(t, { store, config: config({ TRUST_PROXY: '1' }) })
+    for (const client of ['127.0.0.1', '203.0.113.5']) {
+      const res = await noToken.inject(viaProxy(client, '/stats/failedMessages'))
+      assert.equal(res.statusCode, 403, client)
+      const body = JSON.parse(res.body) as { code: string, message: string }
+      assert.equal(body.code, 'CS_ADMIN_TOKEN_NOT_SET')
+      assert.match(body.message, /ADMIN_TOKEN/)
+      assert.ok(!res.body.includes('secret raw text'))
+    }
+    // Straight to the socket on loopback, too: the address no longer proves who is asking.
+    assert.equal((await noToken.inject({ url: '/stats/failedMessages', remoteAddress: '127.0.0.1' })).statusCode, 403)
+
+    const withToken = await app(t, { store, config: config({ TRUST_PROXY: '1', ADMIN_TOKEN: TOKEN }) })
+    assert.equal((await withToken.inject(viaProxy('203.0.113.5', '/stats/failedMessages', { authorization: `Bearer ${TOKEN}` }))).statusCode, 200)
+    assert.equal((await withToken.inject(viaProxy('127.0.0.1', '/stats/failedMessages'))).statusCode, 401)
+  })
+
+  it('TRUST_PROXY is validated at start: a malformed value names the variable', () => {
+    assert.throws(() => config({ TRUST_PROXY: '10.0.0.1; rm -rf' }), /TRUST_PROXY/)
+    assert.equal(config({ TRUST_PROXY: '2' }).TRUST_PROXY, '2')
+  })
+})
+
 describe('rate limiting', () => {
   it('answers 429 with a JSON body past RATE_LIMIT_MAX per minute; loopback health checks are exempt', async (t) => {
     const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '3' }) })

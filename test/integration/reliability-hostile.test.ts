@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createTcpServer } from 'node:net'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { expectedCounts, type ExpectedCounts, generateEvent } from '../../src/simulator/index.js'
 import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
 import { differences, dumpRedisCounts } from '../helpers/dump.js'
-import { cleanupProcesses, lostAndDoubled, mib, redisWorkerEnv, startChatStats, waitUntil } from '../helpers/processes.js'
+import { cleanupProcesses, lostAndDoubled, makeTempDir, memoryWorkerEnv, mib, redisWorkerEnv, startChatStats, waitUntil } from '../helpers/processes.js'
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
@@ -287,4 +288,33 @@ describe('hostile input: the worker survives with bounded memory, counts exact',
       assert.ok(peakRss - rssAtStart <= RSS_GROWTH_BOUND, `worker RSS grew by ${mib(peakRss - rssAtStart)} (bound ${mib(RSS_GROWTH_BOUND)})`)
     })
   }
+})
+
+// Issue 18, item 5: Node's parse error for a 100 KB response header carries the raw bytes (err.rawPacket).
+describe('hostile interface headers: the worker\'s log lines stay bounded', () => {
+  after(cleanupProcesses)
+  /** Far below the 131 KB lines the raw bytes made before errors were bounded in the log. */
+  const MAX_LOG_LINE_BYTES = 16 * 1024
+
+  it('an interface answering a 100 KB header: each failure is one short line, its bytes summarised', { timeout: 60_000 }, async (t) => {
+    const server = createTcpServer((socket) => {
+      socket.on('error', () => {})
+      socket.end(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Huge: ${'h'.repeat(100 * 1024)}\r\n\r\n`)
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    t.after(() => { server.close() })
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+    const worker = startChatStats(['worker'], { env: memoryWorkerEnv(join(makeTempDir('hostile-headers'), 'snapshot.json'), url) })
+    t.after(async () => await worker.kill())
+
+    const failures = () => worker.logs.filter((line) => (line.err as { code?: string } | undefined)?.code === 'HPE_HEADER_OVERFLOW')
+    await waitUntil(async () => failures().length >= 3 || worker.exitStatus !== null, 'three failed connection attempts logged', 30_000, 100)
+    assert.equal(worker.exitStatus, null, worker.tail())
+    for (const line of worker.logs) {
+      const bytes = Buffer.byteLength(JSON.stringify(line))
+      assert.ok(bytes <= MAX_LOG_LINE_BYTES, `a ${bytes}-byte log line: ${JSON.stringify(line).slice(0, 300)}`)
+    }
+    for (const line of failures()) assert.match(String((line.err as { rawPacket?: unknown }).rawPacket), /^\[Buffer \d+ bytes\]$/)
+  })
 })

@@ -20,12 +20,16 @@ function digest (text: string): Buffer {
 /**
  * The admin rule (SPEC section 5): with ADMIN_TOKEN set, `Authorization:
  * Bearer <token>` is required (compared in constant time over SHA-256
- * digests, so lengths leak nothing either); without it, loopback clients only.
+ * digests, so lengths leak nothing either); without it, loopback clients
+ * only, and nobody when a proxy is trusted (`behindProxy`): the client
+ * address then comes from a header, and a proxy on loopback would make
+ * every user look local.
  */
-export function adminGuard (adminToken: string | undefined): (request: FastifyRequest) => Promise<void> {
+export function adminGuard (adminToken: string | undefined, behindProxy = false): (request: FastifyRequest) => Promise<void> {
   const expected = adminToken === undefined ? null : digest(adminToken)
   return async (request) => {
     if (expected === null) {
+      if (behindProxy) throw Errors.adminTokenNeededBehindProxy()
       if (!isLoopback(request.ip)) throw Errors.adminLoopbackOnly()
       return
     }
@@ -36,7 +40,10 @@ export function adminGuard (adminToken: string | undefined): (request: FastifyRe
   }
 }
 
-/** Decorates the instance with `requireAdmin`, for `onRequest` of admin routes. */
-export default fp(async (app) => {
-  app.decorate('requireAdmin', adminGuard(app.config.ADMIN_TOKEN))
+/** Decorates the instance with `requireAdmin`, for `onRequest` of admin routes; `behindProxy`: TRUST_PROXY trusts a proxy. */
+export default fp<{ behindProxy: boolean }>(async (app, { behindProxy }) => {
+  if (behindProxy && app.config.ADMIN_TOKEN === undefined) {
+    app.log.warn('TRUST_PROXY is set but ADMIN_TOKEN is not: /stats/failedMessages answers 403 to everyone')
+  }
+  app.decorate('requireAdmin', adminGuard(app.config.ADMIN_TOKEN, behindProxy))
 }, { name: 'admin-auth', dependencies: ['config'] })

@@ -1,12 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Errors } from '../errors.js'
+import { clientKey } from '../net.js'
+import { SeriesBudget } from '../series-budget.js'
 import { STORE_ROUTE_ERRORS } from '../schemas/common.js'
 import {
   DEFAULT_RATE_WINDOW_SECONDS, DEFAULT_SERIES_WINDOW, MAX_SECOND_SERIES_WINDOW, StatsBody, StatsQuery, Timeseries, TimeseriesQuery
 } from '../schemas/stats.js'
+import { seriesPoints } from '../services/stats-bodies.js'
 
 /** GET /stats and GET /stats/timeseries. */
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const budget = new SeriesBudget(app.config.SERIES_POINTS_PER_MINUTE)
   app.get('/stats', {
     schema: {
       summary: 'Global counters and the message rate',
@@ -20,7 +24,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/timeseries', {
     schema: {
       summary: 'Messages per second or per minute',
-      description: `Chat messages per interval over the last \`window\` seconds, oldest first, zero-filled, \`t\` in epoch ms; the last point is the interval being filled. At 1s resolution the window is at most ${MAX_SECOND_SERIES_WINDOW} s (per-second counts are kept a day), at 1m at most 7 days.`,
+      description: `Chat messages per interval over the last \`window\` seconds, oldest first, zero-filled, \`t\` in epoch ms; the last point is the interval being filled. At 1s resolution the window is at most ${MAX_SECOND_SERIES_WINDOW} s (per-second counts are kept a day), at 1m at most 7 days. Each client may fetch SERIES_POINTS_PER_MINUTE points a minute (default 500,000; a day at 1s is 86,400): beyond that, 429 with Retry-After. Large answers are gzip-compressed when the client accepts it.`,
       tags: ['stats'],
       querystring: TimeseriesQuery,
       response: { 200: Timeseries, ...STORE_ROUTE_ERRORS }
@@ -31,6 +35,8 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (resolution === '1s' && window > MAX_SECOND_SERIES_WINDOW) {
       throw Errors.invalidParameter('querystring/window', `must be <= ${MAX_SECOND_SERIES_WINDOW} when resolution is 1s`)
     }
+    const retryAfterSeconds = budget.charge(clientKey(request.ip), seriesPoints(resolution, window))
+    if (retryAfterSeconds !== null) throw Errors.seriesBudgetSpent(budget.pointsPerMinute, retryAfterSeconds)
     return await app.statsReader.series(resolution, window)
   })
 }

@@ -3,15 +3,18 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { setStreamClients } from '../../metrics.js'
 import { ApiError, errorBody, Errors } from '../errors.js'
+import { clientKey } from '../net.js'
 import { BadRequest, DEFAULT_LIMIT, ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 import { DEFAULT_RATE_WINDOW_SECONDS, StreamQuery } from '../schemas/stats.js'
+import { snapshotKey } from '../services/stats-reader.js'
+import { MAX_DISTINCT_SNAPSHOTS, MAX_STREAMS } from '../services/stream-slots.js'
 
 /** Interval between snapshots. */
 export const SNAPSHOT_INTERVAL_MS = 1000
 /** A comment line this often keeps proxies from closing an idle-looking connection. */
 export const KEEP_ALIVE_INTERVAL_MS = 15_000
-/** Live streams served at once; each costs a timer and (shared) store reads every second. */
-export const MAX_STREAMS = 1000
+/** Streams end between 90 % and 100 % of STREAM_LIFETIME_MS, so clients that came together do not all reconnect together. */
+const LIFETIME_JITTER = 0.1
 /** A client that lets this much pile up unread is dropped rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 1024 * 1024
 
@@ -20,6 +23,8 @@ const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,.
 /** GET /stats/stream: a snapshot as an SSE `stats` event now and every second after. */
 const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = new Set<{ stop: () => void, response: ServerResponse }>()
+  const slots = app.streamSlots
+  const lifetimeMs = app.config.STREAM_LIFETIME_MS
 
   // Open streams never finish by themselves: end them so close() can complete.
   app.addHook('preClose', async () => {
@@ -32,7 +37,7 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/stream', {
     schema: {
       summary: 'Live statistics (Server-Sent Events)',
-      description: 'A `text/event-stream`: at once and then every second an `event: stats` whose data is a JSON snapshot `{ stats, top: { words, nicks, rooms, emotes }, maxError, series, room?, worker, at }`: `stats` is the GET /stats body (its averaging window is `rateWindow`), `top` the four top lists for `window`, `limit`, `stopwords` and `bots`, `maxError` how far from exact each list can be (`{ words, nicks, rooms, emotes, room? }`, the X-Stats-Max-Error of each; 0 = exact), `series` the last 300 s at 1 s resolution, `room` the drill-down of `?room=` (null while unknown), `worker` the in-process worker or null, `at` epoch ms. A store failure sends `event: error` with a JSON error body and the stream goes on; a `:` comment line every 15 s keeps the connection open.',
+      description: 'A `text/event-stream`: at once and then every second an `event: stats` whose data is a JSON snapshot `{ stats, top: { words, nicks, rooms, emotes }, maxError, series, room?, worker, at }`: `stats` is the GET /stats body (its averaging window is `rateWindow`), `top` the four top lists for `window`, `limit`, `stopwords` and `bots`, `maxError` how far from exact each list can be (`{ words, nicks, rooms, emotes, room? }`, the X-Stats-Max-Error of each; 0 = exact), `series` the last 300 s at 1 s resolution, `room` the drill-down of `?room=` (null while unknown), `worker` the in-process worker or null, `at` epoch ms. A store failure sends `event: error` with a JSON error body and the stream goes on; a `:` comment line every 15 s keeps the connection open. After STREAM_LIFETIME_MS (default 10 min, less up to 10 %) the server sends `event: reconnect` and ends the stream: reconnect at once. Each client holds at most STREAMS_PER_CLIENT streams (429 beyond), and at most 50 different parameter sets are served at once (503 for a new one beyond). HEAD answers the headers and holds nothing.',
       tags: ['stream'],
       querystring: StreamQuery,
       response: {
@@ -46,7 +51,8 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    if (open.size >= MAX_STREAMS) throw Errors.tooManyStreams(MAX_STREAMS)
+    // HEAD learns the headers and nothing else: it must not hold a slot (or a socket) open.
+    if (request.method === 'HEAD') return await reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache, no-transform').send('')
     const { query } = request
     const params = {
       window: query.window ?? 'all',
@@ -56,6 +62,10 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
       rateWindow: query.rateWindow ?? DEFAULT_RATE_WINDOW_SECONDS,
       room: query.room
     }
+    const slot = slots.take(clientKey(request.ip), snapshotKey(params))
+    if (slot === 'total') throw Errors.tooManyStreams(MAX_STREAMS)
+    if (slot === 'client') throw Errors.tooManyStreamsForClient(slots.limits.perClient)
+    if (slot === 'snapshots') throw Errors.tooManyStreamVariants(MAX_DISTINCT_SNAPSHOTS)
 
     const response = reply.raw
     reply.hijack()
@@ -104,12 +114,20 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const tick = (): void => { void sendSnapshot() }
     const snapshotTimer = setInterval(tick, SNAPSHOT_INTERVAL_MS)
     const keepAliveTimer = setInterval(() => { write(': keep-alive\n\n') }, KEEP_ALIVE_INTERVAL_MS)
+    // A slot is lent, not given: at the end of its lifetime the client is told to come back, and the slot is free again.
+    const lifetimeTimer = setTimeout(() => {
+      write(`event: reconnect\ndata: ${JSON.stringify({ reason: 'the stream reached its lifetime (STREAM_LIFETIME_MS)' })}\n\n`)
+      stop()
+      response.end()
+    }, Math.round(lifetimeMs * (1 - LIFETIME_JITTER * Math.random())))
     const stream = { stop: () => {}, response }
     const stop = (): void => {
       if (closed) return
       closed = true
       clearInterval(snapshotTimer)
       clearInterval(keepAliveTimer)
+      clearTimeout(lifetimeTimer)
+      slot.release()
       open.delete(stream)
       setStreamClients(open.size)
     }
@@ -117,6 +135,11 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
     open.add(stream)
     setStreamClients(open.size)
     response.on('close', stop)
+    // A client that left before the listener was attached would otherwise keep its slot forever.
+    if (response.socket === null || response.socket.destroyed) {
+      stop()
+      return
+    }
     tick()
   })
 }

@@ -121,9 +121,12 @@ export class StatsBodies {
   /** Messages per interval over the last `windowSecondsWanted`, ending with the interval being filled. */
   async series (resolution: Resolution, windowSecondsWanted: number): Promise<TimePoint[]> {
     const step = STEP_MS[resolution]
-    const points = Math.min(MAX_SERIES_POINTS, Math.max(1, Math.ceil(windowSecondsWanted * 1000 / step)))
-    const currentStart = Math.floor(this.clock() / step) * step
-    return await this.store.series(resolution, currentStart - (points - 1) * step, currentStart)
+    return await this.seriesEnding(resolution, seriesPoints(resolution, windowSecondsWanted), Math.floor(this.clock() / step) * step)
+  }
+
+  /** `points` intervals ending with the one that starts at `currentStart`. */
+  async seriesEnding (resolution: Resolution, points: number, currentStart: number): Promise<TimePoint[]> {
+    return await this.store.series(resolution, currentStart - (points - 1) * STEP_MS[resolution], currentStart)
   }
 
   /** One live-stream snapshot, `worker` left null for the caller to fill. */
@@ -162,6 +165,11 @@ export class StatsBodies {
     if (category === 'nicks' && params.bots === 'exclude') return this.isBot
     return undefined
   }
+}
+
+/** How many points a series of `windowSeconds` at `resolution` holds (what GET /stats/timeseries costs). */
+export function seriesPoints (resolution: Resolution, windowSeconds: number): number {
+  return Math.min(MAX_SERIES_POINTS, Math.max(1, Math.ceil(windowSeconds * 1000 / STEP_MS[resolution])))
 }
 
 function toAnswer<K extends TopKey> (key: K, list: TopList): TopAnswer<K> {

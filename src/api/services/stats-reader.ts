@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin'
 import { botNicks } from '../../config.js'
+import { MAX_SERIES_POINTS, STEP_MS } from '../../store/series.js'
 import type { Category, FailedMessage, Resolution, StatsStore, TimePoint } from '../../store/types.js'
 import { Errors } from '../errors.js'
 import {
   MAX_MINUTE_SERIES_WINDOW, MAX_RATE_WINDOW_SECONDS, MAX_SECOND_SERIES_WINDOW, type StatsBody, type StreamSnapshot, type TOP_KEYS
 } from '../schemas/stats.js'
 import { SharedReads } from './shared-reads.js'
-import { StatsBodies, type RoomAnswer, type SnapshotParams, type TopAnswer, type TopParams } from './stats-bodies.js'
+import { seriesPoints, StatsBodies, type RoomAnswer, type SnapshotParams, type TopAnswer, type TopParams } from './stats-bodies.js'
 import { guardStoreCall } from './store-guard.js'
 import type { WorkerStatus } from './worker-status.js'
 
@@ -35,6 +36,12 @@ export interface StatsReaderOptions {
   reuseMs?: number
 }
 
+/** Series reads are shared per tier of points: the dashboard's 5 minutes, an hour, a day, a week at 1m. */
+export const SERIES_TIERS = [300, 3600, 10_080, MAX_SERIES_POINTS]
+/** Tiers above this many points are shared for LONG_TIER_REUSE_MS at least. */
+const LONG_TIER_POINTS = 3600
+const LONG_TIER_REUSE_MS = 1000
+
 /** Snapshots for the live stream are shared by clients asking the same thing within this long. */
 const SNAPSHOT_REUSE_MS = 500
 
@@ -49,12 +56,16 @@ export class StatsReader {
   private readonly timeoutMs: number
   private readonly bodies: StatsBodies
   private readonly reads: SharedReads
+  private readonly clock: () => number
+  private readonly reuseMs: number
 
   constructor (options: StatsReaderOptions) {
     this.store = options.store
     this.timeoutMs = options.timeoutMs
     this.bodies = new StatsBodies(options)
-    this.reads = new SharedReads(options.reuseMs ?? 0)
+    this.reuseMs = options.reuseMs ?? 0
+    this.reads = new SharedReads(this.reuseMs)
+    this.clock = options.clock
   }
 
   async ping (): Promise<void> {
@@ -77,9 +88,25 @@ export class StatsReader {
     return await this.sharedRead(key, async () => await this.bodies.room(room, params))
   }
 
+  /**
+   * The last `windowSecondsWanted` at `resolution`. Reads are shared by
+   * tier, not by window: the store is asked for the smallest tier of
+   * SERIES_TIERS that covers the window, ending with the current interval
+   * (the key names it), and each answer is the tail of that read, so windows
+   * that differ by a second share one read.
+   */
   async series (resolution: Resolution, windowSecondsWanted: number): Promise<TimePoint[]> {
     assertWindow('window', windowSecondsWanted, resolution === '1s' ? MAX_SECOND_SERIES_WINDOW : MAX_MINUTE_SERIES_WINDOW)
-    return await this.sharedRead(`series:${resolution}:${windowSecondsWanted}`, async () => await this.bodies.series(resolution, windowSecondsWanted))
+    const points = seriesPoints(resolution, windowSecondsWanted)
+    const step = STEP_MS[resolution]
+    const currentStart = Math.floor(this.clock() / step) * step
+    let tier = SERIES_TIERS.find((size) => size >= points) ?? MAX_SERIES_POINTS
+    // The long tiers are megabytes of points: shared for a second at least (such a chart is hours wide).
+    const ttlMs = tier > LONG_TIER_POINTS ? Math.max(this.reuseMs, LONG_TIER_REUSE_MS) : this.reuseMs
+    // Nothing is shared: read only what was asked.
+    if (ttlMs === 0) tier = points
+    const read = await this.sharedRead(`series:${resolution}:${tier}:${currentStart}`, async () => await this.bodies.seriesEnding(resolution, tier, currentStart), ttlMs)
+    return read.length === points ? read : read.slice(read.length - points)
   }
 
   /** Never shared: the admin wants the log as it is now. */
@@ -94,14 +121,18 @@ export class StatsReader {
    */
   async snapshot (params: SnapshotParams, worker: WorkerStatus | null): Promise<StreamSnapshot> {
     assertWindow('rateWindow', params.rateWindow, MAX_RATE_WINDOW_SECONDS)
-    const key = JSON.stringify(['snapshot', params.window, params.limit, params.stopwords, params.bots, params.rateWindow, params.room ?? null])
-    const snapshot = await this.sharedRead(key, async () => await this.bodies.snapshot(params), SNAPSHOT_REUSE_MS)
+    const snapshot = await this.sharedRead(snapshotKey(params), async () => await this.bodies.snapshot(params), SNAPSHOT_REUSE_MS)
     return { ...snapshot, worker }
   }
 
   private async sharedRead<T> (key: string, read: () => Promise<T>, ttlMs?: number): Promise<T> {
     return await this.reads.run(key, async () => await guardStoreCall(read, this.timeoutMs), ttlMs)
   }
+}
+
+/** Identifies what a snapshot is asked for: streams with equal keys share one computation. */
+export function snapshotKey (params: SnapshotParams): string {
+  return JSON.stringify(['snapshot', params.window, params.limit, params.stopwords, params.bots, params.rateWindow, params.room ?? null])
 }
 
 /** The routes validate these already; a bad value here would make the store walk an unbounded range. */

@@ -154,16 +154,17 @@ function dropped (why) {
   // One steady text while retrying, so a screen reader announces the outage once, not every attempt.
   setConnection('disconnected', 'Disconnected — reconnecting…')
   ui.connection.title = `${why}; next attempt in ${Math.ceil(delay / 1000)} s`
-  retryTimer = setTimeout(openStream, delay)
+  retryTimer = setTimeout(() => { openStream() }, delay)
 }
 
-function openStream () {
+/** `resuming`: the server ended a live stream on purpose; the status stays Live while the next one opens. */
+function openStream (resuming = false) {
   closeStream()
   const query = streamQuery(state)
   const stream = new EventSource(`/stats/stream?${query}`)
   source = stream
   sourceQuery = query
-  if (connectionState !== 'disconnected') setConnection('connecting', 'Connecting…')
+  if (!resuming && connectionState !== 'disconnected') setConnection('connecting', 'Connecting…')
   armStallTimer()
 
   stream.addEventListener('stats', (event) => {
@@ -179,6 +180,12 @@ function openStream () {
     setConnection('live', 'Live')
     ui.connection.title = ''
     render(snapshot, query)
+  })
+
+  // The server ends every stream after its lifetime (STREAM_LIFETIME_MS) and says so first: come back at once, still live.
+  stream.addEventListener('reconnect', () => {
+    if (stream !== source) return
+    openStream(true)
   })
 
   stream.addEventListener('error', (event) => {

@@ -1,0 +1,46 @@
+import { promisify } from 'node:util'
+import { constants, gzip } from 'node:zlib'
+import fp from 'fastify-plugin'
+
+const gzipAsync = promisify(gzip)
+
+/** Smaller JSON answers are sent as they are: compressing them costs more than it saves. */
+export const COMPRESS_MIN_BYTES = 16 * 1024
+
+/** True when the Accept-Encoding header accepts gzip (a `q=0` refuses it). */
+function acceptsGzip (header: string | string[] | undefined): boolean {
+  const text = Array.isArray(header) ? header.join(',') : header ?? ''
+  return text.split(',').some((part) => {
+    const [coding = '', ...params] = part.trim().toLowerCase().split(';')
+    if (coding.trim() !== 'gzip' && coding.trim() !== '*') return false
+    return !params.some((param) => /^\s*q\s*=\s*0(\.0*)?\s*$/.test(param))
+  })
+}
+
+/**
+ * gzip for large JSON answers (a long timeseries is megabytes of
+ * `{"t":…,"messages":…}`, a few percent of that compressed) when the client
+ * accepts it (SPEC section 5, "costly answers are bounded"). zlib runs on
+ * libuv's thread pool, so compressing does not hold up the event loop that
+ * /health/live and the in-process worker share. The live stream writes its
+ * own socket and is never compressed (proxies would buffer it).
+ */
+export default fp(async (app) => {
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload
+    if (Buffer.byteLength(payload) < COMPRESS_MIN_BYTES) return payload
+    if (!String(reply.getHeader('content-type') ?? '').startsWith('application/json')) return payload
+    if (reply.hasHeader('content-encoding')) return payload
+    reply.header('vary', appendVary(reply.getHeader('vary')))
+    if (!acceptsGzip(request.headers['accept-encoding'])) return payload
+    reply.header('content-encoding', 'gzip')
+    reply.removeHeader('content-length')
+    return await gzipAsync(payload, { level: constants.Z_BEST_SPEED })
+  })
+}, { name: 'compress' })
+
+function appendVary (current: unknown): string {
+  const text = typeof current === 'string' ? current : Array.isArray(current) ? current.join(', ') : ''
+  if (/(^|,)\s*accept-encoding\s*(,|$)/i.test(text)) return text
+  return text === '' ? 'Accept-Encoding' : `${text}, Accept-Encoding`
+}
