@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { encodeMsgpack as msgpackEncode } from '../src/store/redis/msgpack.js'
 import { BatchBuilder } from '../src/worker/batch-builder.js'
@@ -20,8 +21,8 @@ const ROOM_WINDOW_TOP = 25
 const PORT = 6500 + Math.floor(Math.random() * 400)
 
 function batches (): { batches: Batch[], messages: number } {
-  const block = loadStreamBlock(1, 500_000)
-  const text = block.bytes.toString('utf8', 0, block.ends[EVENTS - 1])
+  const block = loadStreamBlock('default', 1, 500_000)
+  const text = readFileSync(block.path).toString('utf8', 0, block.ends[EVENTS - 1])
   let second = 1_700_000_000
   let count = 0
   const builder = new BatchBuilder(() => second * 1000 + (count % 1000))

@@ -1,5 +1,5 @@
 import { validateBatch } from './batch-validation.js'
-import type { Batch, CountSlice, Counts, Position, ResumePlan, RoomSlice } from './types.js'
+import type { Batch, CountSlice, Counts, Position, ResumePlan } from './types.js'
 
 /**
  * How a sharded store spreads a statistic over STORE_SHARDS shards (SPEC
