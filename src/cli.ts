@@ -7,7 +7,7 @@ import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, redactUrl } from './logger.js'
 import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
 import { closeOnSignal, createStore } from './runtime.js'
-import { runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
+import { profileShape, runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
 import type { StatsStore } from './store/types.js'
 import { packageVersion } from './version.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
@@ -74,7 +74,8 @@ function configuredStream (config: Config, file?: string): StreamChoice | null {
 
 /** Starts the built-in simulator (SIMULATOR_RATE, SIMULATOR_SEED) on a free loopback port and reads it. */
 async function builtInSimulator (config: Config, logger: Logger): Promise<StreamChoice> {
-  const simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', logger: logger.child({ component: 'simulator' }) })
+  // The live profile stamps each event with the time it is made, so the windows and the rate fill as a new user watches (event time, SPEC section 1).
+  const simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', shape: profileShape('live'), logger: logger.child({ component: 'simulator' }) })
   logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
   return { source: httpSource(simulator.url, 'built-in simulator'), simulator }
 }

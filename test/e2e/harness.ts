@@ -3,7 +3,7 @@ import { buildApp, type WorkerStatus } from '../../src/api/app.js'
 import { loadConfig } from '../../src/config.js'
 import { httpSource } from '../../src/ingest/sources.js'
 import { createLogger } from '../../src/logger.js'
-import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js'
+import { profileShape, startSimulator, type SimulatorHandle } from '../../src/simulator/index.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
 import { Worker } from '../../src/worker/worker.js'
 
@@ -52,7 +52,7 @@ export async function startStack (options: StackOptions): Promise<Stack> {
 
   const store = new MemoryStore({ clock, maxTrackedWords: 100_000, maxTrackedPerRoom: 10_000, snapshotPath: null })
   await store.open()
-  let simulator: SimulatorHandle | null = await startSimulator({ seed: options.seed, rate: options.rate, port: 0, host: '127.0.0.1' })
+  let simulator: SimulatorHandle | null = await startSimulator({ seed: options.seed, rate: options.rate, port: 0, host: '127.0.0.1', shape: profileShape('live') })
   const worker = new Worker({ store, source: httpSource(simulator.url, 'sim'), logger, clock, flushIntervalMs: 100 })
   const running = worker.run()
   const workerStatus = (): WorkerStatus => ({

@@ -40,7 +40,8 @@ describe('operations', () => {
     assert.equal((await getJson(`${base}/health/live`)).status, 200)
     const metrics = await eventually(async () => {
       const { text } = await getJson(`${base}/metrics`)
-      return /chat_stats_ingest_events_total\{outcome="message"\} [1-9]/.test(text) ? text : undefined
+      // Both: the ingest counters are read at scrape time, so they can count events before the first flush ends.
+      return /chat_stats_ingest_events_total\{outcome="message"\} [1-9]/.test(text) && /chat_stats_flush_duration_seconds_count [1-9]/.test(text) ? text : undefined
     }, 30_000, 'ingest metrics')
     assert.match(metrics, /chat_stats_stream_connected 1/)
     assert.match(metrics, /chat_stats_flush_duration_seconds_count [1-9]/)
