@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { statSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { destination as pinoDestination, type Logger } from 'pino'
 import { startApiServer } from './api/server.js'
 import { type Config, ConfigError, type ConfigUses, loadConfig, usesRedis } from './config.js'
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
-import { createLogger, redactUrl } from './logger.js'
+import { createLogger, prettyDestination, redactUrl } from './logger.js'
 import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
 import { closeOnSignal, createStore, stopWhenLauncherDies } from './runtime.js'
 import { runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
@@ -158,19 +159,39 @@ async function apiCommand (): Promise<void> {
   })
 }
 
+/** The progress bar's last text, redrawn below each log line. */
+let shownBar = ''
+
+/**
+ * Log lines for a terminal that also shows the progress bar: each line clears
+ * the bar first and redraws it after, so lines and bar never share a row.
+ */
+function logsAboveTheBar (): Writable {
+  return new Writable({
+    write (chunk: Buffer, _encoding, callback) {
+      process.stderr.write('\r\x1b[K')
+      process.stdout.write(chunk)
+      if (shownBar !== '') process.stderr.write(shownBar)
+      callback()
+    }
+  })
+}
+
 function progressBar (progress: WorkerProgress): void {
   const width = 30
   const fraction = progress.fraction ?? 0
   const filled = Math.round(fraction * width)
   const bar = '#'.repeat(filled) + '-'.repeat(width - filled)
   const share = progress.fraction === null ? '' : `${(fraction * 100).toFixed(1)}% `
-  process.stderr.write(`\r[${bar}] ${share}${progress.eventsPerSecond.toLocaleString('en')} ev/s  messages ${progress.messages.toLocaleString('en')}  failed ${progress.failed.toLocaleString('en')}   `)
+  shownBar = `[${bar}] ${share}${progress.eventsPerSecond.toLocaleString('en')} ev/s  messages ${progress.messages.toLocaleString('en')}  failed ${progress.failed.toLocaleString('en')}   `
+  process.stderr.write(`\r${shownBar}`)
 }
 
 async function workerCommand (options: { file?: string, fallbackSimulator?: boolean, exitAtEnd?: boolean }): Promise<void> {
   const config = configOrExit()
   if (options.file !== undefined) checkInputFile(options.file)
-  const logger = createLogger(config)
+  const onTerminal = options.file !== undefined && process.stderr.isTTY
+  const logger = createLogger(config, onTerminal && process.stdout.isTTY ? prettyDestination(logsAboveTheBar()) : undefined)
   const stream = configuredStream(config, options.file, options.exitAtEnd === true) ?? (options.fallbackSimulator === true ? await builtInSimulator(config, logger) : null)
   if (stream === null) {
     process.stderr.write('chat-stats: invalid configuration: CHAT_INTERFACE_URL is required by `worker` (or pass --file PATH)\n')
@@ -178,7 +199,6 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
   }
   const { source, simulator } = stream
   const store = await openStore(config, logger)
-  const onTerminal = options.file !== undefined && process.stderr.isTTY
   const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
   // Health and metrics for orchestrators and Prometheus, on WORKER_PORT when set.
   const operations = config.WORKER_PORT === undefined
@@ -199,6 +219,7 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
     process.exit(1)
   }
   if (onTerminal) process.stderr.write('\n')
+  shownBar = ''
   await operations?.close()
   await store.close()
   const { messages, system, failed, skipped } = worker.tally
