@@ -1,21 +1,26 @@
 #!/usr/bin/env node
+import { statSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import type { Logger } from 'pino'
+import { destination as pinoDestination, type Logger } from 'pino'
 import { startApiServer } from './api/server.js'
-import { type Config, ConfigError, type ConfigUses, loadConfig } from './config.js'
+import { type Config, ConfigError, type ConfigUses, loadConfig, usesRedis } from './config.js'
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
-import { createLogger, redactUrl } from './logger.js'
+import { createLogger, prettyDestination, redactUrl } from './logger.js'
 import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
-import { closeOnSignal, createStore } from './runtime.js'
+import { closeOnSignal, createStore, stopWhenLauncherDies } from './runtime.js'
 import { profileShape, runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
 import type { StatsStore } from './store/types.js'
+import { formatVerifyReport, verifyAgainstSimulator } from './verify.js'
 import { packageVersion } from './version.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
 
 /**
  * `chat-stats`: start (API + worker + embedded store + built-in simulator),
- * api, worker, simulate. Usage errors exit 2; configuration errors exit 1
- * with a message naming the variable.
+ * api, worker, simulate, verify. Usage errors (a wrong flag, a bad option
+ * value, a --file that cannot be read) exit 2 with one line; configuration
+ * errors exit 1 with a message naming the variable; verify exits 1 when the
+ * store differs from the expected counts.
  */
 
 const version = packageVersion()
@@ -65,11 +70,33 @@ interface StreamChoice {
   simulator: SimulatorHandle | null
 }
 
-/** A capture file when `file` is given, else CHAT_INTERFACE_URL; null when neither is set. */
-function configuredStream (config: Config, file?: string): StreamChoice | null {
+/**
+ * A capture file when `file` is given, else CHAT_INTERFACE_URL; null when
+ * neither is set. With `exitAtEnd` the interface is read like a file: once,
+ * to the end of its response (a simulator with --count ends it after its last
+ * event), with no reconnection.
+ */
+function configuredStream (config: Config, file?: string, exitAtEnd = false): StreamChoice | null {
   if (file !== undefined) return { source: fileSource(file), simulator: null }
   const url = config.CHAT_INTERFACE_URL
-  return url === undefined ? null : { source: httpSource(url, redactUrl(url)), simulator: null }
+  if (url === undefined) return null
+  const source = httpSource(url, redactUrl(url))
+  return { source: exitAtEnd ? { ...source, kind: 'file' } : source, simulator: null }
+}
+
+/** Usage error (exit 2, one line) unless `path` is '-' or a readable regular file: checked before the store opens. */
+function checkInputFile (path: string): void {
+  if (path === '-') return
+  let problem: string | null = null
+  try {
+    if (!statSync(path).isFile()) problem = 'not a file'
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    problem = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message
+  }
+  if (problem === null) return
+  process.stderr.write(`chat-stats worker: cannot read --file ${path}: ${problem}\n`)
+  process.exit(2)
 }
 
 /** Starts the built-in simulator (SIMULATOR_RATE, SIMULATOR_SEED) on a free loopback port and reads it. */
@@ -117,6 +144,12 @@ async function startCommand (): Promise<void> {
 
 async function apiCommand (): Promise<void> {
   const config = configOrExit()
+  // The embedded store lives inside the process that counts: an API process of its own
+  // would serve a snapshot file frozen at whatever the worker last wrote (issue 14, item 10).
+  if (!usesRedis(config)) {
+    process.stderr.write('chat-stats api: needs Redis (REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES): the embedded store is only live inside the process that counts; run `chat-stats start` for API and worker in one process\n')
+    process.exit(1)
+  }
   const logger = createLogger(config)
   const store = await openStore(config, logger)
   const api = await startApiServer({ config, store, logger })
@@ -127,26 +160,46 @@ async function apiCommand (): Promise<void> {
   })
 }
 
+/** The progress bar's last text, redrawn below each log line. */
+let shownBar = ''
+
+/**
+ * Log lines for a terminal that also shows the progress bar: each line clears
+ * the bar first and redraws it after, so lines and bar never share a row.
+ */
+function logsAboveTheBar (): Writable {
+  return new Writable({
+    write (chunk: Buffer, _encoding, callback) {
+      process.stderr.write('\r\x1b[K')
+      process.stdout.write(chunk)
+      if (shownBar !== '') process.stderr.write(shownBar)
+      callback()
+    }
+  })
+}
+
 function progressBar (progress: WorkerProgress): void {
   const width = 30
   const fraction = progress.fraction ?? 0
   const filled = Math.round(fraction * width)
   const bar = '#'.repeat(filled) + '-'.repeat(width - filled)
   const share = progress.fraction === null ? '' : `${(fraction * 100).toFixed(1)}% `
-  process.stderr.write(`\r[${bar}] ${share}${progress.eventsPerSecond.toLocaleString('en')} ev/s  messages ${progress.messages.toLocaleString('en')}  failed ${progress.failed.toLocaleString('en')}   `)
+  shownBar = `[${bar}] ${share}${progress.eventsPerSecond.toLocaleString('en')} ev/s  messages ${progress.messages.toLocaleString('en')}  failed ${progress.failed.toLocaleString('en')}   `
+  process.stderr.write(`\r${shownBar}`)
 }
 
-async function workerCommand (options: { file?: string, fallbackSimulator?: boolean }): Promise<void> {
+async function workerCommand (options: { file?: string, fallbackSimulator?: boolean, exitAtEnd?: boolean }): Promise<void> {
   const config = configOrExit()
-  const logger = createLogger(config)
-  const stream = configuredStream(config, options.file) ?? (options.fallbackSimulator === true ? await builtInSimulator(config, logger) : null)
+  if (options.file !== undefined) checkInputFile(options.file)
+  const onTerminal = options.file !== undefined && process.stderr.isTTY
+  const logger = createLogger(config, onTerminal && process.stdout.isTTY ? prettyDestination(logsAboveTheBar()) : undefined)
+  const stream = configuredStream(config, options.file, options.exitAtEnd === true) ?? (options.fallbackSimulator === true ? await builtInSimulator(config, logger) : null)
   if (stream === null) {
     process.stderr.write('chat-stats: invalid configuration: CHAT_INTERFACE_URL is required by `worker` (or pass --file PATH)\n')
     process.exit(1)
   }
   const { source, simulator } = stream
   const store = await openStore(config, logger)
-  const onTerminal = options.file !== undefined && process.stderr.isTTY
   const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
   // Health and metrics for orchestrators and Prometheus, on WORKER_PORT when set.
   const operations = config.WORKER_PORT === undefined
@@ -167,11 +220,28 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
     process.exit(1)
   }
   if (onTerminal) process.stderr.write('\n')
+  shownBar = ''
   await operations?.close()
   await store.close()
   const { messages, system, failed, skipped } = worker.tally
   logger.info({ messages, system, failed, skipped }, 'end of input: counts committed')
   logger.flush?.()
+}
+
+async function verifyCommand (options: { seed: number, count: number }): Promise<void> {
+  const config = configOrExit()
+  // stdout carries the report; the store's own log lines go to stderr.
+  const logger = createLogger(config, pinoDestination(2))
+  const { store, description } = createStore(config, logger)
+  await store.open()
+  let report
+  try {
+    report = await verifyAgainstSimulator(store, options.seed, options.count)
+  } finally {
+    await store.close()
+  }
+  process.stdout.write(`store: ${description}\n${formatVerifyReport(report)}`)
+  process.exitCode = report.differences.length === 0 ? 0 : 1
 }
 
 function buildProgram (): Command {
@@ -193,7 +263,14 @@ function buildProgram (): Command {
     .description('read CHAT_INTERFACE_URL (or a capture with --file) and count into the store')
     .option('--file <path>', 'replay a captured stream from a file (- for stdin), then exit after the final flush')
     .option('--fallback-simulator', 'with no CHAT_INTERFACE_URL, count the built-in simulator instead of stopping (the docker compose demo)')
+    .option('--exit-at-end', 'read CHAT_INTERFACE_URL once: when the interface ends its response (a simulator with --count), flush and exit 0 instead of reconnecting')
     .action(workerCommand)
+
+  program.command('verify')
+    .description("compare every count in the store (Redis, cluster or embedded snapshot) with the simulator's exact counts for --seed and --count; exit 0 when equal, 1 when not")
+    .addOption(new Option('--seed <n>', 'the simulator seed').argParser(integer('--seed', 0, 2 ** 32 - 1)).makeOptionMandatory())
+    .addOption(new Option('--count <n>', 'how many events the simulator sent').argParser(integer('--count', 0, Number.MAX_SAFE_INTEGER)).makeOptionMandatory())
+    .action(verifyCommand)
 
   program.command('simulate')
     .description('serve a realistic synthetic chat firehose in the reference format (deterministic for a seed)')
@@ -216,6 +293,7 @@ function buildProgram (): Command {
 }
 
 async function main (argv: string[]): Promise<void> {
+  stopWhenLauncherDies(process.env)
   const program = buildProgram()
   try {
     await program.parseAsync(argv)

@@ -1,4 +1,5 @@
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino'
+import pretty from 'pino-pretty'
 import type { Config } from './config.js'
 
 const REDACTED = '[redacted]'
@@ -93,6 +94,18 @@ function boundErrorField (value: unknown, depth: number, key = ''): unknown {
   return out
 }
 
+/** Fastify's two lines per request: at debug, so a terminal at info shows what the service does, not every poll. */
+const REQUEST_LOG_MESSAGES = new Set(['incoming request', 'request completed'])
+
+/**
+ * Readable log lines for a person at a terminal (pino-pretty), written
+ * synchronously so the last lines before an exit are not lost; to stdout
+ * unless `destination` is given.
+ */
+export function prettyDestination (destination: number | NodeJS.WritableStream = 1): DestinationStream {
+  return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true, destination })
+}
+
 /** Pino redaction paths: authorization headers wherever a request is logged, and config secrets. */
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -112,7 +125,8 @@ export const REDACT_PATHS = [
  * The service's pino logger: level from LOG_LEVEL, authorization headers
  * redacted, and every string at the top of a log object, the message and the
  * error message/stack scrubbed of configured secrets and URL credentials or
- * query strings. `destination` defaults to stdout (tests pass a stream).
+ * query strings; Fastify's request lines at debug. `destination` defaults to
+ * stdout: pretty lines when it is a terminal, JSON lines otherwise (tests pass a stream).
  */
 export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config>, destination?: DestinationStream): Logger {
   const scrub = scrubber(configSecrets(config))
@@ -156,11 +170,16 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL'> & Partial<Config
       }
     },
     hooks: {
-      logMethod (args, method) {
+      logMethod (args, method, level) {
+        if (level === 30 && args.some((arg) => typeof arg === 'string' && REQUEST_LOG_MESSAGES.has(arg))) {
+          if (this.isLevelEnabled('debug')) this.debug(...(args as Parameters<Logger['debug']>))
+          return
+        }
         const scrubbed = args.map((arg) => scrubValue(arg)) as Parameters<typeof method>
         method.apply(this, scrubbed)
       }
     }
   }
-  return destination === undefined ? pino(options) : pino(options, destination)
+  const target = destination ?? (process.stdout.isTTY ? prettyDestination() : undefined)
+  return target === undefined ? pino(options) : pino(options, target)
 }

@@ -94,3 +94,28 @@ export function closeOnSignal (logger: Logger, shutdown: () => Promise<void>, li
     logger.flush?.()
   })
 }
+
+/** How often a process started by npm checks that its parent is still there. */
+export const LAUNCHER_CHECK_MS = 500
+
+/**
+ * `npm start` and `npx chat-stats …` run the command under `sh -c`, and npm
+ * forwards SIGTERM to that shell only: Debian's dash dies of it without
+ * passing it on, which left node running with PPID 1 (issue 14, item 2).
+ * So a process launched by npm (npm sets `npm_command` in its scripts'
+ * environment) that finds its parent gone sends itself SIGTERM, and stops the
+ * way a signal stops it. A process started otherwise is left alone, so
+ * `nohup chat-stats worker &` still outlives its terminal. Returns a stop
+ * function for tests.
+ */
+export function stopWhenLauncherDies (env: Record<string, string | undefined>, checkMs = LAUNCHER_CHECK_MS): () => void {
+  if (env.npm_command === undefined) return () => {}
+  const parent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(timer)
+    process.kill(process.pid, 'SIGTERM')
+  }, checkMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}

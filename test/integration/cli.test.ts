@@ -28,10 +28,10 @@ describe('chat-stats CLI', () => {
   it('--help lists every command', () => {
     const { status, stdout } = run(['--help'])
     assert.equal(status, 0)
-    for (const command of ['start', 'api', 'worker', 'simulate']) assert.match(stdout, new RegExp(`^\\s+${command}\\b`, 'm'))
+    for (const command of ['start', 'api', 'worker', 'simulate', 'verify']) assert.match(stdout, new RegExp(`^\\s+${command}\\b`, 'm'))
   })
 
-  for (const command of ['start', 'api', 'worker', 'simulate']) {
+  for (const command of ['start', 'api', 'worker', 'simulate', 'verify']) {
     it(`${command} --help describes its options`, () => {
       const { status, stdout } = run([command, '--help'])
       assert.equal(status, 0)
@@ -116,6 +116,29 @@ describe('chat-stats CLI', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('worker --file that cannot be read: one line, exit 2, before the store opens', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-stats-nofile-'))
+    try {
+      for (const [path, reason] of [['/nonexistent/capture.sse', 'no such file'], [dir, 'not a file']] as const) {
+        const { status, stdout, stderr } = run(['worker', '--file', path], { SNAPSHOT_PATH: join(dir, 'snapshot.json') })
+        assert.equal(status, 2, stderr)
+        assert.equal(stderr, `chat-stats worker: cannot read --file ${path}: ${reason}\n`)
+        // No log line at all: nothing was opened, no "active: ingesting".
+        assert.equal(stdout, '')
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('api on the embedded store refuses with one line (exit 1): that store is only live inside the process that counts', () => {
+    const { status, stdout, stderr } = run(['api'])
+    assert.equal(status, 1)
+    assert.match(stderr, /^chat-stats api: needs Redis \(REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES\).*run `chat-stats start`/)
+    assert.equal(stderr.trim().split('\n').length, 1, stderr)
+    assert.equal(stdout, '')
   })
 
   it('worker without CHAT_INTERFACE_URL or --file says what is missing', () => {

@@ -18,6 +18,7 @@ interface Service {
   volumes?: string[]
   ports?: string[]
   build?: string
+  image?: string
 }
 // Compose resolves YAML merge keys (<<: *app), so the test does too.
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>, volumes: Record<string, unknown> }
@@ -61,10 +62,10 @@ describe('docker-compose.yml', () => {
   })
 
   it('points the app at the redis service and checks the API with /health/ready', () => {
-    for (const name of ['worker', 'api']) {
-      assert.equal(compose.services[name]?.environment?.REDIS_HOST, 'redis')
-      assert.equal(compose.services[name]?.build, '.')
-    }
+    for (const name of ['worker', 'api']) assert.equal(compose.services[name]?.environment?.REDIS_HOST, 'redis')
+    // One image, built once (issue 14, item 12): only api builds it; every app service runs it.
+    assert.deepEqual(Object.entries(compose.services).filter(([, s]) => s.build !== undefined).map(([n]) => n), ['api'])
+    for (const name of ['worker', 'api', 'simulator']) assert.equal(compose.services[name]?.image, 'chat-stats:local')
     assert.ok(compose.services.api?.healthcheck?.test.join(' ').includes('/health/ready'))
     assert.ok(compose.services.api?.ports?.some((p) => p.endsWith(':3000')))
   })
@@ -77,5 +78,16 @@ describe('Dockerfile', () => {
     assert.match(dockerfile, /npm ci --omit=dev/)
     assert.match(dockerfile, /^USER node$/m)
     assert.match(dockerfile, /ENTRYPOINT \["node", "dist\/src\/cli\.js"\]/)
+  })
+
+  it('runs the Node major that engines asks for, and .dockerignore lets in only what it copies (issue 14, items 11 and 12)', () => {
+    const majors = [...dockerfile.matchAll(/^FROM node:(\d+)-/gm)].map((m) => m[1])
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node
+    assert.deepEqual(majors, [engines.replace(/^>=\s*/, ''), engines.replace(/^>=\s*/, '')])
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+    assert.equal(ignore[0], '*')
+    const allowed = ignore.slice(1).map((l) => l.replace(/^!/, '').replace(/\/$/, ''))
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => (m[1] ?? '').split(' '))
+    for (const path of copied) assert.ok(allowed.some((a) => path === a || path.startsWith(`${a}/`) || a.startsWith(`${path}/`)), `${path} is copied but ignored`)
   })
 })
