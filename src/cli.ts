@@ -9,7 +9,7 @@ import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, prettyDestination, redactUrl } from './logger.js'
 import { watchWorker, WORKER_METRIC_HOOKS } from './metrics.js'
 import { closeOnSignal, createStore, stopWhenLauncherDies } from './runtime.js'
-import { profileShape, runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
+import { PROFILE_NAMES, profileShape, runSimulateCommand, type SimulatorHandle, startSimulator } from './simulator/index.js'
 import type { StatsStore } from './store/types.js'
 import { formatVerifyReport, verifyAgainstSimulator } from './verify.js'
 import { packageVersion } from './version.js'
@@ -280,7 +280,9 @@ function buildProgram (): Command {
     .addOption(new Option('--host <address>', 'address to listen on').default('127.0.0.1'))
     .addOption(new Option('--count <n>', 'end the stream after this many events').argParser(integer('--count', 1, Number.MAX_SAFE_INTEGER)))
     .option('--expect', 'print the exact counts a correct worker ends with for --seed and --count, as JSON, and exit')
-    .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean }) => {
+    .addOption(new Option('--profile <name>', 'default (timestamps of January 2022, byte for byte the same on every run), live (the same stream stamped with the time of serving, so windows fill) or day (a day of Twitch-like breadth over --count events)').choices(PROFILE_NAMES).default('default'))
+    .addOption(new Option('--start <ms>', 'day profile: end of the day in epoch ms (default: now)').argParser(integer('--start', 0, Number.MAX_SAFE_INTEGER)))
+    .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean, profile: string, start?: number }) => {
       // The simulator opens no store: the store variables' combinations are not its business.
       const config = configOrExit({ store: false })
       await runSimulateCommand({ ...options, expect: options.expect === true }, { stdout: process.stdout, logger: createLogger(config) })
