@@ -138,8 +138,14 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
     failedLog.map((entry) => JSON.stringify({ raw: entry.raw, reason: entry.reason, at: entry.at })),
     [plans.windowState.floor, plans.windowState.newestWritten]
   ]
+  // Every key the writes touch is declared too: on a cluster, a slot being migrated then answers
+  // TRYAGAIN/ASK for the flush as a whole instead of the script writing a key the old node still holds.
+  const fixed = [k.lease, k.position, k.totals, k.failedLog, k.windows, k.tracked]
+  const touched = new Set<string>(deleted)
+  for (const entry of [...fieldDeletions, ...sortedSets, ...hashIncrements, ...windows.values, ...windows.hashValues, ...windows.expiries] as Packable[][]) touched.add(entry[0] as string)
+  for (const key of fixed) touched.delete(key)
   return {
-    keys: [k.lease, k.position, k.totals, k.failedLog, k.windows, k.tracked],
+    keys: [...fixed, ...touched],
     args: [
       options.leaseToken,
       String(batch.sequence),

@@ -7,8 +7,10 @@ KEYS[1] lease (string)           KEYS[2] position (string)
 KEYS[3] totals (hash)            KEYS[4] failed log (list)
 KEYS[5] windows: the writer's bucket life (hash: floor, newest)
 KEYS[6] tracked rooms (sorted set: room -> all-time messages)
-(The other keys travel in ARGV[10]: all share the namespace's hash tag,
-so they live in the slot of KEYS[1] on a cluster.)
+KEYS[7..] every other key the writes below touch, declared (the writes
+name them again in ARGV[10]) so that on a cluster a slot being migrated
+answers TRYAGAIN or ASK for the flush as a whole; all share the
+namespace's hash tag, so they live in the slot of KEYS[1].
 
 ARGV[1]  lease token; '' = write without a lease check
 ARGV[2]  batch sequence
