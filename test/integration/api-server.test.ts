@@ -19,7 +19,9 @@ describe('startApiServer', () => {
       NODE_HOST: '127.0.0.1',
       NODE_PORT: '0',
       ADMIN_TOKEN: TOKEN,
-      REDIS_URL: 'redis://:server-redis-pass@127.0.0.1:1/0'
+      REDIS_URL: 'redis://:server-redis-pass@127.0.0.1:1/0',
+      // Request lines are logged at debug: this test checks what they carry.
+      LOG_LEVEL: 'debug'
     }, null)
     const chunks: string[] = []
     const destination = new Writable({
