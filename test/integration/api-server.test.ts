@@ -15,7 +15,6 @@ describe('startApiServer', () => {
     await store.open()
     t.after(async () => { await store.close() })
     const config = loadConfig({
-      LOG_LEVEL: 'info',
       NODE_HOST: '127.0.0.1',
       NODE_PORT: '0',
       ADMIN_TOKEN: TOKEN,

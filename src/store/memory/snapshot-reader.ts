@@ -8,7 +8,7 @@ import { emptyRoomCounts, type RoomCounts, roomValueOf } from '../windows/room-v
 import { encodeRoomValue, unflattenRoomValue, unflattenTrimmed } from '../windows/serialise.js'
 import { trimCounts } from '../windows/trimmed-list.js'
 import { SnapshotCorruptError, SnapshotUnreadableError } from './errors.js'
-import { READABLE_VERSIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot.js'
+import { READABLE_VERSIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot-format.js'
 import { type BucketValues, emptyBucketValues, emptyRoom, emptyState, type StoreState } from './state.js'
 
 /*

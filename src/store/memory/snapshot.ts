@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path'
 import { CATEGORIES, ROOM_CATEGORIES, type Counts } from '../types.js'
 import { flattenTrimmed } from '../windows/serialise.js'
 import { SnapshotWriteError } from './errors.js'
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot-format.js'
 import type { StoreState } from './state.js'
 
 export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
@@ -38,10 +39,7 @@ export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
  * The next snapshot is written as version 2.
  */
 
-export const SNAPSHOT_FORMAT = 'chat-stats-memory-snapshot'
-export const SNAPSHOT_VERSION = 2
-/** Versions this build reads (1 is migrated). */
-export const READABLE_VERSIONS = [1, 2]
+export { READABLE_VERSIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot-format.js'
 /** List entries per record line. */
 const CHUNK_ENTRIES = 10_000
 const FAILED_PER_RECORD = 200
