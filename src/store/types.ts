@@ -215,3 +215,13 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError'
   }
 }
+
+/** The settings that bound a store's memory (SPEC section 3; ARCHITECTURE.md "Memory bounds"), as both writers take them. */
+export interface StoreBounds {
+  maxTrackedWords: number
+  maxTrackedPerRoom: number
+  maxTrackedRooms: number
+  windowTop: number
+  roomWindowTop: number
+  maxFailedLog: number
+}

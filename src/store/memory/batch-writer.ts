@@ -1,4 +1,4 @@
-import { type Batch, CATEGORIES, type CountSlice, type Counts, ROOM_CATEGORIES } from '../types.js'
+import { type Batch, CATEGORIES, type CountSlice, type Counts, ROOM_CATEGORIES, type StoreBounds } from '../types.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
 import { BucketLife } from '../windows/bucket-life.js'
 import { addCount, addCounts } from '../windows/counts.js'
@@ -32,14 +32,7 @@ function sweepAll (map: Map<number, number>, expired: (key: number) => boolean):
 }
 
 /** The bounds the writer keeps (see MemoryStoreOptions). */
-export interface WriterBounds {
-  maxTrackedWords: number
-  maxTrackedPerRoom: number
-  maxTrackedRooms: number
-  windowTop: number
-  roomWindowTop: number
-  maxFailedLog: number
-}
+export type WriterBounds = StoreBounds
 
 /**
  * The embedded store's write path: one batch into the state in one

@@ -1,4 +1,4 @@
-import type { Batch } from '../types.js'
+import type { Batch, StoreBounds } from '../types.js'
 import { BucketLife } from '../windows/bucket-life.js'
 import { TrackedRooms } from '../windows/tracked-rooms.js'
 import type { RedisClient } from './clients.js'
@@ -18,15 +18,9 @@ import { liveRoomWindowKeys, type StoredValues, storedValuesNeeded, windowWrites
  */
 const yieldToTimers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-export interface FlushWriterOptions {
+export interface FlushWriterOptions extends StoreBounds {
   redis: RedisClient
   keys: RedisKeys
-  maxTrackedWords: number
-  maxTrackedPerRoom: number
-  maxTrackedRooms: number
-  windowTop: number
-  roomWindowTop: number
-  maxFailedLog: number
   /** Runs one Redis operation, mapping its failures to the store's errors. */
   run: <T>(work: () => Promise<T>) => Promise<T>
 }
