@@ -8,6 +8,7 @@ import {
   type Category,
   type FailedMessage,
   LeaseLostError,
+  StoreBehindError,
   type Position,
   type Resolution,
   ROOM_CATEGORIES,
@@ -192,6 +193,7 @@ export class RedisStore implements StatsStore {
     validateBatch(batch)
     const outcome = await this.writer.apply(batch, token, this.clock())
     if (outcome === ResultCode.LeaseLost) throw new LeaseLostError()
+    if (outcome === ResultCode.Behind) throw new StoreBehindError()
     // A reader in this process sees the new window state at once.
     this.windows.invalidate()
     return outcome === ResultCode.Applied ? 'applied' : 'duplicate'
@@ -211,7 +213,9 @@ export class RedisStore implements StatsStore {
       failedMessages: Number(totals.failed ?? 0),
       events: countsRecord(events),
       startedAt: optionalNumber(totals.startedAt),
-      lastMessageAt: optionalNumber(totals.lastMessageAt)
+      lastMessageAt: optionalNumber(totals.lastMessageAt),
+      storeRollbacks: Number(totals.storeRollbacks ?? 0),
+      messagesLost: Number(totals.messagesLost ?? 0)
     }
   }
 
