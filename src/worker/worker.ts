@@ -182,6 +182,9 @@ export class Worker {
         const stopRenewing = this.lease.keep()
         try {
           await this.reader.read()
+        } catch (err) {
+          // A refused capture was closed mid-read: the refusal below is the error to report.
+          if (this.replay?.refused !== true) throw err
         } finally {
           stopRenewing()
         }

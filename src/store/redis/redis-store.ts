@@ -36,6 +36,7 @@ import { WRITE_SCRIPTS } from './scripts.js'
 import { WindowReader } from './window-reads.js'
 
 // The client factories live in clients.ts; re-exported for the callers that build a store.
+import { describeConnectionFailure } from './clients.js'
 export { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClientOptions, type RedisClusterClientOptions } from './clients.js'
 
 export interface RedisStoreOptions {
@@ -166,7 +167,7 @@ export class RedisStore implements StatsStore {
     } catch (err) {
       // The client keeps reconnecting in the background; close() stops it.
       const cause = toStoreError(err)
-      throw new StoreUnavailableError(`cannot open the Redis store: ${cause.message.replace(/^Redis is unavailable: /, '')}`, { cause })
+      throw new StoreUnavailableError(`cannot open the Redis store at ${describeConnectionFailure(redis, cause)}`, { cause })
     }
   }
 
