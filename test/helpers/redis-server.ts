@@ -110,7 +110,9 @@ export async function startRedisServer (args: string[] = []): Promise<TestRedisS
       if (child !== started) throw new Error(`redis-server exited at start on port ${port}:\n${output}`)
       try {
         // LOADING is answered while the RDB is read: not ready yet.
-        if (await command(port, ['PING'], 500) === '+PONG') return
+        // A server with --requirepass answers NOAUTH: up all the same.
+        const reply = await command(port, ['PING'], 500)
+        if (reply === '+PONG' || reply.startsWith('-NOAUTH')) return
       } catch {
         // Not listening yet.
       }
