@@ -19,7 +19,7 @@ const TEST_REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`
  */
 
 const SEED = 99
-const EVENTS = 3000
+const EVENTS = 2000
 
 describe('worker --file replayed twice counts once', () => {
   after(cleanupProcesses)
