@@ -78,7 +78,8 @@ export async function startRedisCluster (masters = 3, options: { replicas?: 0 | 
   const close = async (): Promise<void> => {
     process.removeListener('exit', killAll)
     for (const admin of [...admins, ...replicaAdmins]) admin.disconnect()
-    const exits = children.filter((c) => c.exitCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)))
+    // A server killed earlier (killMaster) has exited already: its 'exit' event will not come again.
+    const exits = children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)))
     killAll()
     await Promise.all(exits)
     rmSync(dir, { recursive: true, force: true })
@@ -155,7 +156,7 @@ export async function startRedisCluster (masters = 3, options: { replicas?: 0 | 
       replicaPorts,
       killMaster: async (index) => {
         const child = children[index]!
-        if (child.exitCode !== null) return
+        if (child.exitCode !== null || child.signalCode !== null) return
         const exited = new Promise((resolve) => child.once('exit', resolve))
         child.kill('SIGKILL')
         await exited
