@@ -215,8 +215,9 @@ export class RedisStore implements StatsStore {
       events: countsRecord(events),
       startedAt: optionalNumber(totals.startedAt),
       lastMessageAt: optionalNumber(totals.lastMessageAt),
-      storeRollbacks: Number(totals.storeRollbacks ?? 0),
-      messagesLost: Number(totals.messagesLost ?? 0)
+      // Absent until a worker records a rollback (the embedded store never has one).
+      ...(totals.storeRollbacks === undefined ? {} : { storeRollbacks: Number(totals.storeRollbacks) }),
+      ...(totals.messagesLost === undefined ? {} : { messagesLost: Number(totals.messagesLost) })
     }
   }
 
