@@ -13,6 +13,7 @@ import { PROFILE_NAMES, profileShape, runSimulateCommand, type SimulatorHandle, 
 import type { StatsStore } from './store/types.js'
 import { formatVerifyReport, verifyAgainstSimulator } from './verify.js'
 import { packageVersion } from './version.js'
+import { ReplayRefusedError } from './worker/capture-replay.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
 
 /**
@@ -48,8 +49,9 @@ function configOrExit (uses?: ConfigUses): Config {
 }
 
 /** A Worker with the configured limits, feeding the metrics (and `showProgress`, a progress bar). */
-function workerFor (config: Config, source: ChunkSource, logger: Logger, store: StatsStore, showProgress?: (p: WorkerProgress) => void): Worker {
+function workerFor (config: Config, source: ChunkSource, logger: Logger, store: StatsStore, showProgress?: (p: WorkerProgress) => void, append = false): Worker {
   const worker = new Worker({
+    append,
     store,
     source,
     logger: logger.child({ component: 'worker' }),
@@ -188,7 +190,7 @@ function progressBar (progress: WorkerProgress): void {
   process.stderr.write(`\r${shownBar}`)
 }
 
-async function workerCommand (options: { file?: string, fallbackSimulator?: boolean, exitAtEnd?: boolean }): Promise<void> {
+async function workerCommand (options: { file?: string, fallbackSimulator?: boolean, exitAtEnd?: boolean, append?: boolean }): Promise<void> {
   const config = configOrExit()
   if (options.file !== undefined) checkInputFile(options.file)
   const onTerminal = options.file !== undefined && process.stderr.isTTY
@@ -200,7 +202,7 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
   }
   const { source, simulator } = stream
   const store = await openStore(config, logger)
-  const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined)
+  const worker = workerFor(config, source, logger, store, onTerminal ? progressBar : undefined, options.append === true)
   // Health and metrics for orchestrators and Prometheus, on WORKER_PORT when set.
   const operations = config.WORKER_PORT === undefined
     ? null
@@ -215,8 +217,14 @@ async function workerCommand (options: { file?: string, fallbackSimulator?: bool
   try {
     await worker.run()
   } catch (err) {
-    logger.error({ err }, 'cannot read the stream')
     await store.close()
+    if (err instanceof ReplayRefusedError) {
+      // A usage matter (another store, or --append), not a fault: one line, exit 2.
+      if (onTerminal) process.stderr.write('\n')
+      process.stderr.write(`chat-stats worker: ${err.message}\n`)
+      process.exit(2)
+    }
+    logger.error({ err }, 'cannot read the stream')
     process.exit(1)
   }
   if (onTerminal) process.stderr.write('\n')
@@ -262,6 +270,7 @@ function buildProgram (): Command {
   program.command('worker')
     .description('read CHAT_INTERFACE_URL (or a capture with --file) and count into the store')
     .option('--file <path>', 'replay a captured stream from a file (- for stdin), then exit after the final flush')
+    .option('--append', 'with --file: count the whole capture on top of what the store holds, even when the store cannot tell which of its events it already counted (a capture without event ids into a store that holds counts)')
     .option('--fallback-simulator', 'with no CHAT_INTERFACE_URL, count the built-in simulator instead of stopping (the docker compose demo)')
     .option('--exit-at-end', 'read CHAT_INTERFACE_URL once: when the interface ends its response (a simulator with --count), flush and exit 0 instead of reconnecting')
     .action(workerCommand)

@@ -26,6 +26,8 @@ export const ConfigSchema = Type.Object({
   REDIS_HOST: Type.Optional(Type.String({ description: 'Redis host name or address (setting it, or REDIS_URL, uses Redis instead of the embedded store)', minLength: 1 })),
   REDIS_PORT: Integer('Redis TCP port', 6379, 1, 65535),
   REDIS_NAMESPACE: Type.String({ description: 'Prefix of every Redis key', default: 'chat-stats:', minLength: 1, maxLength: 200 }),
+  REDIS_SENTINELS: Type.Optional(Type.String({ description: 'Comma-separated host:port of Redis Sentinels: the store connects to the primary they name (REDIS_SENTINEL_NAME) and follows a failover; REDIS_URL then gives only the user, password and database', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The primary\'s name at the sentinels (their `sentinel monitor NAME ...`), with REDIS_SENTINELS', minLength: 1 })),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ description: 'Comma-separated host:port seeds of a Redis Cluster; the store then shards over it (instead of REDIS_URL/REDIS_HOST)', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
   STORE_SHARDS: Type.Optional(Type.Integer({ description: 'Shards each statistic is spread over, each under its own hash tag (default 1 on a single Redis, 16 on a cluster)', minimum: 1, maximum: 1024 })),
 
@@ -118,7 +120,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: st
 
 /** True when a Redis server or cluster is configured (otherwise the embedded store is used). */
 export function usesRedis (config: Config): boolean {
-  return config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined || config.REDIS_CLUSTER_NODES !== undefined
+  return config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined || config.REDIS_CLUSTER_NODES !== undefined || config.REDIS_SENTINELS !== undefined
 }
 
 /** STORE_SHARDS, or its default: 16 spread a statistic over the masters of a cluster (SPEC section 7), 1 is the single-Redis layout. */
@@ -135,6 +137,12 @@ export function checkStoreConfig (config: Config): void {
   const cluster = config.REDIS_CLUSTER_NODES !== undefined
   if (!usesRedis(config) && shards !== 1) {
     throw new ConfigError('STORE_SHARDS', 'needs Redis (REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES); the embedded store has no shards')
+  }
+  if (config.REDIS_SENTINELS !== undefined && config.REDIS_SENTINEL_NAME === undefined) {
+    throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the name the sentinels monitor the primary under')
+  }
+  if (config.REDIS_SENTINELS !== undefined && (cluster || config.REDIS_HOST !== undefined)) {
+    throw new ConfigError('REDIS_SENTINELS', 'cannot be combined with REDIS_CLUSTER_NODES or REDIS_HOST (REDIS_URL may give the password)')
   }
   if (cluster && (config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined)) {
     throw new ConfigError('REDIS_CLUSTER_NODES', 'cannot be combined with REDIS_URL or REDIS_HOST: set one of them')

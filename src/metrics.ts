@@ -165,7 +165,20 @@ export function batchMessages (batch: Batch): number {
 }
 
 /** Worker hooks (`WorkerOptions.hooks`) that feed the flush, store-error, reconnect and connection metrics. */
+const storeRollbacks = new Counter({
+  name: 'chat_stats_store_rollbacks_total',
+  help: 'Times the worker found the store behind what it had committed (Redis lost writes: an older snapshot, a lagging replica promoted)',
+  registers: [metricsRegistry]
+})
+
+const storeMessagesLost = new Counter({
+  name: 'chat_stats_store_messages_lost_total',
+  help: 'Messages such rollbacks lost for good (a stream without event ids cannot be replayed)',
+  registers: [metricsRegistry]
+})
+
 export const WORKER_METRIC_HOOKS: WorkerHooks = {
+  onStoreRollback: (messagesLost) => { storeRollbacks.inc(); storeMessagesLost.inc(messagesLost) },
   onFlush: (durationMs, batch) => { observeFlush(durationMs / 1000, batchMessages(batch)) },
   onStoreError: () => { recordStoreError('worker') },
   onReconnect: () => { recordStreamReconnect() },

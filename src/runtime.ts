@@ -54,8 +54,11 @@ export function createStore (config: Config, logger: Logger): StoreHandle {
       description: `redis cluster ${cluster} namespace ${namespace} shards ${shards}`
     }
   }
-  const redis = createRedisClient({ url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, commandTimeoutMs })
-  const where = config.REDIS_URL !== undefined ? redactUrl(config.REDIS_URL) : `${config.REDIS_HOST ?? '127.0.0.1'}:${config.REDIS_PORT}`
+  const sentinels = config.REDIS_SENTINELS?.split(',')
+  const redis = createRedisClient({ url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, commandTimeoutMs, sentinels, sentinelName: config.REDIS_SENTINEL_NAME })
+  const where = sentinels !== undefined
+    ? `primary ${config.REDIS_SENTINEL_NAME ?? ''} via sentinels ${sentinels.join(',')}`
+    : config.REDIS_URL !== undefined ? redactUrl(config.REDIS_URL) : `${config.REDIS_HOST ?? '127.0.0.1'}:${config.REDIS_PORT}`
   return {
     store: shards === 1 ? new RedisStore({ redis, namespace, ...bounds }) : new ShardedRedisStore({ redis, namespace, shards, ...bounds }),
     description: `redis ${where} namespace ${namespace}${shards === 1 ? '' : ` shards ${shards}`}`

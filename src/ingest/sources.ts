@@ -17,6 +17,12 @@ export interface ChunkSource {
   readonly kind: 'http' | 'file'
   /** A printable name with no secrets in it. */
   readonly label: string
+  /**
+   * True when open() always starts at the beginning (a capture file), so the
+   * worker itself skips what the store already committed; false or unset
+   * when open(lastEventId) resumes after that id (an SSE interface).
+   */
+  readonly startsOver?: boolean
   open: (lastEventId: string | null) => Promise<StreamConnection>
 }
 
@@ -64,6 +70,7 @@ export function fileSource (path: string, stdin: Readable = process.stdin): Chun
   return {
     kind: 'file',
     label: path === '-' ? 'stdin' : path,
+    startsOver: true,
     open: async () => {
       if (path === '-') return { chunks: stdin as AsyncIterable<Buffer>, totalBytes: null, close: () => { stdin.destroy() } }
       const totalBytes = statSync(path).size

@@ -33,6 +33,9 @@ export function validateBatch (batch: Batch): void {
   if (typeof batch !== 'object' || batch === null) throw new InvalidBatchError('not an object')
   if (!Number.isSafeInteger(batch.sequence) || batch.sequence < 1) throw new InvalidBatchError(`sequence must be a positive integer, got ${String(batch.sequence)}`)
   if (!Array.isArray(batch.slices)) throw new InvalidBatchError('slices must be an array')
+  for (const name of ['previousSequence', 'storeRollbacks', 'messagesLost'] as const) {
+    if (batch[name] !== undefined && !isCount(batch[name])) throw new InvalidBatchError(`${name} must be a non-negative integer when set`)
+  }
   for (const [i, slice] of batch.slices.entries()) {
     const where = `slices[${i}]`
     if (typeof slice !== 'object' || slice === null) throw new InvalidBatchError(`${where} is not an object`)

@@ -39,7 +39,10 @@ export function splitBatch (batch: Batch, shards: number): Batch[] {
     failedCount: i === 0 ? batch.failedCount : 0,
     failedLog: i === 0 ? batch.failedLog : [],
     lastEventId: batch.lastEventId,
-    lastMessageAt: i === 0 ? batch.lastMessageAt : undefined
+    lastMessageAt: i === 0 ? batch.lastMessageAt : undefined,
+    previousSequence: batch.previousSequence,
+    storeRollbacks: i === 0 ? batch.storeRollbacks : undefined,
+    messagesLost: i === 0 ? batch.messagesLost : undefined
   }))
   for (const slice of batch.slices) {
     const pieces: Array<CountSlice | undefined> = new Array(shards)

@@ -70,6 +70,17 @@ export interface Batch {
   lastEventId?: string | undefined
   /** Epoch ms of the last chat message in the batch, if any. */
   lastMessageAt?: number | undefined
+  /**
+   * The sequence the writer last saw committed. A store whose committed
+   * sequence is below it lost writes (Redis restarted from an older snapshot,
+   * a lagging replica promoted): it refuses the batch (StoreBehindError)
+   * instead of adding it on top of older counts. Unset: no such check.
+   */
+  previousSequence?: number | undefined
+  /** Store rollbacks the writer found since its last commit, added to Totals.storeRollbacks. */
+  storeRollbacks?: number | undefined
+  /** Messages those rollbacks lost for good (no replay possible), added to Totals.messagesLost. */
+  messagesLost?: number | undefined
 }
 
 /** The windows a top list can be asked for. */
@@ -110,6 +121,10 @@ export interface Totals {
   startedAt: number | null
   /** Epoch ms of the last chat message, or null. */
   lastMessageAt: number | null
+  /** Times a worker found the store behind what it had committed (lost writes); absent = 0. */
+  storeRollbacks?: number
+  /** Messages such rollbacks lost for good, measured by the worker (a stream without ids cannot replay them); absent = 0. */
+  messagesLost?: number
 }
 
 export interface RoomTotals {
@@ -204,6 +219,15 @@ export class LeaseLostError extends Error {
   constructor () {
     super('the worker lease is held by another worker')
     this.name = 'LeaseLostError'
+  }
+}
+
+/** Raised by applyBatch when the store's committed sequence is below the batch's previousSequence: it lost writes. */
+export class StoreBehindError extends Error {
+  readonly code = 'CS_STORE_BEHIND'
+  constructor () {
+    super('the store is behind what this worker committed (it lost writes)')
+    this.name = 'StoreBehindError'
   }
 }
 

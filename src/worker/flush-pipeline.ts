@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { type Batch, LeaseLostError, type Position, type StatsStore } from '../store/types.js'
+import { type Batch, LeaseLostError, type Position, type StatsStore, StoreBehindError } from '../store/types.js'
 import type { BackPressure } from './back-pressure.js'
 import { BatchBuilder } from './batch-builder.js'
 import type { StreamPosition } from './stream-position.js'
@@ -20,6 +20,8 @@ export interface FlushPipelineOptions {
   isActive: () => boolean
   /** The store refused a flush for the lease: see WorkerLease.recover. */
   onLeaseRefused: () => Promise<void>
+  /** The store is behind what this worker committed (it lost writes): see Worker.storeWentBack. */
+  onStoreBehind: () => Promise<void>
   onFlush?: ((durationMs: number, batch: Batch) => void) | undefined
   onStoreError?: ((err: unknown) => void) | undefined
 }
@@ -42,6 +44,10 @@ export class FlushPipeline {
   builder: BatchBuilder
   /** The last position this worker committed. */
   committed: Position = { sequence: 0, lastEventId: null }
+  /** The store's message total as of `committed`: what it must still hold (a rollback below it lost the difference). */
+  storeMessages = 0
+  /** Rollbacks and lost messages found but not yet recorded in the store: the next batch carries them. */
+  private unreported = { rollbacks: 0, messagesLost: 0 }
   private readonly options: FlushPipelineOptions
   private backPressure: BackPressure | null = null
   private position: StreamPosition | null = null
@@ -50,6 +56,8 @@ export class FlushPipeline {
   /** A batch sent to the store whose outcome is unknown: resent as is until it commits. */
   private unconfirmed: Batch | null = null
   private unconfirmedUpdates = 0
+  /** An attempt to send the unconfirmed batch had an unknown outcome (it may be in the store). */
+  private unconfirmedMayHaveCommitted = false
   private timer: NodeJS.Timeout | null = null
   private tick: (() => void) | null = null
   private flushing: Promise<void> | null = null
@@ -72,17 +80,22 @@ export class FlushPipeline {
   }
 
   /** Starts from a committed position (on becoming active): flushes every FLUSH_INTERVAL_MS from now on. */
-  start (committed: Position, position: StreamPosition, backPressure: BackPressure): void {
+  start (committed: Position, storeMessages: number, position: StreamPosition, backPressure: BackPressure): void {
     this.committed = committed
+    this.storeMessages = storeMessages
     this.position = position
     this.backPressure = backPressure
     this.cut = []
     this.stop()
+    this.flushing = null
     const tick = (): void => {
-      this.flushing = this.flush().then(() => {}).finally(() => {
+      const flushing = this.flush().then(() => {}).finally(() => {
+        // A restart (start() again) while this flush ran has its own timer: this one ends here.
+        if (this.tick !== tick) return
         this.flushing = null
         if (this.timer !== null) this.timer = setTimeout(tick, this.options.flushIntervalMs)
       })
+      this.flushing = flushing
     }
     this.tick = tick
     this.timer = setTimeout(tick, this.options.flushIntervalMs)
@@ -117,7 +130,24 @@ export class FlushPipeline {
     Object.assign(this.builder.tally, tally)
     this.unconfirmed = null
     this.unconfirmedUpdates = 0
+    this.unconfirmedMayHaveCommitted = false
     this.cut = []
+  }
+
+  /** A store rollback was found: the next batch records it (and the messages it lost for good) in the store. */
+  noteRollback (messagesLost: number): void {
+    this.unreported.rollbacks++
+    this.unreported.messagesLost += messagesLost
+  }
+
+  /**
+   * The store went back to `position` and the stream cannot be replayed:
+   * carry on from there with what is held (it was never committed, so it is
+   * not lost), on top of the store's `storeMessages`.
+   */
+  rebase (position: Position, storeMessages: number): void {
+    this.committed = position
+    this.storeMessages = storeMessages
   }
 
   /**
@@ -139,13 +169,25 @@ export class FlushPipeline {
     const updates = this.unconfirmedUpdates
     const log = this.options.logger
     const started = performance.now()
+    // The store must still hold what this worker committed: it refuses the batch if it went back.
+    batch.previousSequence = this.committed.sequence
+    // Rollbacks not yet recorded ride on this batch, unless an attempt of it may have committed
+    // without them (an unknown outcome): a resend must then be the same batch.
+    if (!this.unconfirmedMayHaveCommitted && this.unreported.rollbacks > 0) {
+      batch.storeRollbacks = this.unreported.rollbacks
+      batch.messagesLost = this.unreported.messagesLost
+    }
     try {
       const outcome = await this.options.store.applyBatch(batch, this.options.leaseToken)
       const durationMs = performance.now() - started
       if (outcome === 'duplicate') log.info({ sequence: batch.sequence }, 'flush had already committed; not counted again')
       this.committed = { sequence: batch.sequence, lastEventId: batch.lastEventId ?? this.committed.lastEventId }
+      for (const slice of batch.slices) this.storeMessages += slice.messages
+      this.unreported.rollbacks -= batch.storeRollbacks ?? 0
+      this.unreported.messagesLost -= batch.messagesLost ?? 0
       this.unconfirmed = null
       this.unconfirmedUpdates = 0
+      this.unconfirmedMayHaveCommitted = false
       this.backPressure?.storeCommitted(updates, durationMs)
       this.options.onFlush?.(durationMs, batch)
       return true
@@ -154,6 +196,11 @@ export class FlushPipeline {
         await this.options.onLeaseRefused()
         return false
       }
+      if (err instanceof StoreBehindError) {
+        await this.options.onStoreBehind()
+        return false
+      }
+      this.unconfirmedMayHaveCommitted = true
       this.backPressure?.storeFailed()
       this.options.onStoreError?.(err)
       log.warn({ err, pendingUpdates: this.pendingUpdates }, 'flush failed; keeping the counts and retrying')

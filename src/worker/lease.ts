@@ -17,6 +17,10 @@ export interface WorkerLeaseOptions {
   isOwnPosition: (position: Position) => boolean
   /** The lease was taken by another worker: drop what was not committed. */
   onLost: () => void
+  /** The last sequence this worker committed: a store position below it means the store lost writes. */
+  committedSequence: () => number
+  /** The store went back (lost writes) while the lease had lapsed: see Worker.storeWentBack. */
+  onStoreBehind: () => Promise<void>
 }
 
 /**
@@ -73,7 +77,10 @@ export class WorkerLease {
    * Usually nobody else wanted it (a flush longer than LEASE_TTL_MS held up
    * the renewals): then take it back and carry on with the counts in memory,
    * provided the store's position shows that nothing else was committed in
-   * between. Otherwise another worker has taken over, and onLost is called.
+   * between. A position below this worker's last commit means the store
+   * itself went back (a restart from an older snapshot, which also loses
+   * the lease): onStoreBehind. Otherwise another worker has taken over, and
+   * onLost is called.
    */
   async recover (): Promise<void> {
     if (!this.options.isActive()) return
@@ -85,6 +92,10 @@ export class WorkerLease {
           if (!this.options.isActive()) return
           if (this.options.isOwnPosition(position)) {
             log.warn({ sequence: position.sequence, leaseTtlMs: ttlMs }, 'the worker lease had lapsed (store slower than LEASE_TTL_MS?); took it back: nothing else was committed meanwhile')
+            return
+          }
+          if (position.sequence < this.options.committedSequence()) {
+            await this.options.onStoreBehind()
             return
           }
           log.warn({ sequence: position.sequence, lastEventId: position.lastEventId }, 'another worker committed while the lease had lapsed')

@@ -73,7 +73,8 @@ export class StreamReader {
         onFailure: (raw, reason, id) => { sawEvent = true; events.onFailure(raw, reason, id) },
         onSkipped: (type, id) => { events.onSkipped?.(type, id) },
         onRetry: (ms) => { retryMs = Math.min(ms, 30_000) }
-      }, { maxEventBytes: this.options.maxEventBytes, lastEventId: this.options.resumeFrom() ?? '' })
+        // A capture read from its start has no id before its first event (it does not resume from the store's).
+      }, { maxEventBytes: this.options.maxEventBytes, lastEventId: source.startsOver === true ? '' : this.options.resumeFrom() ?? '' })
       const error = await this.readConnection(connection, parser)
       if (source.kind === 'file') {
         if (error !== null) throw error

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { ChunkSource } from '../ingest/sources.js'
 import type { Batch, ResumePlan, StatsStore } from '../store/types.js'
 import { BackPressure } from './back-pressure.js'
+import { CaptureReplay } from './capture-replay.js'
 import type { BatchBuilder } from './batch-builder.js'
 import { FlushPipeline } from './flush-pipeline.js'
 import { WorkerLease } from './lease.js'
@@ -34,6 +35,8 @@ export interface WorkerOptions {
   onProgress?: (progress: WorkerProgress) => void
   /** Observability hooks (metrics). */
   hooks?: WorkerHooks
+  /** A capture (`worker --file`): count it all on top of the store even when the store cannot tell what of it is committed. */
+  append?: boolean
 }
 
 export interface WorkerHooks {
@@ -41,6 +44,8 @@ export interface WorkerHooks {
   onStoreError?: (err: unknown) => void
   onReconnect?: () => void
   onConnected?: (connected: boolean) => void
+  /** The store was found behind what this worker committed; `messagesLost` are gone for good (0 when replayed). */
+  onStoreRollback?: (messagesLost: number) => void
 }
 
 export type WorkerRole = 'starting' | 'standby' | 'active' | 'stopped'
@@ -68,6 +73,13 @@ export class Worker {
   private readonly progress: ProgressMeter
   /** Where the worker is in the stream; replaced on each activation. */
   private position: StreamPosition | null = null
+  /** A capture read from its start: what of it the store already holds is skipped. */
+  private replay: CaptureReplay | null = null
+  private readonly append: boolean
+  /** Set while the worker handles a store that went back. */
+  private rollback: Promise<void> | null = null
+  /** A capture must be read again from the store's position (it went back). */
+  private readAgain = false
   private stopping = false
   private stopped: Promise<void> | null = null
 
@@ -81,6 +93,7 @@ export class Worker {
     this.hooks = options.hooks ?? {}
     this.progressIntervalMs = options.progressIntervalMs ?? 5000
     this.onProgress = options.onProgress
+    this.append = options.append === true
     this.progress = new ProgressMeter(this.clock)
     const isActive = (): boolean => this.role === 'active'
     const onStoreError = (err: unknown): void => this.hooks.onStoreError?.(err)
@@ -92,7 +105,9 @@ export class Worker {
       onStandby: () => { this.role = 'standby' },
       isActive,
       isOwnPosition: (position) => this.pipeline.isOwnPosition(position),
-      onLost: () => this.loseLease()
+      onLost: () => this.loseLease(),
+      committedSequence: () => this.pipeline.committed.sequence,
+      onStoreBehind: async () => await this.storeWentBack()
     })
     this.pipeline = new FlushPipeline({
       store: this.store,
@@ -102,6 +117,7 @@ export class Worker {
       flushIntervalMs: options.flushIntervalMs ?? 250,
       isActive,
       onLeaseRefused: async () => await this.lease.recover(),
+      onStoreBehind: async () => await this.storeWentBack(),
       onFlush: this.hooks.onFlush,
       onStoreError
     })
@@ -120,9 +136,9 @@ export class Worker {
       maxEventBytes: options.maxEventBytes ?? 65536,
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
       events: {
-        onEvent: (data, id) => { this.pipeline.builder.addEvent(data, id); this.moveStreamPosition(id) },
-        onFailure: (raw, reason, id) => { this.pipeline.builder.addFailure(raw, reason, id); this.moveStreamPosition(id) },
-        onSkipped: (_type, id) => { this.pipeline.builder.addSkipped(id); this.moveStreamPosition(id) }
+        onEvent: (data, id) => { if (this.admit(id)) { this.pipeline.builder.addEvent(data, id); this.moveStreamPosition(id) } },
+        onFailure: (raw, reason, id) => { if (this.admit(id)) { this.pipeline.builder.addFailure(raw, reason, id); this.moveStreamPosition(id) } },
+        onSkipped: (_type, id) => { if (this.admit(id)) { this.pipeline.builder.addSkipped(id); this.moveStreamPosition(id) } }
       },
       resumeFrom: () => this.position?.lastEventId ?? null,
       keepReading,
@@ -166,9 +182,20 @@ export class Worker {
         const stopRenewing = this.lease.keep()
         try {
           await this.reader.read()
+        } catch (err) {
+          // A refused capture was closed mid-read: the refusal below is the error to report.
+          if (this.replay?.refused !== true) throw err
         } finally {
           stopRenewing()
         }
+        if (this.rollback !== null) await this.rollback
+        if (this.readAgain && !this.stopping) {
+          this.readAgain = false
+          continue
+        }
+        const refused = this.replay?.end() ?? null
+        if (refused !== null) throw refused
+        if (this.replay !== null && this.replay.alreadyCommitted > 0) this.log.info({ alreadyCommitted: this.replay.alreadyCommitted }, 'skipped the events of the capture the store had already committed')
         if (this.source.kind === 'file' || this.stopping) break
       }
     } finally {
@@ -197,9 +224,10 @@ export class Worker {
   private async becomeActive (): Promise<boolean> {
     if (!await this.lease.acquire(() => this.stopping)) return false
     let plan: ResumePlan
+    let storeMessages: number
     for (;;) {
       try {
-        plan = await this.readResumePlan()
+        [plan, storeMessages] = await this.readResumePlan()
         break
       } catch (err) {
         this.hooks.onStoreError?.(err)
@@ -209,15 +237,76 @@ export class Worker {
       }
     }
     this.position = new StreamPosition(plan, this.log)
+    this.replay = this.source.startsOver === true ? new CaptureReplay(plan.from, this.source.label, this.append) : null
     this.role = 'active'
     this.log.info({ position: plan.from.lastEventId, sequence: plan.from.sequence }, 'active: ingesting from the committed position')
-    this.pipeline.start(plan.from, this.position, this.backPressure)
+    this.pipeline.start(plan.from, storeMessages, this.position, this.backPressure)
     return true
   }
 
-  private async readResumePlan (): Promise<ResumePlan> {
-    if (this.store.resumePlan !== undefined) return await this.store.resumePlan()
-    return { from: await this.store.position(), commitPoints: [] }
+  private async readResumePlan (): Promise<[ResumePlan, number]> {
+    const [plan, totals] = await Promise.all([
+      this.store.resumePlan !== undefined ? this.store.resumePlan() : this.store.position().then((from) => ({ from, commitPoints: [] })),
+      this.store.totals()
+    ])
+    return [plan, totals.totalMessages]
+  }
+
+  /** False when the event is not to be counted: a capture's part the store already holds, or a refused capture. */
+  private admit (id: string): boolean {
+    if (this.replay === null) return true
+    if (this.replay.admit(id)) return true
+    if (this.replay.refused) this.reader.close()
+    return false
+  }
+
+  /**
+   * The store is behind what this worker committed: it lost writes (Redis
+   * restarted from an older RDB or AOF, or a replica that lagged was
+   * promoted). Adding to its older counts would hide the loss. When the
+   * stream can be replayed from the store's position (it has an event id),
+   * drop what is held and read again from there: counts end exact. When it
+   * cannot (no ids), the messages the store no longer holds are lost: count
+   * them, report them (log, metrics, and the store's totals, which /stats
+   * shows), and carry on from the store's position with what is held.
+   */
+  private async storeWentBack (): Promise<void> {
+    if (this.role !== 'active') return
+    this.rollback ??= (async () => {
+      let plan: ResumePlan
+      let storeMessages: number
+      try {
+        [plan, storeMessages] = await this.readResumePlan()
+      } catch (err) {
+        // Cannot tell now: the next flush is refused again and this runs again.
+        this.hooks.onStoreError?.(err)
+        this.log.warn({ err }, 'the store went back, and is unreachable now; retrying')
+        return
+      }
+      const from = plan.from
+      // Already handled (a flush and the lease renewal both found it), or not behind after all.
+      if (this.role !== 'active' || from.sequence >= this.pipeline.committed.sequence) return
+      const missing = Math.max(0, this.pipeline.storeMessages - storeMessages)
+      const facts = { committed: this.pipeline.committed, store: from, storeMessages, expectedMessages: this.pipeline.storeMessages }
+      // An interface resumes after Last-Event-ID; a capture is read again and skipped up to that id.
+      const canReplay = from.lastEventId !== null
+      if (canReplay) {
+        this.log.warn({ ...facts, messagesToReplay: missing }, 'the store is behind what this worker committed (it lost writes: restarted from an older snapshot, or a lagging replica was promoted): dropping uncommitted counts and replaying the stream from the store\'s position')
+        this.pipeline.noteRollback(0)
+        this.hooks.onStoreRollback?.(0)
+        this.role = 'starting'
+        this.readAgain = true
+        this.pipeline.dropUncommitted()
+        this.reader.close()
+        this.backPressure.wakeReaders()
+        return
+      }
+      this.log.warn({ ...facts, messagesLost: missing }, `the store is behind what this worker committed (it lost writes) and the stream cannot be replayed from there (no event ids): ${missing} messages counted before are lost; carrying on from the store's position`)
+      this.pipeline.noteRollback(missing)
+      this.hooks.onStoreRollback?.(missing)
+      this.pipeline.rebase(from, storeMessages)
+    })().finally(() => { this.rollback = null })
+    await this.rollback
   }
 
   /** After an event (its id, '' when the stream has none): the stream position moves on, and a batch ends at a commit point. */

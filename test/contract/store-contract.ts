@@ -9,6 +9,7 @@ import {
   type Counts,
   type FailedMessage,
   LeaseLostError,
+  StoreBehindError,
   ROOM_CATEGORIES,
   type StatsStore,
   type TopEntry,
@@ -619,6 +620,21 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         assert.deepEqual(await store.position(), { lastEventId: 'x', sequence: 1 })
         // Lease checked before the sequence: a lost lease is reported even for an old sequence.
         await assert.rejects(store.applyBatch(batch(1, [s]), 'A'), LeaseLostError)
+      })
+
+      it('refuses a batch whose previousSequence is above the committed one (the store lost writes), writing nothing', async (t) => {
+        const { store, at } = await setup(t)
+        at(DAY + 9)
+        const s = chatSlice(DAY + 9, [{ nick: 'ann', room: '#a', words: ['hi'] }])
+        assert.equal(await store.applyBatch({ ...batch(3, [s], { lastEventId: 'c' }), previousSequence: 0 }), 'applied')
+        // The writer committed up to 5 as far as it knows; the store holds 3: it went back.
+        await assert.rejects(store.applyBatch({ ...batch(6, [s], { lastEventId: 'f' }), previousSequence: 5 }), StoreBehindError)
+        assert.deepEqual(await store.position(), { lastEventId: 'c', sequence: 3 })
+        assert.equal((await store.totals()).totalMessages, 1)
+        // Where the writer left it, or ahead of it (a shard that had committed more): applied, or duplicate.
+        assert.equal(await store.applyBatch({ ...batch(4, [s], { lastEventId: 'd' }), previousSequence: 3 }), 'applied')
+        assert.equal(await store.applyBatch({ ...batch(4, [s], { lastEventId: 'd' }), previousSequence: 2 }), 'duplicate')
+        assert.equal((await store.totals()).totalMessages, 2)
       })
     })
 

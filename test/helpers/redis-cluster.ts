@@ -35,6 +35,10 @@ export interface TestRedisCluster {
    * once all have, while both masters still serve the slot (by ASK).
    */
   migrateSlot: (slot: number, to: number, hooks?: { between?: () => Promise<void>, beforeHandOver?: () => Promise<void> }) => Promise<void>
+  /** Ports of the replicas (with `replicas: 1`), in no particular order. */
+  readonly replicaPorts: number[]
+  /** SIGKILL of master `index` (a crash: its replica, if any, is promoted after the node timeout). */
+  killMaster: (index: number) => Promise<void>
   close: () => Promise<void>
 }
 
@@ -57,27 +61,36 @@ async function clusterState (admin: Redis): Promise<string> {
   return /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown'
 }
 
-export async function startRedisCluster (masters = 3): Promise<TestRedisCluster> {
+/**
+ * `replicas: 1` adds one replica per master (a failover can promote it);
+ * `nodeTimeoutMs` (default 5000) is how long a master may not answer before
+ * the cluster fails it over.
+ */
+export async function startRedisCluster (masters = 3, options: { replicas?: 0 | 1, nodeTimeoutMs?: number } = {}): Promise<TestRedisCluster> {
+  const replicas = options.replicas ?? 0
   const dir = mkdtempSync(join(tmpdir(), 'chat-stats-cluster-'))
   const children: ChildProcess[] = []
   const killAll = (): void => { for (const child of children) if (child.exitCode === null) child.kill('SIGKILL') }
   process.once('exit', killAll)
   const ports: number[] = []
   const admins: Redis[] = []
+  let replicaAdmins: Redis[] = []
   const close = async (): Promise<void> => {
     process.removeListener('exit', killAll)
-    for (const admin of admins) admin.disconnect()
-    const exits = children.filter((c) => c.exitCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)))
+    for (const admin of [...admins, ...replicaAdmins]) admin.disconnect()
+    // A server killed earlier (killMaster) has exited already: its 'exit' event will not come again.
+    const exits = children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)))
     killAll()
     await Promise.all(exits)
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    for (let i = 0; i < masters; i++) {
+    const replicaPorts: number[] = []
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freeClusterPort()
       const child = spawn('redis-server', [
         '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '5000',
+        '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
         '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'
       ], { stdio: 'ignore' })
       children.push(child)
@@ -96,10 +109,14 @@ export async function startRedisCluster (masters = 3): Promise<TestRedisCluster>
         }
       }
     }
-    const nodes = ports.map((port) => `127.0.0.1:${port}`)
-    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 })
+    const all = ports.map((port) => `127.0.0.1:${port}`)
+    // redis-cli makes the first `masters` nodes listed the masters.
+    await run('redis-cli', ['--cluster', 'create', ...all, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 })
+    replicaPorts.push(...ports.splice(masters))
+    replicaAdmins = admins.splice(masters)
+    const nodes = all.slice(0, masters)
     const deadline = Date.now() + 30_000
-    while ((await Promise.all(admins.map(clusterState))).some((state) => state !== 'ok')) {
+    while ((await Promise.all([...admins, ...replicaAdmins].map(clusterState))).some((state) => state !== 'ok')) {
       if (Date.now() > deadline) throw new Error('the test cluster did not reach cluster_state:ok')
       await sleep(100)
     }
@@ -135,6 +152,14 @@ export async function startRedisCluster (masters = 3): Promise<TestRedisCluster>
           } while (cursor !== '0')
         }
         return deleted
+      },
+      replicaPorts,
+      killMaster: async (index) => {
+        const child = children[index]!
+        if (child.exitCode !== null || child.signalCode !== null) return
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGKILL')
+        await exited
       },
       migrateSlot: async (slot, to, hooks = {}) => {
         const from = await ownerOf(slot)

@@ -17,8 +17,12 @@ export interface TestRedisServer {
   /** redis://127.0.0.1:port */
   readonly url: string
   readonly running: boolean
-  /** Starts the server again on the same port and data directory; resolves when it answers PING. */
-  start: () => Promise<void>
+  /** The server's data directory (dump.rdb, appendonlydir). */
+  readonly dir: string
+  /** Starts the server again on the same port and data directory; resolves when it answers PING. `args` replace the extra arguments given at first start. */
+  start: (args?: string[]) => Promise<void>
+  /** SIGKILL, as a crash: nothing is saved; resolves when the process is gone. */
+  kill: () => Promise<void>
   /** SHUTDOWN SAVE and wait for the process to exit: clients get connection refused until start(). */
   stop: () => Promise<void>
   /** SIGSTOP: the server hangs (connections stay open, nothing is answered) until resume(). */
@@ -73,19 +77,25 @@ async function command (port: number, args: string[], timeoutMs = 1000): Promise
   })
 }
 
-/** Starts a test-owned redis-server on a free port. */
-export async function startRedisServer (): Promise<TestRedisServer> {
+/**
+ * Starts a test-owned redis-server on a free port. `args` are added to the
+ * defaults (no RDB saves, no AOF) and win over them: `['--appendonly', 'yes']`,
+ * `['--replicaof', '127.0.0.1', '6390']`, `['--requirepass', 'pw']`.
+ */
+export async function startRedisServer (args: string[] = []): Promise<TestRedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'chat-stats-redis-'))
   const port = await freePort()
+  let extraArgs = args
   let child: ChildProcess | null = null
   let exited: Promise<void> = Promise.resolve()
   let output = ''
 
-  const start = async (): Promise<void> => {
+  const start = async (args?: string[]): Promise<void> => {
     if (child !== null) throw new Error(`redis-server on port ${port} is already running`)
+    if (args !== undefined) extraArgs = args
     const started = spawn('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', dir, '--dbfilename', 'dump.rdb', '--loglevel', 'warning'
+      '--dir', dir, '--dbfilename', 'dump.rdb', '--loglevel', 'warning', ...extraArgs
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     child = started
     exited = new Promise<void>((resolve) => {
@@ -100,7 +110,9 @@ export async function startRedisServer (): Promise<TestRedisServer> {
       if (child !== started) throw new Error(`redis-server exited at start on port ${port}:\n${output}`)
       try {
         // LOADING is answered while the RDB is read: not ready yet.
-        if (await command(port, ['PING'], 500) === '+PONG') return
+        // A server with --requirepass answers NOAUTH: up all the same.
+        const reply = await command(port, ['PING'], 500)
+        if (reply === '+PONG' || reply.startsWith('-NOAUTH')) return
       } catch {
         // Not listening yet.
       }
@@ -124,13 +136,22 @@ export async function startRedisServer (): Promise<TestRedisServer> {
     clearTimeout(force)
   }
 
+  const kill = async (): Promise<void> => {
+    if (child === null) return
+    const stopping = exited
+    child.kill('SIGKILL')
+    await stopping
+  }
+
   await start()
   return {
     port,
+    dir,
     url: `redis://127.0.0.1:${port}`,
     get running () { return child !== null },
     start,
     stop,
+    kill,
     output: () => output,
     pause: () => { child?.kill('SIGSTOP') },
     resume: () => { child?.kill('SIGCONT') },

@@ -142,7 +142,9 @@ for (const kind of STORE_KINDS) {
           failedMessages: 1,
           events: { CLEARCHAT: 1, CLEARMSG: 1 },
           startedAt: new Date(NOW).toISOString(),
-          lastMessageAt: new Date(T3).toISOString()
+          lastMessageAt: new Date(T3).toISOString(),
+          storeRollbacks: 0,
+          messagesLost: 0
         })
       })
 

@@ -39,6 +39,7 @@ describe('docker-compose.yml', () => {
   it('persists Redis with RDB every 60 s on a volume, with a healthcheck', () => {
     const redis = compose.services.redis!
     assert.ok(redis.command?.join(' ').includes('--save 60 1'))
+    assert.ok(redis.command?.join(' ').includes('--appendonly yes --appendfsync everysec'), 'AOF everysec bounds what a Redis crash loses to 1 s')
     assert.ok(redis.volumes?.some((v) => v.startsWith('redis-data:')))
     assert.ok('redis-data' in compose.volumes)
     assert.deepEqual(redis.healthcheck?.test, ['CMD', 'redis-cli', 'ping'])

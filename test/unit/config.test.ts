@@ -22,6 +22,15 @@ describe('loadConfig: the rules that span variables (checked at start)', () => {
     assertRefused({ REDIS_HOST: 'redis', STORE_SHARDS: '2', REDIS_NAMESPACE: '{x}:' }, 'REDIS_NAMESPACE', /REDIS_NAMESPACE/)
   })
 
+  it('Sentinel: needs the primary\'s name, and is neither a cluster nor a single host; host:port entries only', () => {
+    assertRefused({ REDIS_SENTINELS: '127.0.0.1:26379' }, 'REDIS_SENTINEL_NAME', /REDIS_SENTINEL_NAME is required with REDIS_SENTINELS/)
+    assertRefused({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'm', REDIS_CLUSTER_NODES: '127.0.0.1:1' }, 'REDIS_SENTINELS', /cannot be combined/)
+    assertRefused({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'm', REDIS_HOST: 'redis' }, 'REDIS_SENTINELS', /cannot be combined/)
+    assertRefused({ REDIS_SENTINELS: 'redis://127.0.0.1:26379', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS', /REDIS_SENTINELS/)
+    const config = load({ REDIS_SENTINELS: 'a:26379,b:26380', REDIS_SENTINEL_NAME: 'mymaster', REDIS_URL: 'redis://:pw@unused/0' })
+    assert.equal(config.REDIS_SENTINELS, 'a:26379,b:26380')
+  })
+
   it('accepts what each rule allows', () => {
     assert.equal(load({ STORE_SHARDS: '1' }).STORE_SHARDS, 1)
     // Braces are fine where no shard hash tag follows the namespace.

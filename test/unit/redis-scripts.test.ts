@@ -24,7 +24,7 @@ describe('Lua script loading', () => {
       assert.doesNotMatch(script.source, /--- @include/, script.name)
       assert.match(script.source, /^--\[\[\n[\w-]+: /m, `${script.name} opens with its header`)
     }
-    assert.equal(resultCodesLua(), `local Result = { Duplicate = ${ResultCode.Duplicate}, Applied = ${ResultCode.Applied}, LeaseLost = ${ResultCode.LeaseLost} }`)
+    assert.equal(resultCodesLua(), `local Result = { Duplicate = ${ResultCode.Duplicate}, Applied = ${ResultCode.Applied}, LeaseLost = ${ResultCode.LeaseLost}, Behind = ${ResultCode.Behind} }`)
   })
 
   it('writes result codes by name in the scripts, never as bare numbers', () => {

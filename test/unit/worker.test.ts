@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, it, type TestContext } from 'node:test'
 import { pino } from 'pino'
 import type { ChunkSource, StreamConnection } from '../../src/ingest/sources.js'
-import { type Batch, LeaseLostError, type Position, type StatsStore } from '../../src/store/types.js'
+import { type Batch, LeaseLostError, type Position, type StatsStore, StoreBehindError, type Totals } from '../../src/store/types.js'
 import { Worker, type WorkerOptions } from '../../src/worker/worker.js'
 import { waitUntil } from '../helpers/processes.js'
 
@@ -17,7 +17,7 @@ import { waitUntil } from '../helpers/processes.js'
 class FakeStore implements StatsStore {
   committed: Position = { sequence: 0, lastEventId: null }
   /** Every applyBatch call, in order, with its outcome. */
-  readonly calls: Array<{ batch: Batch, outcome: 'applied' | 'duplicate' | 'failed' | 'lease-lost' }> = []
+  readonly calls: Array<{ batch: Batch, outcome: 'applied' | 'duplicate' | 'failed' | 'lease-lost' | 'behind' }> = []
   /** Messages counted by committed batches. */
   messages = 0
   /** While true, applyBatch throws without writing. */
@@ -41,12 +41,18 @@ class FakeStore implements StatsStore {
       this.calls.push({ batch, outcome: 'failed' })
       throw new Error('store down')
     }
+    if (batch.previousSequence !== undefined && this.committed.sequence < batch.previousSequence) {
+      this.calls.push({ batch, outcome: 'behind' })
+      throw new StoreBehindError()
+    }
     if (batch.sequence <= this.committed.sequence) {
       this.calls.push({ batch, outcome: 'duplicate' })
       return 'duplicate'
     }
     this.committed = { sequence: batch.sequence, lastEventId: batch.lastEventId ?? this.committed.lastEventId }
     for (const slice of batch.slices) this.messages += slice.messages
+    this.rollbacks += batch.storeRollbacks ?? 0
+    this.messagesLost += batch.messagesLost ?? 0
     if (this.loseNextAnswer) {
       this.loseNextAnswer = false
       this.calls.push({ batch, outcome: 'failed' })
@@ -57,6 +63,12 @@ class FakeStore implements StatsStore {
   }
 
   async position (): Promise<Position> { return this.committed }
+
+  /** Loses writes, as Redis restarted from an older snapshot: back to `position` holding `messages`. */
+  rollBack (position: Position, messages: number): void {
+    this.committed = position
+    this.messages = messages
+  }
   async acquireLease (token: string): Promise<boolean> {
     this.leaseHolder ??= token
     return this.leaseHolder === token
@@ -68,8 +80,15 @@ class FakeStore implements StatsStore {
     this.released++
   }
 
-  // The worker never reads statistics.
-  async totals (): Promise<never> { throw new Error('not used') }
+  /** Rollbacks and lost messages the batches recorded. */
+  rollbacks = 0
+  messagesLost = 0
+
+  // The worker reads the message total only (to measure what a rollback lost), never other statistics.
+  async totals (): Promise<Totals> {
+    return { totalMessages: this.messages, failedMessages: 0, events: {}, startedAt: null, lastMessageAt: null, storeRollbacks: this.rollbacks, messagesLost: this.messagesLost }
+  }
+
   async series (): Promise<never> { throw new Error('not used') }
   async top (): Promise<never> { throw new Error('not used') }
   async roomTotals (): Promise<never> { throw new Error('not used') }
@@ -92,7 +111,7 @@ class ScriptedSource implements ChunkSource {
   private wake: (() => void) | null = null
   private ended = false
 
-  constructor (readonly kind: 'http' | 'file' = 'http') {}
+  constructor (readonly kind: 'http' | 'file' = 'http', readonly startsOver = false) {}
 
   write (text: string): void {
     this.queue.push(Buffer.from(text))
@@ -321,5 +340,88 @@ describe('Worker (fake store, fake clock)', () => {
     await running
     assert.equal(store.messages, 20)
     assert.equal(store.committed.lastEventId, '20')
+  })
+
+  it('when the store goes back (lost writes), drops what it holds and replays from the store\'s position: counts end exact, the rollback is recorded', async (t) => {
+    const { store, source, worker } = startWorker(t)
+    await waitUntil(() => worker.role === 'active', 'active')
+    source.write(events(1, 4))
+    await waitUntil(() => store.committed.sequence === 4, 'first commit')
+    source.write(events(5, 8))
+    await waitUntil(() => store.committed.sequence === 8, 'second commit')
+    // Redis restarted from a snapshot taken after event 4: events 5..8 are gone from the store.
+    store.rollBack({ sequence: 4, lastEventId: '4' }, 4)
+    source.write(events(9, 10))
+    await waitUntil(() => source.opens.length === 2, 'reconnected')
+    assert.deepEqual(source.opens, [null, '4'])
+    assert.ok(store.calls.some((c) => c.outcome === 'behind'), 'the store refused the batch on top of older counts')
+    // The interface replays after event 4.
+    source.write(events(5, 10))
+    await waitUntil(() => store.committed.sequence === 10, 'replayed')
+    assert.equal(store.messages, 10)
+    assert.equal(store.rollbacks, 1)
+    assert.equal(store.messagesLost, 0)
+  })
+
+  it('when the store goes back and the stream has no ids, measures the messages lost and records them with the next batch', async (t) => {
+    const { store, source, worker } = startWorker(t)
+    await waitUntil(() => worker.role === 'active', 'active')
+    const noIds = (n: number): string => events(1, n).replace(/^id: .*\n/gm, '')
+    source.write(noIds(3))
+    await waitUntil(() => store.messages === 3, 'first commit')
+    const kept = { ...store.committed }
+    source.write(noIds(5))
+    await waitUntil(() => store.messages === 8, 'second commit')
+    // The store lost the second commit (5 messages); the lease lapsed with it.
+    store.rollBack(kept, 3)
+    store.leaseHolder = null
+    source.write(noIds(2))
+    await waitUntil(() => store.messagesLost > 0, 'the loss recorded')
+    assert.equal(store.messagesLost, 5)
+    assert.equal(store.rollbacks, 1)
+    await waitUntil(() => store.messages === 5, 'the messages read since are counted')
+    assert.deepEqual(source.opens, [null], 'nothing to replay from: no reconnection')
+    assert.equal(worker.role, 'active')
+  })
+
+  it('replays a capture into a store that committed part of it: skips what is committed, counts the rest once', async (t) => {
+    const store = new FakeStore()
+    store.committed = { sequence: 6, lastEventId: '6' }
+    store.messages = 6
+    const source = new ScriptedSource('file', true)
+    const { worker, running } = startWorker(t, { store, source })
+    await waitUntil(() => worker.role === 'active', 'active')
+    source.write(events(1, 10))
+    source.end()
+    await running
+    assert.equal(store.messages, 10)
+    assert.deepEqual(store.applied.map((b) => [b.sequence, totalMessages([b])]), [[10, 4]])
+  })
+
+  it('refuses a capture without ids into a store that holds a position, and one whose position it does not contain; --append counts it', async (t) => {
+    const noIds = events(1, 3).replace(/^id: .*\n/gm, '')
+    const refused = async (text: string, committed: Position): Promise<string> => {
+      const store = new FakeStore()
+      store.committed = committed
+      const source = new ScriptedSource('file', true)
+      const worker = new Worker({ logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), flushIntervalMs: 30, leaseTtlMs: 300, store, source })
+      source.write(text)
+      source.end()
+      const err = await worker.run().then(() => null, (e: unknown) => e as Error)
+      assert.equal(store.applied.length, 0, 'nothing counted')
+      return err?.message ?? 'not refused'
+    }
+    assert.match(await refused(noIds, { sequence: 5, lastEventId: null }), /has no event ids.*--append/)
+    assert.match(await refused(noIds, { sequence: 5, lastEventId: 'x' }), /has no event ids/)
+    assert.match(await refused(events(1, 3), { sequence: 5, lastEventId: 'elsewhere' }), /"elsewhere" is not in scripted.*nothing was counted/)
+    const store = new FakeStore()
+    store.committed = { sequence: 5, lastEventId: null }
+    store.messages = 5
+    const source = new ScriptedSource('file', true)
+    const { running } = startWorker(t, { store, source, append: true })
+    source.write(noIds)
+    source.end()
+    await running
+    assert.equal(store.messages, 8)
   })
 })

@@ -25,7 +25,9 @@ export const StatsBody = Type.Object({
   failedMessages: Type.Integer({ description: 'Lines or events that could not be read' }),
   events: EventCounts,
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'ISO 8601 time of the first write to the store; null while it is empty' }),
-  lastMessageAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'ISO 8601 arrival time of the last chat message; null when none yet' })
+  lastMessageAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'ISO 8601 arrival time of the last chat message; null when none yet' }),
+  storeRollbacks: Type.Integer({ minimum: 0, description: 'Times the worker found the store behind what it had committed (Redis lost writes). With event ids the stream was replayed and counts stay exact' }),
+  messagesLost: Type.Integer({ minimum: 0, description: 'Messages those rollbacks lost for good (a stream without event ids cannot be replayed): totalMessages is short by this many' })
 }, {
   description: 'Global counters and the current message rate',
   examples: [{
@@ -36,7 +38,9 @@ export const StatsBody = Type.Object({
     failedMessages: 12,
     events: { CLEARCHAT: 311, CLEARMSG: 42, USERNOTICE: 18 },
     startedAt: '2022-01-03T19:00:00.000Z',
-    lastMessageAt: EXAMPLE_TIME
+    lastMessageAt: EXAMPLE_TIME,
+    storeRollbacks: 0,
+    messagesLost: 0
   }]
 })
 export type StatsBody = Static<typeof StatsBody>

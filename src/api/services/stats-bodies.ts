@@ -81,7 +81,9 @@ export class StatsBodies {
       failedMessages: totals.failedMessages,
       events: totals.events,
       startedAt: isoOrNull(totals.startedAt),
-      lastMessageAt: isoOrNull(totals.lastMessageAt)
+      lastMessageAt: isoOrNull(totals.lastMessageAt),
+      storeRollbacks: totals.storeRollbacks ?? 0,
+      messagesLost: totals.messagesLost ?? 0
     }
   }
 

@@ -2,7 +2,7 @@ import { pino, type Logger } from 'pino'
 import { validateBatch } from '../batch-validation.js'
 import { MAX_SERIES_POINTS, STEP_MS } from '../series.js'
 import {
-  type Batch, CATEGORIES, type Category, type Counts, type FailedMessage, LeaseLostError, type Position,
+  type Batch, CATEGORIES, type Category, type Counts, type FailedMessage, LeaseLostError, type Position, StoreBehindError,
   type Resolution, ROOM_CATEGORIES, type RoomCategory, type RoomTotals, type StatsStore, StoreUnavailableError,
   type TimePoint, type TopList, type TopQuery, type Totals, WINDOW_NAMES, type WindowName
 } from '../types.js'
@@ -393,6 +393,7 @@ export class MemoryStore implements StatsStore {
   private applyNow (batch: Batch, leaseToken: string | undefined): 'applied' | 'duplicate' {
     const now = this.clock()
     if (leaseToken !== undefined && !this.leaseHeldBy(leaseToken, now)) throw new LeaseLostError()
+    if (batch.previousSequence !== undefined && this.state.sequence < batch.previousSequence) throw new StoreBehindError()
     if (batch.sequence <= this.state.sequence) return 'duplicate'
     this.writer.apply(this.state, batch, now)
     this.version++

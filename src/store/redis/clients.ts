@@ -13,6 +13,51 @@ export interface RedisClientOptions {
   maxReconnectDelayMs?: number
   /** Connection errors (the client reconnects by itself); by default they are dropped, commands report them. */
   onError?: (err: Error) => void
+  /**
+   * Sentinels, `host:port` (REDIS_SENTINELS): the client asks them for the
+   * primary named `sentinelName` and follows a failover. The host and port
+   * of `url` are then unused; its user, password and database still apply.
+   */
+  sentinels?: string[] | undefined
+  /** The primary's name at the sentinels (REDIS_SENTINEL_NAME). */
+  sentinelName?: string | undefined
+}
+
+function hostPort (node: string): { host: string, port: number } {
+  const colon = node.lastIndexOf(':')
+  return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) }
+}
+
+/** The last connection error of each client, and where it connects: for a message that says what went wrong. */
+const lastErrors = new WeakMap<object, Error>()
+const addresses = new WeakMap<object, string>()
+
+function watchErrors (client: Redis | Cluster, address: string, onError: ((err: Error) => void) | undefined): void {
+  addresses.set(client, address)
+  client.on('error', (err: Error) => {
+    lastErrors.set(client, err)
+    onError?.(err)
+  })
+}
+
+/**
+ * Why a client cannot reach Redis, in words an operator can act on:
+ * refused, host not found, authentication failed, timed out, with the
+ * address (never the password). `err` is the error the caller saw.
+ */
+export function describeConnectionFailure (client: RedisClient, err: Error): string {
+  const address = addresses.get(client) ?? 'Redis'
+  const seen = [lastErrors.get(client), err].filter((e): e is Error => e !== undefined)
+  const text = (e: Error): string => `${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`
+  const any = (pattern: RegExp): boolean => seen.some((e) => pattern.test(text(e)))
+  let what: string
+  if (any(/WRONGPASS|NOAUTH|invalid password|invalid username-password|without any password configured/i)) what = 'authentication failed (check the user and password in REDIS_URL)'
+  else if (any(/ECONNREFUSED/)) what = 'connection refused (is Redis running and listening there?)'
+  else if (any(/ENOTFOUND|EAI_AGAIN|EAI_NONAME/)) what = 'host not found (check the host name)'
+  else if (any(/ETIMEDOUT|did not answer within|timed? ?out/i)) what = 'timed out (no answer: a firewall, or the wrong address?)'
+  else if (any(/All sentinels are unreachable|failed to connect to sentinel/i)) what = 'no sentinel answered'
+  else what = seen[0]!.message
+  return `${address}: ${what}`
 }
 
 /**
@@ -31,11 +76,42 @@ export function createRedisClient (options: RedisClientOptions): Redis {
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxDelay)
   }
-  const client = options.url !== undefined
-    ? new Redis(options.url, common)
-    : new Redis({ ...common, host: options.host ?? '127.0.0.1', port: options.port ?? 6379 })
-  client.on('error', options.onError ?? (() => {}))
+  let client: Redis
+  let address: string
+  if (options.sentinels !== undefined && options.sentinels.length > 0) {
+    if (options.sentinelName === undefined || options.sentinelName === '') throw new RangeError('Redis Sentinel needs the primary\'s name (REDIS_SENTINEL_NAME)')
+    const credentials = options.url === undefined ? {} : urlCredentials(options.url)
+    client = new Redis({
+      ...common,
+      ...credentials,
+      sentinels: options.sentinels.map(hostPort),
+      name: options.sentinelName,
+      // Failover is Sentinel's job: keep asking it for the current primary.
+      sentinelRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxDelay),
+      failoverDetector: true
+    })
+    address = `primary ${options.sentinelName} via sentinels ${options.sentinels.join(',')}`
+  } else if (options.url !== undefined) {
+    client = new Redis(options.url, common)
+    address = `${client.options.host ?? '127.0.0.1'}:${client.options.port ?? 6379}`
+  } else {
+    client = new Redis({ ...common, host: options.host ?? '127.0.0.1', port: options.port ?? 6379 })
+    address = `${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`
+  }
+  watchErrors(client, address, options.onError)
   return client
+}
+
+/** The user, password, database and TLS of a redis:// or rediss:// URL (its host is for a single server). */
+function urlCredentials (url: string): Pick<RedisOptions, 'username' | 'password' | 'db' | 'tls'> {
+  const parsed = new URL(url)
+  const db = Number(parsed.pathname.slice(1) || '0')
+  return {
+    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {})
+  }
 }
 
 export interface RedisClusterClientOptions {
@@ -53,10 +129,7 @@ export interface RedisClusterClientOptions {
  */
 export function createRedisClusterClient (options: RedisClusterClientOptions): Cluster {
   if (options.nodes.length === 0) throw new RangeError('a Redis Cluster needs at least one seed node')
-  const nodes = options.nodes.map((node) => {
-    const colon = node.lastIndexOf(':')
-    return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) }
-  })
+  const nodes = options.nodes.map(hostPort)
   const client = new Cluster(nodes, {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -68,7 +141,7 @@ export function createRedisClusterClient (options: RedisClusterClientOptions): C
       maxRetriesPerRequest: 1
     }
   })
-  client.on('error', options.onError ?? (() => {}))
+  watchErrors(client, `cluster ${options.nodes.join(',')}`, options.onError)
   return client
 }
 

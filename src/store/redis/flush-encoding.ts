@@ -156,7 +156,10 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
       batch.lastMessageAt === undefined ? '' : String(batch.lastMessageAt),
       String(nowMs),
       String(options.maxFailedLog),
-      encodeMsgpack(writes)
+      encodeMsgpack(writes),
+      batch.previousSequence === undefined ? '' : String(batch.previousSequence),
+      batch.storeRollbacks === undefined ? '' : String(batch.storeRollbacks),
+      batch.messagesLost === undefined ? '' : String(batch.messagesLost)
     ]
   }
 }

@@ -111,7 +111,7 @@ export class FlushWriter {
     } else {
       this.state = null
     }
-    if (outcome !== ResultCode.Applied && outcome !== ResultCode.Duplicate && outcome !== ResultCode.LeaseLost) throw new Error(`apply-batch.lua answered ${String(outcome)}`)
+    if (outcome !== ResultCode.Applied && outcome !== ResultCode.Duplicate && outcome !== ResultCode.LeaseLost && outcome !== ResultCode.Behind) throw new Error(`apply-batch.lua answered ${String(outcome)}`)
     return outcome
   }
 

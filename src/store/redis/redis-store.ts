@@ -8,6 +8,7 @@ import {
   type Category,
   type FailedMessage,
   LeaseLostError,
+  StoreBehindError,
   type Position,
   type Resolution,
   ROOM_CATEGORIES,
@@ -35,6 +36,7 @@ import { WRITE_SCRIPTS } from './scripts.js'
 import { WindowReader } from './window-reads.js'
 
 // The client factories live in clients.ts; re-exported for the callers that build a store.
+import { describeConnectionFailure } from './clients.js'
 export { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClientOptions, type RedisClusterClientOptions } from './clients.js'
 
 export interface RedisStoreOptions {
@@ -165,7 +167,7 @@ export class RedisStore implements StatsStore {
     } catch (err) {
       // The client keeps reconnecting in the background; close() stops it.
       const cause = toStoreError(err)
-      throw new StoreUnavailableError(`cannot open the Redis store: ${cause.message.replace(/^Redis is unavailable: /, '')}`, { cause })
+      throw new StoreUnavailableError(`cannot open the Redis store at ${describeConnectionFailure(redis, cause)}`, { cause })
     }
   }
 
@@ -192,6 +194,7 @@ export class RedisStore implements StatsStore {
     validateBatch(batch)
     const outcome = await this.writer.apply(batch, token, this.clock())
     if (outcome === ResultCode.LeaseLost) throw new LeaseLostError()
+    if (outcome === ResultCode.Behind) throw new StoreBehindError()
     // A reader in this process sees the new window state at once.
     this.windows.invalidate()
     return outcome === ResultCode.Applied ? 'applied' : 'duplicate'
@@ -211,7 +214,10 @@ export class RedisStore implements StatsStore {
       failedMessages: Number(totals.failed ?? 0),
       events: countsRecord(events),
       startedAt: optionalNumber(totals.startedAt),
-      lastMessageAt: optionalNumber(totals.lastMessageAt)
+      lastMessageAt: optionalNumber(totals.lastMessageAt),
+      // Absent until a worker records a rollback (the embedded store never has one).
+      ...(totals.storeRollbacks === undefined ? {} : { storeRollbacks: Number(totals.storeRollbacks) }),
+      ...(totals.messagesLost === undefined ? {} : { messagesLost: Number(totals.messagesLost) })
     }
   }
 

@@ -9,7 +9,9 @@ export enum ResultCode {
   /** Written. */
   Applied = 1,
   /** Nothing written: the lease is held by another token. */
-  LeaseLost = -1
+  LeaseLost = -1,
+  /** Nothing written: the committed sequence is below the batch's previous one (the store lost writes). */
+  Behind = -2
 }
 
 /** The Lua source of the `Result` table (prepended to every script by the loader). */

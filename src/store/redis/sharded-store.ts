@@ -5,6 +5,7 @@ import {
   type Category,
   type FailedMessage,
   LeaseLostError,
+  StoreBehindError,
   type Position,
   type Resolution,
   type ResumePlan,
@@ -86,7 +87,7 @@ export class ShardedRedisStore implements StatsStore {
     const parts = splitBatch(batch, this.shards.length)
     const outcomes = await Promise.allSettled(this.shards.map((shard, i) => shard.applyBatch(parts[i]!, leaseToken)))
     const failures = outcomes.flatMap((outcome) => outcome.status === 'rejected' ? [outcome.reason as unknown] : [])
-    if (failures.length > 0) throw failures.find((err) => err instanceof LeaseLostError) ?? failures[0]
+    if (failures.length > 0) throw failures.find((err) => err instanceof LeaseLostError) ?? failures.find((err) => err instanceof StoreBehindError) ?? failures[0]
     return outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value === 'applied') ? 'applied' : 'duplicate'
   }
 

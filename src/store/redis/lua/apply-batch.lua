@@ -34,10 +34,14 @@ ARGV[10] the writes, MessagePack (msgpack.ts), an array of:
   [9] rooms leaving the tracked set: ZREM
   [10] failed log entries (JSON), oldest first
   [11] { floor, newest }: the bucket life after this flush
+ARGV[11] the sequence the writer last saw committed ('' = no check)
+ARGV[12] store rollbacks to add to totals.storeRollbacks ('' = none)
+ARGV[13] messages lost to add to totals.messagesLost ('' = none)
 
 Returns (result-codes.ts) Result.Applied, Result.Duplicate (sequence not
-above the committed one) or Result.LeaseLost; nothing is written unless
-Result.Applied.
+above the committed one), Result.Behind (the committed sequence is below
+ARGV[11]: the store lost writes, e.g. restarted from an older snapshot) or
+Result.LeaseLost; nothing is written unless Result.Applied.
 ]]
 --- @include "increments"
 
@@ -55,6 +59,8 @@ if position then
     committed = tonumber(position)
   end
 end
+-- The store must be at least where the writer left it: adding to older counts would hide the loss.
+if ARGV[11] and ARGV[11] ~= '' and committed < tonumber(ARGV[11]) then return Result.Behind end
 if tonumber(ARGV[2]) <= committed then return Result.Duplicate end
 
 if ARGV[3] == '1' then eventId = ARGV[4] end
@@ -68,6 +74,8 @@ local totals = KEYS[3]
 redis.call('HINCRBY', totals, 'messages', ARGV[5])
 redis.call('HINCRBY', totals, 'failed', ARGV[6])
 redis.call('HSETNX', totals, 'startedAt', ARGV[8])
+if ARGV[12] and ARGV[12] ~= '' then redis.call('HINCRBY', totals, 'storeRollbacks', ARGV[12]) end
+if ARGV[13] and ARGV[13] ~= '' then redis.call('HINCRBY', totals, 'messagesLost', ARGV[13]) end
 if ARGV[7] ~= '' then
   local last = redis.call('HGET', totals, 'lastMessageAt')
   if not last or tonumber(last) < tonumber(ARGV[7]) then
