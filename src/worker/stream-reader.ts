@@ -35,11 +35,12 @@ export interface StreamReaderOptions {
 }
 
 /**
- * Least time from one connection attempt to the next. The back-off starts
- * again from 100 ms after a connection that delivered, so an interface that
- * sends `retry: 0` and one event, then closes, would otherwise be dialled
- * about 11 times a second. One second keeps a well-behaved interface that
- * drops now and then as quick to resume, and bounds that loop to 1/s.
+ * Least time from opening a connection that delivered to dialling the next.
+ * The back-off starts again from 100 ms after such a connection, so an
+ * interface that sends `retry: 0` and one event, then closes, would otherwise
+ * be dialled about 11 times a second. One second bounds that loop to 1/s and
+ * leaves a connection that lived longer (a cut after minutes) to resume at
+ * once. Failed attempts need no floor: their back-off doubles.
  */
 export const MIN_RECONNECT_INTERVAL_MS = 1000
 
@@ -121,7 +122,7 @@ export class StreamReader {
         connection = await source.open(this.options.resumeFrom())
       } catch (err) {
         if (source.kind === 'file') throw err
-        const delay = Math.max(retryMs, backoff.next(), floor())
+        const delay = Math.max(retryMs, backoff.next())
         this.countReconnect()
         log.warn({ err, delayMs: delay }, 'cannot connect to the chat interface; retrying')
         await this.pause(delay)
