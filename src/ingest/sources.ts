@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import type { Readable, Transform } from 'node:stream'
+import { pipeline, type Readable, type Transform } from 'node:stream'
 import zlib from 'node:zlib'
 
 /** One connection to (or one pass over) the chat event stream. */
@@ -97,11 +97,9 @@ export function bodyDecoders (header: string | undefined): Transform[] | Interfa
  */
 function decodedBody (response: IncomingMessage, decoders: Transform[]): AsyncIterable<Buffer> {
   if (decoders.length === 0) return response as AsyncIterable<Buffer>
-  const output = decoders.reduce<Readable>((input, decoder) => input.pipe(decoder), response)
-  // pipe() does not pass errors on: each stage's error ends the last one, which the reader iterates.
-  const last = decoders[decoders.length - 1] as Transform
-  for (const stage of [response, ...decoders.slice(0, -1)]) stage.once('error', (err) => { last.destroy(err) })
-  return output as AsyncIterable<Buffer>
+  // pipeline() destroys every stage on an error or a connection cut short, so the reader's loop over
+  // the last stage ends with that error; the reader logs it and reconnects.
+  return pipeline([response, ...decoders], () => {}) as unknown as AsyncIterable<Buffer>
 }
 
 /** Reads `url` as an SSE stream, sending Last-Event-ID to resume. */

@@ -145,6 +145,25 @@ describe('the interface\'s framing', () => {
     assert.ok(ended?.err?.code?.startsWith('Z_'), JSON.stringify(ended))
   })
 
+  it('a compressed stream cut mid-body is noticed at once: the worker resumes from Last-Event-ID and counts each event once', async (t) => {
+    const served = await serve(t, (request, response, index) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
+      const from = Number(request.headers['last-event-id'] ?? 0) + 1
+      const gzip = zlib.createGzip()
+      gzip.pipe(response)
+      // The first answer is cut after half the events (mid-stream, no gzip trailer), once they reached
+      // the socket; the second sends the rest and stays open.
+      gzip.write(sseBody(index === 0 ? MESSAGES / 2 : MESSAGES - from + 1, from))
+      gzip.flush(() => {
+        if (index === 0) setTimeout(() => response.socket?.destroy(), 200)
+      })
+    })
+    const { worker, store } = await startWorker(t, served.url)
+    await waitUntil(async () => (await store.totals()).totalMessages === MESSAGES, () => `all events once (tally ${JSON.stringify(worker.tally)}, ${served.requests.length} requests, connected ${String(worker.connected)})`, 15_000)
+    assert.equal(served.requests.length, 2)
+    assert.equal(worker.tally.failed, 0)
+  })
+
   for (const [what, headers, expected] of [
     ['an HTML page', { 'content-type': 'text/html; charset=utf-8' }, 'CS_INTERFACE_CONTENT_TYPE'],
     ['an unknown content coding', { 'content-type': 'text/event-stream', 'content-encoding': 'zstd' }, 'CS_INTERFACE_ENCODING']
