@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { destination as pinoDestination, type Logger } from 'pino'
 import { startApiServer } from './api/server.js'
+import type { WorkerStatus } from './api/services/worker-status.js'
 import { type Config, ConfigError, type ConfigUses, loadConfig, usesRedis } from './config.js'
 import { fileSource, httpSource, type ChunkSource } from './ingest/sources.js'
 import { createLogger, prettyDestination, redactUrl } from './logger.js'
@@ -59,6 +60,7 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
     maxEventBytes: config.MAX_EVENT_BYTES,
     maxPendingUpdates: config.MAX_PENDING_UPDATES,
     leaseTtlMs: config.LEASE_TTL_MS,
+    streamStallMs: config.STREAM_STALL_MS,
     hooks: WORKER_METRIC_HOOKS,
     onProgress: showProgress
   })
@@ -109,8 +111,9 @@ async function builtInSimulator (config: Config, logger: Logger): Promise<Stream
   return { source: httpSource(simulator.url, 'built-in simulator'), simulator }
 }
 
-function workerStatusOf (worker: Worker): { connected: boolean, role: 'active' | 'standby' | 'none' } {
-  return { connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none' }
+function workerStatusOf (worker: Worker): WorkerStatus {
+  const stalledForMs = worker.stalledForMs
+  return { connected: worker.connected, role: worker.role === 'active' ? 'active' : worker.role === 'standby' ? 'standby' : 'none', stalledForMs: stalledForMs === null ? null : Math.round(stalledForMs) }
 }
 
 async function openStore (config: Config, logger: Logger): Promise<StatsStore> {

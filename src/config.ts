@@ -33,6 +33,7 @@ export const ConfigSchema = Type.Object({
 
   FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
   MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),
+  STREAM_STALL_MS: Integer('How long a connected stream may deliver nothing countable (no chat message or system event: only failed lines, keep-alives) before readiness fails and chat_stats_stream_uncounted_seconds says so', 60_000, 1000, 3_600_000),
   // Storage bounds (SPEC section 3); ARCHITECTURE.md "Memory" gives the formula and each default's reason.
   MAX_TRACKED_WORDS: Integer('Members kept in each all-time list: words, nicks, rooms, emotes (lowest counts trimmed); 500,000 keeps every word said more than a few times a day', 500_000, 100),
   MAX_TRACKED_ROOMS: Integer('Rooms that keep a drill-down (the most active by all-time messages); 1,000 covers the rooms that carry most of the firehose', 1000, 1),

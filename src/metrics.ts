@@ -23,6 +23,8 @@ export interface IngestProgress {
   readonly tally: Readonly<{ messages: number, system: number, failed: number, skipped: number }>
   /** Counter updates held that are not yet in the store. */
   readonly pendingUpdates: number
+  /** Milliseconds the connected stream has delivered nothing countable (0 while disconnected). */
+  readonly msWithoutCounted?: number
 }
 
 const TALLY_FIELD: Record<IngestOutcome, keyof IngestProgress['tally']> = { message: 'messages', system: 'system', failed: 'failed', skipped: 'skipped' }
@@ -94,6 +96,17 @@ new Gauge({
     let pending = 0
     for (const worker of watchedWorkers) pending += worker.pendingUpdates
     this.set(pending)
+  }
+})
+
+new Gauge({
+  name: 'chat_stats_stream_uncounted_seconds',
+  help: 'Seconds the connected chat stream has delivered nothing countable (no chat message or system event), 0 while disconnected; past STREAM_STALL_MS readiness fails',
+  registers: [metricsRegistry],
+  collect () {
+    let ms = 0
+    for (const worker of watchedWorkers) ms = Math.max(ms, worker.msWithoutCounted ?? 0)
+    this.set(ms / 1000)
   }
 })
 

@@ -53,6 +53,9 @@ export const Errors = {
   workerNotReady: defineError('CS_WORKER_NOT_READY', 503, (role: string) => ({
     message: `the worker is not connected to the chat stream (role: ${role})`, headers: { 'retry-after': '1' }
   })),
+  streamStalled: defineError('CS_STREAM_STALLED', 503, (stalledMs: number) => ({
+    message: `the chat stream is connected but has delivered nothing countable (no chat message or system event) for ${Math.round(stalledMs / 1000)} s: see the worker's log and the failed messages`, headers: { 'retry-after': '5' }
+  })),
   tooManyStreams: defineError('CS_TOO_MANY_STREAMS', 503, (max: number) => ({
     message: `at most ${max} live streams are served at once`, headers: { 'retry-after': '5' }
   })),

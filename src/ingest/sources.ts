@@ -1,7 +1,8 @@
 import { createReadStream, statSync } from 'node:fs'
-import http from 'node:http'
+import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import type { Readable } from 'node:stream'
+import { pipeline, type Readable, type Transform } from 'node:stream'
+import zlib from 'node:zlib'
 
 /** One connection to (or one pass over) the chat event stream. */
 export interface StreamConnection {
@@ -35,6 +36,78 @@ export class InterfaceStatusError extends Error {
   }
 }
 
+/** Raised when the interface answers 200 with a body that is not an event stream (an HTML page, say). */
+export class InterfaceContentTypeError extends Error {
+  readonly code = 'CS_INTERFACE_CONTENT_TYPE'
+  constructor (readonly contentType: string) {
+    super(`chat interface answered Content-Type ${JSON.stringify(contentType)}; expected ${STREAM_MEDIA_TYPES.join(' or ')}`)
+    this.name = 'InterfaceContentTypeError'
+  }
+}
+
+/** Raised when the body is encoded in a way the worker cannot decode. */
+export class InterfaceEncodingError extends Error {
+  readonly code = 'CS_INTERFACE_ENCODING'
+  constructor (readonly contentEncoding: string) {
+    super(`chat interface answered Content-Encoding ${JSON.stringify(contentEncoding)}; this worker decodes ${Object.keys(DECODERS).join(', ')}`)
+    this.name = 'InterfaceEncodingError'
+  }
+}
+
+/**
+ * Media types read as a chat stream: SSE, and NDJSON under its usual names.
+ * A response without Content-Type is read too (HTTP lets the recipient
+ * judge the body); any other type (an error page, a login form) is refused.
+ */
+export const STREAM_MEDIA_TYPES: readonly string[] = ['text/event-stream', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines']
+
+/** Content codings HTTP allows for a body and node:zlib decodes, streamed. */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress()
+}
+
+/** Why a 200 answer cannot be read as a chat stream, or null when it can. */
+export function refusedContentType (header: string | undefined): InterfaceContentTypeError | null {
+  if (header === undefined || header.trim() === '') return null
+  const mediaType = header.split(';', 1)[0]?.trim().toLowerCase() ?? ''
+  return STREAM_MEDIA_TYPES.includes(mediaType) ? null : new InterfaceContentTypeError(header.slice(0, 200))
+}
+
+/**
+ * The decoders that undo `header` (codings in the order they were applied,
+ * so they are undone last first), or an error for one this worker cannot
+ * decode. `identity` and an absent header need none.
+ */
+export function bodyDecoders (header: string | undefined): Transform[] | InterfaceEncodingError {
+  if (header === undefined) return []
+  const codings = header.split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== '' && coding !== 'identity')
+  const decoders: Transform[] = []
+  for (const coding of codings.reverse()) {
+    const create = DECODERS[coding]
+    if (create === undefined) {
+      for (const decoder of decoders) decoder.destroy()
+      return new InterfaceEncodingError(header.slice(0, 200))
+    }
+    decoders.push(create())
+  }
+  return decoders
+}
+
+/**
+ * The body as chunks, decoded when it is content-coded: streamed through
+ * node:zlib with back-pressure, so a compressed stream costs no more memory
+ * than a plain one and a corrupt one ends the connection with zlib's error.
+ */
+function decodedBody (response: IncomingMessage, decoders: Transform[]): AsyncIterable<Buffer> {
+  if (decoders.length === 0) return response as AsyncIterable<Buffer>
+  // pipeline() destroys every stage on an error or a connection cut short, so the reader's loop over
+  // the last stage ends with that error; the reader logs it and reconnects.
+  return pipeline([response, ...decoders], () => {}) as unknown as AsyncIterable<Buffer>
+}
+
 /** Reads `url` as an SSE stream, sending Last-Event-ID to resume. */
 export function httpSource (url: string, label: string, connectTimeoutMs = 10_000): ChunkSource {
   const target = new URL(url)
@@ -53,10 +126,22 @@ export function httpSource (url: string, label: string, connectTimeoutMs = 10_00
           reject(new InterfaceStatusError(response.statusCode ?? 0))
           return
         }
+        const refused = refusedContentType(response.headers['content-type'])
+        const decoders = refused ?? bodyDecoders(response.headers['content-encoding'])
+        if (decoders instanceof Error) {
+          response.resume()
+          request.destroy()
+          reject(decoders)
+          return
+        }
+        const chunks = decodedBody(response, decoders)
         resolve({
-          chunks: response as AsyncIterable<Buffer>,
+          chunks,
           totalBytes: null,
-          close: () => { request.destroy() }
+          close: () => {
+            request.destroy()
+            for (const decoder of decoders) decoder.destroy()
+          }
         })
       })
       request.on('timeout', () => request.destroy(new Error(`no answer from the chat interface within ${connectTimeoutMs} ms`)))

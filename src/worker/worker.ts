@@ -27,6 +27,8 @@ export interface WorkerOptions {
   leaseTtlMs?: number
   /** Silence with no byte from the interface before reconnecting. Default 60 s. */
   idleTimeoutMs?: number
+  /** STREAM_STALL_MS: a connection delivering nothing countable this long is reported stalled. Default 60 s. */
+  streamStallMs?: number
   /** How often a progress line is logged. Default 5 s. */
   progressIntervalMs?: number
   /** The worker's clock (epoch ms). Default Date.now. */
@@ -145,13 +147,25 @@ export class Worker {
       mustPause: () => this.backPressure.mustPauseReading(),
       waitForDrain: async () => await this.backPressure.waitForDrain(keepReading),
       onReconnect: this.hooks.onReconnect,
-      onConnected: this.hooks.onConnected
+      onConnected: this.hooks.onConnected,
+      countedEvents: () => this.pipeline.builder.tally.messages + this.pipeline.builder.tally.system,
+      stallAfterMs: options.streamStallMs
     })
   }
 
   /** True while connected to the chat stream. */
   get connected (): boolean {
     return this.reader.connected
+  }
+
+  /** Milliseconds the connected stream has delivered nothing countable, once past STREAM_STALL_MS; else null. */
+  get stalledForMs (): number | null {
+    return this.reader.stalledForMs()
+  }
+
+  /** Milliseconds the connected stream has delivered nothing countable (0 while disconnected). */
+  get msWithoutCounted (): number {
+    return this.reader.msWithoutCounted()
   }
 
   /** How many times the stream was reconnected (or a connection retried). */

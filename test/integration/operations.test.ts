@@ -36,7 +36,7 @@ describe('operations', () => {
       const answer = await getJson(`${base}/health/ready`)
       return answer.status === 200 ? answer.body : undefined
     }, 30_000, 'the worker to be ready')
-    assert.deepEqual(ready, { status: 'ready', store: 'ok', worker: { connected: true, role: 'active' } })
+    assert.deepEqual(ready, { status: 'ready', store: 'ok', worker: { connected: true, role: 'active', stalledForMs: null } })
     assert.equal((await getJson(`${base}/health/live`)).status, 200)
     const metrics = await eventually(async () => {
       const { text } = await getJson(`${base}/metrics`)

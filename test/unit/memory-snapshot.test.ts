@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   MemoryStore, type MemoryStoreOptions, SnapshotCorruptError, SnapshotUnreadableError, SnapshotWriteError
@@ -528,5 +529,76 @@ describe('MemoryStore writes snapshots atomically', () => {
       assert.equal(facts.count, facts.sequence)
     }
     assert.equal(snapshotFacts(await readFile(path, 'utf8'), 'tick').sequence, 40)
+  })
+})
+
+describe('MemoryStore snapshot shares the event loop', () => {
+  it('serialises a large state in slices: timers run between them, and the state read stays consistent', async (t) => {
+    // The event loop's delay (perf_hooks samples it every millisecond), and a timer of our own due every
+    // millisecond: how often it ran while the state was serialised.
+    const delay = monitorEventLoopDelay({ resolution: 1 })
+    let ticks = 0
+    let ticker: NodeJS.Timeout | null = null
+    t.after(() => { if (ticker !== null) clearInterval(ticker) })
+    // Temp-file writes are kept in memory and written at fsync: they resolve at once, so no turn of the event
+    // loop comes from the disk and only the serialiser's own yields let timers run. Sampled from the temp
+    // file's open (just before the state is read) to its fsync (just after).
+    const fileSystem: SnapshotFileSystem = {
+      ...nodeFileSystem,
+      async open (path, flags) {
+        const handle = await nodeFileSystem.open(path, flags)
+        if (flags !== 'wx') return handle
+        delay.reset()
+        delay.enable()
+        ticker = setInterval(() => { ticks++ }, 1)
+        const pieces: string[] = []
+        return {
+          write: async (data: string) => { pieces.push(data) },
+          sync: async () => {
+            delay.disable()
+            if (ticker !== null) clearInterval(ticker)
+            await handle.write(pieces.join(''))
+            await handle.sync()
+          },
+          close: async () => { await handle.close() }
+        }
+      }
+    }
+    const path = join(await tempDir(t), 'store.json')
+    const made = makeStore(t, path, { maxTrackedWords: 400_000, maxTrackedPerRoom: 50_000, fileSystem })
+    await made.store.open()
+    const words = new Map<string, number>()
+    for (let i = 0; i < 300_000; i++) words.set(`word-${i.toString(36)}`, 1 + (i % 97))
+    const nicks = new Map<string, number>()
+    for (let i = 0; i < 100_000; i++) nicks.set(`nick_${i.toString(36)}`, 1 + (i % 31))
+    const second = Math.floor(made.clock.now / 1000)
+    await made.store.applyBatch(batch(1, [slice(second, { messages: 7, words, nicks, roomDetail: { '#big': { messages: 7, words: [...words].slice(0, 40_000) } } })]))
+
+    const writing = made.store.snapshotNow()
+    // A write that arrives meanwhile waits for the state read, so it is not in this snapshot.
+    const late = made.store.applyBatch(batch(2, [slice(second, { messages: 1, words: { late: 1 } })]))
+    await writing
+    assert.equal(await late, 'applied')
+
+    const written = made.store.lastSnapshot
+    assert.ok(written !== null)
+    t.diagnostic(`snapshot ${(written.bytes / 2 ** 20).toFixed(1)} MiB, ${written.records} records, serialised in ${written.serializeMs.toFixed(0)} ms with ${written.yields} yields; ` +
+      `event-loop delay max ${(delay.max / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms; a 1 ms timer ran ${ticks} times while serialising`)
+    assert.ok(written.bytes > 4 * 2 ** 20, 'a large state')
+    // Serialising megabytes takes longer than one slice, so it yields more than once, and each yield gives
+    // the timers a turn: the 1 ms timer (due again by the end of each slice, which lasts longer) ran once per
+    // yield. All but the first: that one starts from the file's open callback, in the same loop turn's poll
+    // phase, and setImmediate resumes it before the turn comes back to the timers.
+    assert.ok(written.yields > 1, 'the serialisation yields to the event loop')
+    assert.ok(ticks >= written.yields - 1, `the timer ran ${ticks} times for ${written.yields} yields`)
+    assert.ok(delay.count > 0, 'the event-loop delay was sampled while serialising')
+    assert.deepEqual(snapshotFacts(await readFile(path, 'utf8'), 'late'), { sequence: 1, totalMessages: 7, count: 0 })
+
+    // And the slices add up to a file the reader accepts.
+    await made.store.close()
+    const again = makeStore(t, path, { maxTrackedWords: 400_000, maxTrackedPerRoom: 50_000, now: made.clock.now })
+    await again.store.open()
+    assert.equal(again.store.structureSizes().lists.words, 300_001, 'the late word was saved on close')
+    assert.equal((await again.store.totals()).totalMessages, 8)
   })
 })

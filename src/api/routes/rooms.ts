@@ -9,7 +9,7 @@ const roomRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/rooms/:room', {
     schema: {
       summary: 'One room\'s drill-down',
-      description: 'Messages, message rate, top words, nicks and emotes, and moderation events (CLEARCHAT, CLEARMSG, ...) by command of one room, all time or over a window. The room is given as counted, `#` URL-encoded: `/stats/rooms/%23forsen`. messagesPerSecond is messages / window seconds, or for `all` the rate over the last minute. Takes the top-list parameters, `stopwords` for its words and `bots` for its nicks. Answers carry X-Stats-Window, Last-Modified for a sliding window, and X-Stats-Max-Error: the largest bound of its three lists (0 while exact). A room never seen is a 404.',
+      description: 'Messages, message rate, top words, nicks and emotes, and moderation events (CLEARCHAT, CLEARMSG, ...) by command of one room, all time or over a window. The room is given as counted, `#` URL-encoded: `/stats/rooms/%23forsen`. messagesPerSecond is messages / window seconds (while the stream is younger than the window and the room has no older message, / the seconds since the stream started), or for `all` the rate over the last minute. Takes the top-list parameters, `stopwords` for its words and `bots` for its nicks. Answers carry X-Stats-Window, Last-Modified for a sliding window, and X-Stats-Max-Error: the largest bound of its three lists (0 while exact). A room never seen is a 404.',
       tags: ['rooms'],
       params: RoomParams,
       querystring: RoomQuery,

@@ -18,7 +18,7 @@ const EventCounts = Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
 })
 
 export const StatsBody = Type.Object({
-  messagesPerSecond: Type.Number({ description: 'Mean chat messages per second over the last `windowSeconds` complete seconds' }),
+  messagesPerSecond: Type.Number({ description: 'Mean chat messages per second over the last `windowSeconds` complete seconds, or over the complete seconds since the first message when there are fewer' }),
   lastSecond: Type.Integer({ description: 'Chat messages in the last complete second' }),
   windowSeconds: Type.Integer({ description: 'The averaging window used, in seconds' }),
   totalMessages: Type.Integer({ description: 'Chat messages counted since the store was created' }),
@@ -98,7 +98,7 @@ export const RoomBody = Type.Object({
   room: Type.String({ description: 'The room' }),
   window: Type.String({ description: 'The window counted' }),
   messages: Type.Integer({ description: 'Chat messages in the room within the window' }),
-  messagesPerSecond: Type.Number({ description: 'messages / window seconds; for window `all`, the rate over the last minute' }),
+  messagesPerSecond: Type.Number({ description: 'messages / window seconds (or / the seconds since the stream started, at least 1, when that is shorter and the room has no older message); for window `all`, the rate over the last minute' }),
   words: WordList,
   nicks: NickList,
   emotes: EmoteList,

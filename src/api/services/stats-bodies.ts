@@ -1,3 +1,4 @@
+import { MAX_SENT_AHEAD_MS } from '../../model/event-time.js'
 import { MAX_SERIES_POINTS, STEP_MS } from '../../store/series.js'
 import { isStopword } from '../../stopwords.js'
 import type { Category, Resolution, RoomCategory, StatsStore, TimePoint, WindowName } from '../../store/types.js'
@@ -63,19 +64,23 @@ export class StatsBodies {
     this.isBot = (nick) => bots.has(nick.toLowerCase())
   }
 
-  /** The GET /stats body; the rate is the mean over the last `rateWindowSeconds` complete seconds. */
+  /**
+   * The GET /stats body. The rate is the mean over the last `rateWindowSeconds`
+   * complete seconds, or over the complete seconds since the first message
+   * when there are fewer (see `streamRate`).
+   */
   async stats (rateWindowSeconds: number): Promise<StatsBody> {
     const currentSecondMs = Math.floor(this.clock() / 1000) * 1000
     const [totals, points] = await Promise.all([
       this.store.totals(),
-      // The complete seconds only: the one being filled would drag the mean down.
-      this.store.series('1s', currentSecondMs - rateWindowSeconds * 1000, currentSecondMs - 1000)
+      // The window's complete seconds, the one being filled and the few ahead an event time may take:
+      // together they say whether every message counted so far falls inside the window.
+      this.store.series('1s', currentSecondMs - rateWindowSeconds * 1000, currentSecondMs + SECONDS_AHEAD * 1000)
     ])
-    let sum = 0
-    for (const point of points) sum += point.messages
+    const complete = points.filter((point) => point.t < currentSecondMs)
     return {
-      messagesPerSecond: sum / rateWindowSeconds,
-      lastSecond: points.at(-1)?.messages ?? 0,
+      messagesPerSecond: streamRate(complete, points, totals.totalMessages, rateWindowSeconds),
+      lastSecond: complete.at(-1)?.messages ?? 0,
       windowSeconds: rateWindowSeconds,
       totalMessages: totals.totalMessages,
       failedMessages: totals.failedMessages,
@@ -96,16 +101,20 @@ export class StatsBodies {
   /** A room's drill-down, or null when the room was never seen. */
   async room (room: string, params: TopParams): Promise<RoomAnswer | null> {
     // roomTop answers [] for an unknown room, so everything can be asked at once.
-    const [totals, lastMinute, words, nicks, emotes] = await Promise.all([
+    const [totals, lastMinute, allTime, storeTotals, words, nicks, emotes] = await Promise.all([
       this.store.roomTotals(room, params.window),
       params.window === 'all' ? this.store.roomTotals(room, '1m') : null,
+      params.window === 'all' ? null : this.store.roomTotals(room, 'all'),
+      this.store.totals(),
       this.roomTop(room, 'words', params),
       this.roomTop(room, 'nicks', params),
       this.roomTop(room, 'emotes', params)
     ])
     if (totals === null) return null
     const seconds = windowSeconds(params.window)
-    const messagesPerSecond = seconds === null ? (lastMinute?.messages ?? 0) / 60 : totals.messages / seconds
+    // Window `all` gives the rate over the last minute.
+    const rated = seconds === null ? { messages: lastMinute?.messages ?? 0, seconds: 60, allTime: totals.messages } : { messages: totals.messages, seconds, allTime: allTime?.messages ?? totals.messages }
+    const messagesPerSecond = roomRate(rated.messages, rated.allTime, rated.seconds, storeTotals.startedAt, this.clock())
     const body: RoomBody = {
       room,
       window: params.window,
@@ -167,6 +176,44 @@ export class StatsBodies {
     if (category === 'nicks' && params.bots === 'exclude') return this.isBot
     return undefined
   }
+}
+
+/** Seconds past the current one that a message's event time may fall in (tmi-sent-ts up to 5 s ahead, and the second it ends in). */
+const SECONDS_AHEAD = Math.ceil(MAX_SENT_AHEAD_MS / 1000) + 1
+
+/**
+ * The stream's mean rate over the last `windowSeconds` complete seconds, or,
+ * while the stream is younger than that, over the complete seconds since its
+ * first message: one second in at 480/s it says 480, not 48. The stream is
+ * young when every message counted so far (`totalMessages`) lies in `span`
+ * (the window's seconds through a few ahead); its first message's second is
+ * then the first non-zero point. `complete` are the window's complete seconds.
+ * No complete second since the first message gives 0.
+ */
+export function streamRate (complete: readonly TimePoint[], span: readonly TimePoint[], totalMessages: number, windowSeconds: number): number {
+  let sum = 0
+  for (const point of complete) sum += point.messages
+  let spanSum = 0
+  for (const point of span) spanSum += point.messages
+  if (spanSum < totalMessages) return sum / windowSeconds
+  const first = complete.findIndex((point) => point.messages > 0)
+  if (first === -1) return 0
+  return sum / Math.min(windowSeconds, complete.length - first)
+}
+
+/**
+ * A room's mean rate over a window of `windowSeconds` holding `windowMessages`
+ * (the bucket being filled included), or over the time since the stream's
+ * first write (`startedAtMs`) when that is shorter and the room has no message
+ * older than the window (`allTimeMessages` equal to `windowMessages`), at
+ * least one second. The store keeps no first-message time per room, so a room
+ * that appears later than the stream is still averaged from the stream's start.
+ */
+export function roomRate (windowMessages: number, allTimeMessages: number, windowSeconds: number, startedAtMs: number | null, nowMs: number): number {
+  if (windowMessages === 0 || startedAtMs === null) return 0
+  if (allTimeMessages > windowMessages) return windowMessages / windowSeconds
+  const elapsedSeconds = Math.max(1, (nowMs - startedAtMs) / 1000)
+  return windowMessages / Math.min(windowSeconds, elapsedSeconds)
 }
 
 /** How many points a series of `windowSeconds` at `resolution` holds (what GET /stats/timeseries costs). */

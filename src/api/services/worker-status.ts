@@ -4,6 +4,8 @@ import fp from 'fastify-plugin'
 export interface WorkerStatus {
   connected: boolean
   role: 'active' | 'standby' | 'none'
+  /** How long the connected stream has delivered nothing countable, once past STREAM_STALL_MS; else null (absent: not tracked). */
+  stalledForMs?: number | null
 }
 
 declare module 'fastify' {

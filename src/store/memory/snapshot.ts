@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import * as fsp from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { setImmediate } from 'node:timers/promises'
 import { CATEGORIES, ROOM_CATEGORIES, type Counts } from '../types.js'
 import { flattenTrimmed } from '../windows/serialise.js'
 import { SnapshotWriteError } from './errors.js'
@@ -18,7 +19,7 @@ export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
  *   ["meta",{sequence,lastEventId,totalMessages,failedMessages,events,startedAt,lastMessageAt,windowLife}],
  *   ["failed",[{raw,reason,at},...]],                 oldest first, in chunks
  *   ["series","1s"|"1m",[epochSecondOrMinute,messages,...]],
- *   ["top",category,[value,count,value,count,...]],  in chunks of CHUNK_ENTRIES
+ *   ["top",category,[value,count,value,count,...]],  in chunks of CHUNK_ENTRIES (any size reads)
  *   ["room",room,{messages,events}],                 a tracked room, before its lists
  *   ["roomTop",room,"words"|"nicks"|"emotes",[value,count,...]],
  *   ["bucket",level,bucketIndex,category,[err,value,count,...]],        a trimmed list (serialise.ts)
@@ -40,11 +41,20 @@ export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
  */
 
 export { READABLE_VERSIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot-format.js'
-/** List entries per record line. */
-const CHUNK_ENTRIES = 10_000
+/** List entries per record line: small enough that one line is quick to encode (the reader takes any size). */
+const CHUNK_ENTRIES = 2000
 const FAILED_PER_RECORD = 200
-/** Bytes gathered before a write (and a turn of the event loop). */
-const WRITE_CHUNK_CHARS = 1 << 20
+/** Characters gathered before a write (hashed and encoded in one go, so kept short). */
+const WRITE_CHUNK_CHARS = 256 * 1024
+/**
+ * Longest stretch of serialising before the writer yields to the event loop.
+ * The store shares its process with the API: a write that yielded only at
+ * each 1 MiB file write held the loop for up to 0.5-1.3 s at a time on a
+ * loaded machine (BENCHMARKS.md, "Snapshot writes and the event loop").
+ * Slices of about 5 ms keep an API request's wait near one slice; a yield
+ * costs one setImmediate turn, so the write takes little longer.
+ */
+export const SNAPSHOT_SLICE_MS = 5
 
 /** The file operations a snapshot write needs (node:fs/promises by default; tests inject faults). */
 export interface SnapshotFileHandle {
@@ -69,6 +79,8 @@ export const nodeFileSystem: SnapshotFileSystem = {
 export interface SnapshotWriteResult {
   bytes: number
   records: number
+  /** Times the writer gave the event loop a turn while serialising (SNAPSHOT_SLICE_MS). */
+  yields: number
   /** Milliseconds spent producing the text (while writes to the store wait). */
   serializeMs: number
   /** Milliseconds for the whole write, fsync and rename included. */
@@ -214,10 +226,19 @@ export async function writeSnapshot (
       bytes += Buffer.byteLength(text, 'utf8')
       await out.write(text)
     }
+    let yields = 0
+    let sliceStarted = performance.now()
     for (const record of snapshotRecords(state)) {
       buffer += `${record},\n`
       records++
       if (buffer.length >= WRITE_CHUNK_CHARS) await flush()
+      if (performance.now() - sliceStarted >= SNAPSHOT_SLICE_MS) {
+        // The state is not written to meanwhile (the store holds its writes until onSerialized), so the
+        // generator resumes on the same state; reads and other timers run in between.
+        await setImmediate()
+        yields++
+        sliceStarted = performance.now()
+      }
     }
     await flush()
     const serializeMs = performance.now() - started
@@ -232,7 +253,7 @@ export async function writeSnapshot (
     tempCreated = false
     await syncDirectory(fs, directory)
     await removeStaleTemps(directory, basename(path))
-    return { bytes, records, serializeMs, totalMs: performance.now() - started }
+    return { bytes, records, yields, serializeMs, totalMs: performance.now() - started }
   } catch (err) {
     release()
     await handle?.close().catch(() => {})
