@@ -351,7 +351,7 @@ class Bench {
         bareApi.send({ type: 'serve-bare-api' })
         bareUrl = (await bareApi.next('listening', 60_000)).url as string
       }
-      const apiRatio = async (label: string): Promise<ApiRatioResult> => await measureApiRatios({ apiUrl, bareUrl, runs, seconds: apiSeconds, connections, label, log })
+      const apiRatio = async (label: string): Promise<ApiRatioResult> => await measureApiRatios({ apiUrl, bareUrl, apiPid: apiServer.pid, barePid: bareApi?.pid, runs, seconds: apiSeconds, connections, label, log })
       // The worker idle (not started yet): nothing writes to the store while the API is measured.
       if (api) results.apiIdle = await apiRatio('worker idle')
       // A stream long enough for every measurement; the worker is stopped when they are done.
