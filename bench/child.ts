@@ -28,6 +28,9 @@ export class Child {
     return new Child(name, fork(path, [], { execArgv: ['--import', 'tsx', ...nodeOptions], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   }
 
+  /** The child's process id (for its CPU time in /proc). */
+  get pid (): number | undefined { return this.process.pid }
+
   send (message: FromParent): void {
     this.process.send(message)
   }

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import autocannon from 'autocannon'
 import { Command, InvalidArgumentError } from 'commander'
 import { loadConfig } from '../src/config.js'
 import type { ProfileName } from '../src/simulator/index.js'
 import { RedisKeys } from '../src/store/redis/keys.js'
 import { CATEGORIES } from '../src/store/types.js'
+import { API_ROUTES, type ApiRatioResult, measureApiRatios } from './api-load.js'
 import { Child } from './child.js'
 import { CLUSTER_SHARDS, type StoreKind } from './children/ipc.js'
 import { DAY_PARTS, type DayPart, runDay } from './day.js'
@@ -15,6 +15,7 @@ import { DAY_PARTS, type DayPart, runDay } from './day.js'
 import { startRedisCluster } from '../test/helpers/redis-cluster.js'
 import { type BenchRedis, counterDelta, deleteNamespace, redisCounters, startOwnRedis, useRedis } from './redis.js'
 import { formatNumber, formatSpread, mib, type Spread, spread, summariseProfile } from './report.js'
+import { measureFanout } from './sse-fanout.js'
 import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
 
 /**
@@ -25,7 +26,7 @@ import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamB
  * min / median / max over --runs runs. Never part of `npm test`.
  */
 
-const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', 'api', 'memory', ...Object.keys(DAY_PARTS) as DayPart[]] as const
+const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', 'api', 'fanout', 'memory', ...Object.keys(DAY_PARTS) as DayPart[]] as const
 type Part = typeof PARTS[number]
 
 interface Options {
@@ -40,6 +41,8 @@ interface Options {
   freshnessSeconds: number
   apiSeconds: number
   connections: number
+  sseClients: number
+  fanoutSeconds: number
   flushInterval: number
   redisUrl: string | undefined
   redisSave: string
@@ -75,6 +78,8 @@ function parseOptions (): Options {
     .option('--freshness-seconds <n>', 'length of each freshness measurement', integer(1), 20)
     .option('--api-seconds <n>', 'length of each autocannon run', integer(1), 10)
     .option('--connections <n>', 'autocannon connections', integer(1), 10)
+    .option('--sse-clients <n>', 'live-stream clients of the fanout part (MAX_STREAMS is 1000)', integer(1), 1000)
+    .option('--fanout-seconds <n>', 'length of the fanout measurement', integer(1), 10)
     .option('--flush-interval <ms>', 'FLUSH_INTERVAL_MS of the worker', integer(10), 250)
     .option('--redis-url <url>', 'use this Redis instead of starting a redis-server on a free port')
     .option('--redis-save <spec>', 'persistence of the bench\'s own redis-server (e.g. "60 1" as in docker-compose.yml)', '')
@@ -330,11 +335,12 @@ class Bench {
   }
 
   /** Freshness and API figures: the worker ingests a paced stream into Redis while the API serves it. */
-  async live (freshness: boolean, api: boolean): Promise<void> {
+  async live (freshness: boolean, api: boolean, fanout = false): Promise<void> {
     const { rate, runs, freshnessSeconds, apiSeconds, connections } = this.options
     const ns = namespace()
     const worker = Child.start('worker')
-    const apiServer = Child.start('api')
+    // --expose-gc: the fan-out figure reads the API's memory after a GC.
+    const apiServer = Child.start('api', ['--expose-gc'])
     const bareApi = api ? Child.start('api') : null
     const before = await redisCounters(this.redis.admin)
     try {
@@ -345,8 +351,11 @@ class Bench {
         bareApi.send({ type: 'serve-bare-api' })
         bareUrl = (await bareApi.next('listening', 60_000)).url as string
       }
+      const apiRatio = async (label: string): Promise<ApiRatioResult> => await measureApiRatios({ apiUrl, bareUrl, apiPid: apiServer.pid, barePid: bareApi?.pid, runs, seconds: apiSeconds, connections, label, log })
+      // The worker idle (not started yet): nothing writes to the store while the API is measured.
+      if (api) results.apiIdle = await apiRatio('worker idle')
       // A stream long enough for every measurement; the worker is stopped when they are done.
-      const events = Math.ceil(rate * 1.2 * (10 + runs * ((freshness ? freshnessSeconds : 0) + (api ? 2 * apiSeconds + 2 : 0))))
+      const events = Math.ceil(rate * 1.2 * (10 + runs * ((freshness ? freshnessSeconds : 0) + (api ? (1 + API_ROUTES.length) * apiSeconds + 2 : 0)) + (fanout ? this.options.fanoutSeconds + 30 : 0)))
       worker.send({ type: 'run-worker', store: 'redis', streamUrl: this.streamUrl(events, rate, freshness), redisUrl: this.redis.url, namespace: ns, expectedMessages: 0, flushIntervalMs: this.options.flushInterval, sampleMemoryMs: 0 })
       await worker.next('connected', 60_000)
       const startedAt = performance.now()
@@ -373,28 +382,8 @@ class Bench {
         log()
       }
 
-      if (api) {
-        log(`== api: autocannon, ${connections} connections, ${apiSeconds} s each, while the worker ingests ${formatNumber(rate)} msg/s into Redis`)
-        const rows: Record<string, number[]> = { bare: [], bareP99: [], words: [], wordsP99: [], ratio: [] }
-        for (let run = 1; run <= runs; run++) {
-          const bare = await autocannon({ url: `${bareUrl}/constant`, connections, duration: apiSeconds })
-          const words = await autocannon({ url: `${apiUrl}/stats/words`, connections, duration: apiSeconds })
-          if (words.non2xx > 0 || words.errors > 0) log(`  WARNING: /stats/words answered ${words.non2xx} non-2xx and ${words.errors} errors`)
-          rows.bare!.push(bare.requests.average)
-          rows.bareP99!.push(bare.latency.p99)
-          rows.words!.push(words.requests.average)
-          rows.wordsP99!.push(words.latency.p99)
-          rows.ratio!.push(words.requests.average / bare.requests.average)
-          log(`run ${run}: bare Fastify ${formatNumber(bare.requests.average)} req/s (p99 ${bare.latency.p99} ms), GET /stats/words ${formatNumber(words.requests.average)} req/s (p99 ${words.latency.p99} ms), ratio ${formatNumber(words.requests.average / bare.requests.average, 3)}`)
-        }
-        const summary = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, spread(v)]))
-        results.api = { runs: rows, summary }
-        log('api summary (min / median / max):')
-        log(`  bare Fastify constant route      ${formatSpread(summary.bare!, 0, ' req/s')}, p99 ${formatSpread(summary.bareP99!, 0, ' ms')}`)
-        log(`  GET /stats/words                 ${formatSpread(summary.words!, 0, ' req/s')}, p99 ${formatSpread(summary.wordsP99!, 0, ' ms')}`)
-        log(`  ratio                            ${formatSpread(summary.ratio!, 3)}   target >= 0.6`)
-        log()
-      }
+      if (api) results.api = await apiRatio(`while the worker ingests ${formatNumber(rate)} msg/s into Redis`)
+      if (fanout) results.fanout = await measureFanout({ apiUrl, api: apiServer, clients: this.options.sseClients, seconds: this.options.fanoutSeconds, log })
       worker.send({ type: 'stop' })
       const result = await worker.next('worker-result', 120_000) as unknown as WorkerResult
       const seconds = (performance.now() - startedAt) / 1000
@@ -470,7 +459,7 @@ async function main (): Promise<void> {
     const dayParts = (Object.keys(DAY_PARTS) as DayPart[]).filter((part) => only.has(part))
     await bench.start(dayParts.length > 0)
     if (only.has('ingest') || only.has('embedded') || only.has('cluster')) await bench.ingest(only.has('ingest'), only.has('embedded'), only.has('cluster'))
-    if (only.has('freshness') || only.has('api')) await bench.live(only.has('freshness'), only.has('api'))
+    if (only.has('freshness') || only.has('api') || only.has('fanout')) await bench.live(only.has('freshness'), only.has('api'), only.has('fanout'))
     if (only.has('memory')) await bench.memory()
     if (dayParts.length > 0) await bench.day(dayParts)
     log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)

@@ -55,6 +55,9 @@ export const ConfigSchema = Type.Object({
   STREAMS_PER_CLIENT: Integer('Live streams one client may hold at once (a few dashboard tabs), so one client cannot take every slot', 4, 1, 1000),
   STREAM_LIFETIME_MS: Integer('Longest a live stream stays open before the server ends it with `event: reconnect` (clients reconnect at once), so slots cannot be held forever', 600_000, 1000),
   SERIES_POINTS_PER_MINUTE: Integer('Timeseries points one client may fetch per minute (a day at 1s is 86,400), a cost-weighted limit beside RATE_LIMIT_MAX', 500_000, 86_400),
+  // Serving crowds: what a proxy may cache, and what one live-stream client may leave unread.
+  API_MAX_AGE_SECONDS: Integer('Cache-Control max-age of statistics answers (GET /stats, top lists, a room), so a reverse proxy or CDN can answer a crowd; 0: no-cache (clients still revalidate with ETag and get 304s)', 1, 0, 3600),
+  STREAM_MAX_BUFFERED_BYTES: Integer('Bytes of live-stream events the server holds for one client that does not read them; past that the client is dropped, not buffered without bound (MAX_STREAMS of them at most)', 262_144, 16_384, 16 * 1024 * 1024),
 
   SIMULATOR_RATE: Integer('Events per second of the built-in simulator used by `start` without CHAT_INTERFACE_URL', 500, 1, 10_000_000),
   SIMULATOR_SEED: Integer('Seed of the built-in simulator', 1, 0, 2 ** 32 - 1)

@@ -163,6 +163,16 @@ export function setStreamClients (count: number): void {
   streamClients.set(count)
 }
 
+const streamClientsDropped = new Counter({
+  name: 'chat_stats_sse_clients_dropped_total',
+  help: 'Live-stream clients closed because they left more than STREAM_MAX_BUFFERED_BYTES unread',
+  registers: [metricsRegistry]
+})
+
+export function recordStreamDrop (): void {
+  streamClientsDropped.inc()
+}
+
 /** The Prometheus text exposition of every metric. */
 export async function renderMetrics (): Promise<string> {
   return await metricsRegistry.metrics()

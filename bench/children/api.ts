@@ -12,6 +12,14 @@ import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
  * bench: it would answer 429 to autocannon, which is not what is measured.
  */
 
+const storeCalls = new Map<string, number>()
+
+function report (): void {
+  (globalThis as { gc?: () => void }).gc?.()
+  const memory = process.memoryUsage()
+  sendToParent({ type: 'report', rss: memory.rss, heapUsed: memory.heapUsed, external: memory.external, storeCalls: Object.fromEntries(storeCalls) })
+}
+
 async function serveApi (message: Extract<FromParent, { type: 'serve-api' }>): Promise<void> {
   const config = loadConfig({
     NODE_ENV: 'production',
@@ -20,11 +28,24 @@ async function serveApi (message: Extract<FromParent, { type: 'serve-api' }>): P
     LOG_LEVEL: 'silent',
     REDIS_URL: message.redisUrl,
     REDIS_NAMESPACE: message.namespace,
-    RATE_LIMIT_MAX: String(Number.MAX_SAFE_INTEGER)
+    RATE_LIMIT_MAX: String(Number.MAX_SAFE_INTEGER),
+    // The fan-out figure opens every live-stream slot from loopback.
+    STREAMS_PER_CLIENT: '1000'
   }, null)
   const logger = pino({ level: 'silent' })
-  const { store } = createStore(config, logger)
-  await store.open()
+  const { store: realStore } = createStore(config, logger)
+  await realStore.open()
+  // Store reads counted by method, so the fan-out figure can show reads per tick.
+  const store = new Proxy(realStore, {
+    get (target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown
+      if (typeof value !== 'function' || typeof name !== 'string') return value
+      return (...args: unknown[]) => {
+        storeCalls.set(name, (storeCalls.get(name) ?? 0) + 1)
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    }
+  })
   const server = await startApiServer({ config, store, logger, port: 0 })
   sendToParent({ type: 'listening', url: server.address })
 }
@@ -40,5 +61,6 @@ async function serveBareApi (): Promise<void> {
 onParentMessage(async (message) => {
   if (message.type === 'serve-api') await serveApi(message)
   else if (message.type === 'serve-bare-api') await serveBareApi()
+  else if (message.type === 'report') report()
   else if (message.type === 'stop') process.exit(0)
 })

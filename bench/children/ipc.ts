@@ -20,6 +20,11 @@ export type FromParent =
   | { type: 'run-bare', streamUrl: string, expectedEvents: number }
   | { type: 'serve-api', redisUrl: string, namespace: string }
   | { type: 'serve-bare-api' }
+  /** The API child's memory (after a GC when --expose-gc) and its store reads so far. */
+  | { type: 'report' }
+  /** The SSE clients child: open `clients` live streams to `url`; 'stream-stats' reads (and resets) what they received. */
+  | { type: 'open-streams', url: string, clients: number }
+  | { type: 'stream-stats' }
   | { type: 'stop' }
 
 export type ToParent = { type: string } & Record<string, unknown>

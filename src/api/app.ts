@@ -88,9 +88,11 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     return reply.code(body.statusCode).send(body)
   })
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style, as the hooks on every request are: an async hook costs a promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the URL: unknown paths share one label.
     observeHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
 
   await app.register(helmetPlugin)

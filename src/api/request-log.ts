@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { LogController } from 'fastify'
 import { withoutQuery } from '../logger.js'
 
@@ -17,6 +17,12 @@ export function isRejection (statusCode: number): boolean {
  * (429) is logged at debug only, and an info line sums the rejections up at
  * most once a minute, so 26,000 rejections cost one line, not 52,000.
  */
+/** pino's isLevelEnabled, which Fastify's logger type leaves out; true for a logger without it. */
+function infoEnabled (log: FastifyBaseLogger): boolean {
+  const check = (log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled
+  return check === undefined || check.call(log, 'info')
+}
+
 export class RequestLog extends LogController {
   private rejected = 0
   private reportedAt = -Infinity
@@ -26,6 +32,8 @@ export class RequestLog extends LogController {
   }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // Below info (warn, silent) a plain answer logs nothing: do not build its line.
+    if ((error === null || error === undefined) && !isRejection(reply.statusCode) && !infoEnabled(reply.log)) return
     const line = { method: request.method, url: withoutQuery(request.url), remoteAddress: request.ip, statusCode: reply.statusCode, responseTime: reply.elapsedTime }
     if (error !== null && error !== undefined) {
       reply.log.error({ ...line, err: error }, 'request errored')

@@ -26,16 +26,18 @@ function acceptsGzip (header: string | string[] | undefined): boolean {
  * own socket and is never compressed (proxies would buffer it).
  */
 export default fp(async (app) => {
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload
-    if (Buffer.byteLength(payload) < COMPRESS_MIN_BYTES) return payload
-    if (!String(reply.getHeader('content-type') ?? '').startsWith('application/json')) return payload
-    if (reply.hasHeader('content-encoding')) return payload
+  // Callback style: most answers are small and leave at once, without a promise per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return done(null, payload)
+    // A string of n UTF-16 units is at most 3n bytes: short ones are not measured.
+    if ((typeof payload === 'string' && payload.length * 3 < COMPRESS_MIN_BYTES) || Buffer.byteLength(payload) < COMPRESS_MIN_BYTES) return done(null, payload)
+    if (!String(reply.getHeader('content-type') ?? '').startsWith('application/json')) return done(null, payload)
+    if (reply.hasHeader('content-encoding')) return done(null, payload)
     reply.header('vary', appendVary(reply.getHeader('vary')))
-    if (!acceptsGzip(request.headers['accept-encoding'])) return payload
+    if (!acceptsGzip(request.headers['accept-encoding'])) return done(null, payload)
     reply.header('content-encoding', 'gzip')
     reply.removeHeader('content-length')
-    return await gzipAsync(payload, { level: constants.Z_BEST_SPEED })
+    gzipAsync(payload, { level: constants.Z_BEST_SPEED }).then((zipped) => done(null, zipped), (err: Error) => done(err))
   })
 }, { name: 'compress' })
 

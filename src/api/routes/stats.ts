@@ -7,19 +7,24 @@ import {
   DEFAULT_RATE_WINDOW_SECONDS, DEFAULT_SERIES_WINDOW, MAX_SECOND_SERIES_WINDOW, StatsBody, StatsQuery, Timeseries, TimeseriesQuery
 } from '../schemas/stats.js'
 import { seriesPoints } from '../services/stats-bodies.js'
+import { CACHING_DESCRIPTION, sendSharedAnswer, statsCacheControl } from '../shared-answer.js'
 
 /** GET /stats and GET /stats/timeseries. */
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const budget = new SeriesBudget(app.config.SERIES_POINTS_PER_MINUTE)
+  const cacheControl = statsCacheControl(app.config.API_MAX_AGE_SECONDS)
   app.get('/stats', {
     schema: {
       summary: 'Global counters and the message rate',
-      description: 'Total chat messages, failed messages, system events by command, the first and last write times (ISO 8601, or null) and the mean messages per second over the last `window` complete seconds (the second being filled is left out).',
+      description: 'Total chat messages, failed messages, system events by command, the first and last write times (ISO 8601, or null) and the mean messages per second over the last `window` complete seconds (the second being filled is left out). ' + CACHING_DESCRIPTION,
       tags: ['stats'],
       querystring: StatsQuery,
       response: { 200: StatsBody, ...STORE_ROUTE_ERRORS }
     }
-  }, async (request) => await app.statsReader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS))
+  }, async (request, reply) => {
+    const body = await app.statsReader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS)
+    return await sendSharedAnswer(request, reply, body, cacheControl)
+  })
 
   app.get('/stats/timeseries', {
     schema: {

@@ -1,12 +1,13 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { setStreamClients } from '../../metrics.js'
-import { ApiError, errorBody, Errors } from '../errors.js'
+import { recordStreamDrop, setStreamClients } from '../../metrics.js'
+import { Errors } from '../errors.js'
 import { clientKey } from '../net.js'
 import { BadRequest, DEFAULT_LIMIT, ServiceUnavailable, TooManyRequests } from '../schemas/common.js'
 import { DEFAULT_RATE_WINDOW_SECONDS, StreamQuery } from '../schemas/stats.js'
-import { snapshotKey } from '../services/stats-reader.js'
+import { LiveFeeds } from '../services/live-feeds.js'
+import { snapshotKey, type SnapshotParams } from '../services/stats-reader.js'
 import { MAX_DISTINCT_SNAPSHOTS, MAX_STREAMS } from '../services/stream-slots.js'
 
 /** Interval between snapshots. */
@@ -15,8 +16,7 @@ export const SNAPSHOT_INTERVAL_MS = 1000
 export const KEEP_ALIVE_INTERVAL_MS = 15_000
 /** Streams end between 90 % and 100 % of STREAM_LIFETIME_MS, so clients that came together do not all reconnect together. */
 const LIFETIME_JITTER = 0.1
-/** A client that lets this much pile up unread is dropped rather than buffered without bound. */
-const MAX_BUFFERED_BYTES = 1024 * 1024
+const RECONNECT_FRAME = Buffer.from(`event: reconnect\ndata: ${JSON.stringify({ reason: 'the stream reached its lifetime (STREAM_LIFETIME_MS)' })}\n\n`)
 
 const EXAMPLE_EVENT = 'event: stats\ndata: {"stats":{"messagesPerSecond":412.3,...},"top":{"words":[...],...},"maxError":{"words":0,...},"series":[...],"worker":null,"at":1641241341776}\n\n'
 
@@ -25,9 +25,17 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = new Set<{ stop: () => void, response: ServerResponse }>()
   const slots = app.streamSlots
   const lifetimeMs = app.config.STREAM_LIFETIME_MS
+  const maxBufferedBytes = app.config.STREAM_MAX_BUFFERED_BYTES
+  const feeds = new LiveFeeds<SnapshotParams>({
+    snapshot: async (params) => await app.statsReader.snapshot(params, app.workerStatus()),
+    intervalMs: SNAPSHOT_INTERVAL_MS,
+    keepAliveMs: KEEP_ALIVE_INTERVAL_MS,
+    log: app.log
+  })
 
   // Open streams never finish by themselves: end them so close() can complete.
   app.addHook('preClose', async () => {
+    feeds.close()
     for (const stream of [...open]) {
       stream.stop()
       stream.response.end()
@@ -62,7 +70,8 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
       rateWindow: query.rateWindow ?? DEFAULT_RATE_WINDOW_SECONDS,
       room: query.room
     }
-    const slot = slots.take(clientKey(request.ip), snapshotKey(params))
+    const key = snapshotKey(params)
+    const slot = slots.take(clientKey(request.ip), key)
     if (slot === 'total') throw Errors.tooManyStreams(MAX_STREAMS)
     if (slot === 'client') throw Errors.tooManyStreamsForClient(slots.limits.perClient)
     if (slot === 'snapshots') throw Errors.tooManyStreamVariants(MAX_DISTINCT_SNAPSHOTS)
@@ -83,50 +92,33 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
     response.write('retry: 2000\n: connected\n\n')
 
     let closed = false
-    let inFlight = false
-    const write = (text: string): void => {
-      if (closed) return
-      if (response.writableLength > MAX_BUFFERED_BYTES) {
-        request.log.warn('live stream client is not reading: closing its stream')
-        stop()
-        response.destroy()
-        return
-      }
-      response.write(text)
-    }
-    const sendSnapshot = async (): Promise<void> => {
-      if (inFlight || closed) return
-      inFlight = true
-      try {
-        const snapshot = await app.statsReader.snapshot(params, app.workerStatus())
-        write(`event: stats\ndata: ${JSON.stringify(snapshot)}\n\n`)
-      } catch (err) {
-        const apiError = err instanceof ApiError ? err : null
-        if (apiError === null) request.log.error({ err }, 'live snapshot failed')
-        const body = apiError === null
-          ? errorBody(500, 'Internal Server Error', 'CS_INTERNAL')
-          : errorBody(apiError.statusCode, apiError.message, apiError.code)
-        write(`event: error\ndata: ${JSON.stringify(body)}\n\n`)
-      } finally {
-        inFlight = false
+    const stream = { stop: () => {}, response }
+    const client = {
+      send: (frame: Buffer): void => {
+        if (closed) return
+        // What the socket has not taken yet stays in memory: past the bound the client is dropped, not buffered.
+        if (response.writableLength > maxBufferedBytes) {
+          request.log.warn({ bufferedBytes: response.writableLength }, 'live stream client is not reading: closing its stream')
+          recordStreamDrop()
+          stop()
+          response.destroy()
+          return
+        }
+        response.write(frame)
       }
     }
-    const tick = (): void => { void sendSnapshot() }
-    const snapshotTimer = setInterval(tick, SNAPSHOT_INTERVAL_MS)
-    const keepAliveTimer = setInterval(() => { write(': keep-alive\n\n') }, KEEP_ALIVE_INTERVAL_MS)
     // A slot is lent, not given: at the end of its lifetime the client is told to come back, and the slot is free again.
     const lifetimeTimer = setTimeout(() => {
-      write(`event: reconnect\ndata: ${JSON.stringify({ reason: 'the stream reached its lifetime (STREAM_LIFETIME_MS)' })}\n\n`)
+      client.send(RECONNECT_FRAME)
       stop()
       response.end()
     }, Math.round(lifetimeMs * (1 - LIFETIME_JITTER * Math.random())))
-    const stream = { stop: () => {}, response }
+    let leave = (): void => {}
     const stop = (): void => {
       if (closed) return
       closed = true
-      clearInterval(snapshotTimer)
-      clearInterval(keepAliveTimer)
       clearTimeout(lifetimeTimer)
+      leave()
       slot.release()
       open.delete(stream)
       setStreamClients(open.size)
@@ -140,7 +132,8 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (app) => {
       stop()
       return
     }
-    tick()
+    // The feed sends its latest snapshot at once, then one every second.
+    leave = feeds.join(key, params, client)
   })
 }
 

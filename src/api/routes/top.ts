@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CATEGORIES, type Category, type WindowName } from '../../store/types.js'
 import { DEFAULT_LIMIT, STORE_ROUTE_ERRORS, withWindowedAnswerHeaders, type FilterMode } from '../schemas/common.js'
 import { TOP_LIST_SCHEMAS, TOP_QUERY_SCHEMAS } from '../schemas/stats.js'
+import { CACHING_DESCRIPTION, sendSharedAnswer, statsCacheControl } from '../shared-answer.js'
 import { setWindowHeaders } from '../window-headers.js'
 
 const ORDER = 'Sorted by count descending, ties by value ascending in code-point order (the byte order of UTF-8).'
@@ -25,12 +26,13 @@ interface TopListQuery {
 
 /** GET /stats/words, /stats/nicks, /stats/rooms, /stats/emotes: one route per category, all alike. */
 const topRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const cacheControl = statsCacheControl(app.config.API_MAX_AGE_SECONDS)
   for (const category of CATEGORIES) {
     const { summary, what } = TOP_ROUTES[category]
     app.get(`/stats/${category}`, {
       schema: {
         summary,
-        description: `${what} ${ORDER} ${WINDOWS}`,
+        description: `${what} ${ORDER} ${WINDOWS} ${CACHING_DESCRIPTION}`,
         tags: ['top'],
         querystring: TOP_QUERY_SCHEMAS[category],
         response: { 200: withWindowedAnswerHeaders(TOP_LIST_SCHEMAS[category]), ...STORE_ROUTE_ERRORS }
@@ -40,7 +42,7 @@ const topRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const window = query.window ?? 'all'
       const answer = await app.statsReader.top(category, { window, limit: query.limit ?? DEFAULT_LIMIT, stopwords: query.stopwords, bots: query.bots })
       setWindowHeaders(reply, window, app.clock(), answer.maxError)
-      return answer.items
+      return await sendSharedAnswer(request, reply, answer.items, cacheControl, String(answer.maxError))
     })
   }
 }
