@@ -32,15 +32,14 @@ const TrendingFields = {
 }
 const ORDER = 'by score descending, ties by count descending then by value in code-point order'
 
-export const TrendingWords = Type.Array(Type.Object({ word: Type.String({ description: 'The word' }), ...TrendingFields }), {
-  description: `Words ${ORDER}`,
-  examples: [[{ word: 'pog', count: 412, baseline: 530, score: 9.51 }, { word: 'ratio', count: 96, baseline: 180, score: 4.02 }]]
+const WORDS_EXAMPLE = [{ word: 'pog', count: 412, baseline: 530, score: 9.51 }, { word: 'ratio', count: 96, baseline: 180, score: 4.02 }]
+const EMOTES_EXAMPLE = [{ emote: 'PogChamp', count: 280, baseline: 361, score: 8.37 }]
+export const TrendingWords = Type.Array(Type.Object({ word: Type.String({ description: 'The word' }), ...TrendingFields }), { description: `Words ${ORDER}`, examples: [WORDS_EXAMPLE] })
+export const TrendingEmotes = Type.Array(Type.Object({ emote: Type.String({ description: 'The emote' }), ...TrendingFields }), { description: `Emotes ${ORDER}`, examples: [EMOTES_EXAMPLE] })
+export const TrendingBody = Type.Union([TrendingWords, TrendingEmotes], {
+  description: 'Trending words (`kind=words`) or emotes (`kind=emotes`)',
+  examples: [WORDS_EXAMPLE, EMOTES_EXAMPLE]
 })
-export const TrendingEmotes = Type.Array(Type.Object({ emote: Type.String({ description: 'The emote' }), ...TrendingFields }), {
-  description: `Emotes ${ORDER}`,
-  examples: [[{ emote: 'PogChamp', count: 280, baseline: 361, score: 8.37 }]]
-})
-export const TrendingBody = Type.Union([TrendingWords, TrendingEmotes], { description: 'Trending words (`kind=words`) or emotes (`kind=emotes`)' })
 export type TrendingBody = Static<typeof TrendingBody>
 
 export const TRENDING_DESCRIPTION = [
