@@ -70,3 +70,18 @@ function burstMessage (shape: StreamShape, burst: Burst, random: Random, index: 
     skippedBefore: 0
   }
 }
+
+const BURST_SPEC = /^(.+)@(#[^\s:]+):(\d{1,15})-(\d{1,15}):(\d*\.?\d+)$/
+
+/**
+ * A burst from its command-line form, `TOKEN@ROOM:FIRST-LAST:SHARE`
+ * (`PogChamp@#xqc:180000-240000:0.05`: from event 180,000 to 240,000, 5 % of
+ * the events become PogChamp in #xqc). Throws a RangeError saying what is
+ * wrong; burstProblem then checks the values against a profile.
+ */
+export function parseBurst (spec: string): Burst {
+  const match = BURST_SPEC.exec(spec)
+  if (match === null) throw new RangeError(`must be TOKEN@ROOM:FIRST-LAST:SHARE, such as PogChamp@#xqc:180000-240000:0.05 (got ${JSON.stringify(spec.slice(0, 100))})`)
+  const [, token, room, first, last, share] = match as unknown as [string, string, string, string, string, string]
+  return { token, room, first: Number(first), last: Number(last), share: Number(share) }
+}
