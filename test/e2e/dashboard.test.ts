@@ -451,6 +451,7 @@ describe('dashboard: trending panel and time axis', { skip }, () => {
     assert.match(await page.textContent('#trending-emotes li[data-value] .count') ?? '', /^×\d+(\.\d)?$/)
     // Above the top lists in the overview.
     assert.equal(await page.evaluate(() => document.getElementById('trending')?.nextElementSibling?.id), 'top-lists')
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-trending.png'), fullPage: true })
     // It keeps itself up to date.
     const later = await nextTrending(shown.rounds)
     assert.deepEqual(later.lists.emotes!.rows, asRows(later.lists.emotes!.delivered, 'emote'))
@@ -468,13 +469,13 @@ describe('dashboard: trending panel and time axis', { skip }, () => {
     assert.equal(await page.textContent('#trending-scope'), `in ${ROOM}`)
     assert.equal(await page.evaluate(() => document.getElementById('trending')?.closest('#room-detail') !== null), true)
     assert.equal(await page.isVisible('#trending'), true)
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-trending-room.png'), fullPage: true })
     // A room never seen: nothing trending, said plainly.
     await page.goto(`${stack.baseUrl}/#room=${encodeURIComponent('#nosuchroom')}`)
     const none = await nextTrending(shown.rounds, '#nosuchroom')
     assert.equal(none.room, '#nosuchroom')
     assert.deepEqual(none.lists.emotes!.rows, [])
     assert.equal(await page.textContent('#trending-emotes li.empty'), 'No emote is rising right now.')
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-trending.png'), fullPage: true })
     // The browser logs the 404 of the unknown room's trending (the API's answer for a room never seen); nothing else may fail.
     assert.equal(pageErrors.filter((e) => /status of 404/.test(e)).length, 2)
     assert.deepEqual(pageErrors.filter((e) => !/status of 404/.test(e)), [])
