@@ -16,8 +16,9 @@ import { type Stack, startStack } from './harness.js'
  * store goes away under the API.
  *
  * Screenshots go to artifacts/ (dashboard.png at 1280x800, dashboard-375.png
- * full page at 375 px, plus dark and room views); UPDATE_DOCS_SCREENSHOT=1
- * also copies dashboard.png to docs/ for the README.
+ * full page at 375 px, plus dark and room views, and the trending panel with a
+ * burst: dashboard-trending.png, dashboard-trending-room.png);
+ * UPDATE_DOCS_SCREENSHOT=1 also copies dashboard.png to docs/ for the README.
  */
 
 const CHROMIUM = '/usr/bin/chromium'
