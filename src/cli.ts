@@ -294,7 +294,8 @@ function buildProgram (): Command {
     .option('--expect', 'print the exact counts a correct worker ends with for --seed and --count, as JSON, and exit')
     .addOption(new Option('--profile <name>', 'default (timestamps of January 2022, byte for byte the same on every run), live (the same stream stamped with the time of serving, so windows fill) or day (a day of Twitch-like breadth over --count events)').choices(PROFILE_NAMES).default('default'))
     .addOption(new Option('--start <ms>', 'day profile: end of the day in epoch ms (default: now)').argParser(integer('--start', 0, Number.MAX_SAFE_INTEGER)))
-    .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean, profile: string, start?: number }) => {
+    .option('--burst <spec>', 'TOKEN@ROOM:FIRST-LAST:SHARE: from event FIRST to LAST, that share of the events become the word or emote TOKEN in ROOM (e.g. PogChamp@#xqc:180000-240000:0.05)')
+    .action(async (options: { rate: number, seed: number, port: number, host: string, count?: number, expect?: boolean, profile: string, start?: number, burst?: string }) => {
       // The simulator opens no store: the store variables' combinations are not its business.
       const config = configOrExit({ store: false })
       await runSimulateCommand({ ...options, expect: options.expect === true }, { stdout: process.stdout, logger: createLogger(config) })

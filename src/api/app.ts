@@ -21,10 +21,12 @@ import roomRoutes from './routes/rooms.js'
 import statsRoutes from './routes/stats.js'
 import streamRoutes from './routes/stream.js'
 import topRoutes from './routes/top.js'
+import trendingRoutes from './routes/trending.js'
 import clockService from './services/clock.js'
 import configService from './services/config.js'
 import statsReaderService from './services/stats-reader.js'
 import streamSlotsService from './services/stream-slots.js'
+import trendingReaderService from './services/trending-reader.js'
 import workerStatusService, { type WorkerStatus } from './services/worker-status.js'
 import { RequestLog } from './request-log.js'
 import { trustProxySetting, trustsAProxy, type TrustProxy } from './trust-proxy.js'
@@ -112,12 +114,14 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   await app.register(workerStatusService, { status: options.workerStatus })
   await app.register(statsReaderService, { store })
   await app.register(streamSlotsService)
+  await app.register(trendingReaderService, { store })
   await app.register(adminAuth, { behindProxy: trustsAProxy(trustProxy) })
 
   if (options.routes !== 'operations') {
     await app.register(statsRoutes)
     await app.register(topRoutes)
     await app.register(roomRoutes)
+    await app.register(trendingRoutes)
     await app.register(failedMessagesRoutes)
     await app.register(streamRoutes)
     await app.register(dashboardPlugin, { publicDir: options.dashboardDir })

@@ -1,6 +1,8 @@
+import { burstProblem, parseBurst, type Burst } from './burst.js'
 import { expectedCounts, expectedCountsToJson } from './expected.js'
 import { isProfileName, PROFILE_NAMES, profileProblem, profileShape } from './profiles.js'
 import { SimulatorOptionError, startSimulator, type SimulatorHandle, type SimulatorLogger } from './server.js'
+import type { StreamShape } from './shape.js'
 
 export interface SimulateCommandOptions {
   seed: number | string
@@ -17,6 +19,8 @@ export interface SimulateCommandOptions {
   profile?: string | undefined
   /** `day` profile: end of the day in epoch ms (default: now); given, the stream is the same on every run. */
   start?: number | string | undefined
+  /** A burst, `TOKEN@ROOM:FIRST-LAST:SHARE` (burst.ts): a word or emote flooding one room for a run of events. */
+  burst?: string | undefined
 }
 
 export interface SimulateCommandIo {
@@ -35,6 +39,18 @@ function wholeNumber (option: string, value: number | string, minimum: number, m
     throw new SimulatorOptionError(`--${option}`, `must be a whole number from ${minimum} to ${maximum} (got ${JSON.stringify(value)})`)
   }
   return number
+}
+
+function burstOption (spec: string, shape: StreamShape): Burst {
+  let burst: Burst
+  try {
+    burst = parseBurst(spec)
+  } catch (err) {
+    throw new SimulatorOptionError('--burst', (err as Error).message)
+  }
+  const problem = burstProblem(burst, shape)
+  if (problem !== null) throw new SimulatorOptionError('--burst', problem)
+  return burst
 }
 
 function processSignals (): { signal: AbortSignal, dispose: () => void } {
@@ -74,8 +90,10 @@ export async function runSimulateCommand (options: SimulateCommandOptions, io: S
   const problem = profileProblem(profile, profileOptions)
   if (problem !== null) throw new SimulatorOptionError(options.start === undefined ? '--profile' : '--start', problem)
   const shape = profileShape(profile, profileOptions)
+  const burst = options.burst === undefined ? undefined : burstOption(options.burst, shape)
 
   if (options.expect === true) {
+    if (burst !== undefined) throw new SimulatorOptionError('--expect', 'counts the stream without a burst: leave out --burst')
     if (count === undefined) throw new SimulatorOptionError('--expect', 'needs --count: the counts are those after events 1..count')
     const json = expectedCountsToJson(expectedCounts(seed, count, shape))
     await new Promise<void>((resolve, reject) => {
@@ -84,7 +102,7 @@ export async function runSimulateCommand (options: SimulateCommandOptions, io: S
     return
   }
 
-  const handle = await startSimulator({ seed, rate, port, host: options.host, count, logger: io.logger, shape })
+  const handle = await startSimulator({ seed, rate, port, host: options.host, count, logger: io.logger, shape, burst })
   if (io.logger === undefined) io.stdout.write(`simulator serving ${handle.url} (seed ${seed}, ${startMs === undefined ? '' : `profile ${profile} ending ${new Date(startMs).toISOString()} (--start ${startMs}), `}${rate === 0 ? 'unpaced' : `${rate} events/s`}${count === undefined ? '' : `, ${count} events`})\n`)
   io.onListening?.(handle)
   const signals = io.signal === undefined ? processSignals() : null

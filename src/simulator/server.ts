@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { burstGenerator, burstProblem, type Burst } from './burst.js'
 import { DEFAULT_SHAPE, generateEvent } from './generator.js'
 import type { StreamShape } from './shape.js'
 
@@ -36,6 +37,8 @@ export interface SimulatorOptions {
    * connection, send half of the next event and destroy the socket.
    */
   cutAfterEvents?: number | undefined
+  /** A word or emote flooding one room for a run of events (burst.ts). */
+  burst?: Burst | undefined
 }
 
 export interface SimulatorStats {
@@ -88,6 +91,10 @@ export function checkSimulatorOptions (options: SimulatorOptions): void {
   if (cutAfterEvents !== undefined && (!Number.isSafeInteger(cutAfterEvents) || cutAfterEvents < 0)) {
     throw new SimulatorOptionError('cutAfterEvents', `must be a whole number, 0 or more (got ${cutAfterEvents})`)
   }
+  if (options.burst !== undefined) {
+    const problem = burstProblem(options.burst, options.shape ?? DEFAULT_SHAPE)
+    if (problem !== null) throw new SimulatorOptionError('burst', problem)
+  }
 }
 
 /**
@@ -110,6 +117,9 @@ export function resumeIndex (header: string | string[] | undefined, count: numbe
 export async function startSimulator (options: SimulatorOptions): Promise<SimulatorHandle> {
   checkSimulatorOptions(options)
   const { seed, rate, count, logger, cutAfterEvents } = options
+  const shape = options.shape ?? DEFAULT_SHAPE
+  const withBurst = options.burst === undefined ? null : burstGenerator(shape, options.burst)
+  const eventText = withBurst === null ? (index: number) => generateEvent(seed, index, shape) : (index: number) => withBurst(seed, index).text
   const host = options.host ?? '127.0.0.1'
   const totals = { eventsWritten: 0, bytesWritten: 0, highestEventWritten: 0 }
   const streams = new Set<EventStream>()
@@ -126,7 +136,7 @@ export async function startSimulator (options: SimulatorOptions): Promise<Simula
       response.end(first.error)
       return
     }
-    const stream = new EventStream({ seed, shape: options.shape ?? DEFAULT_SHAPE, rate, first, last: count ?? Number.MAX_SAFE_INTEGER, cutAfterEvents, totals, request, response })
+    const stream = new EventStream({ eventText, rate, first, last: count ?? Number.MAX_SAFE_INTEGER, cutAfterEvents, totals, request, response })
     streams.add(stream)
     logger?.debug({ first, remote: request.socket.remoteAddress }, 'simulator client connected')
     stream.onDone = () => {
@@ -173,8 +183,8 @@ export async function startSimulator (options: SimulatorOptions): Promise<Simula
 }
 
 interface EventStreamOptions {
-  seed: number
-  shape: StreamShape
+  /** The text of event `index` (the stream's own, or with a burst). */
+  eventText: (index: number) => string
   rate: number
   first: number
   last: number
@@ -297,7 +307,7 @@ class EventStream {
    * cut, or the socket is full (then it resumes on 'drain').
    */
   private writeEvents (maxEvents: number, maxBytes: number): boolean {
-    const { seed, shape, last, cutAfterEvents, totals } = this.options
+    const { eventText, last, cutAfterEvents, totals } = this.options
     let text = ''
     let events = 0
     let cut = false
@@ -306,7 +316,7 @@ class EventStream {
         cut = true
         break
       }
-      text += generateEvent(seed, this.next, shape)
+      text += eventText(this.next)
       this.next++
       this.sentOnConnection++
       events++
@@ -314,7 +324,7 @@ class EventStream {
     let bytes = Buffer.from(text, 'utf8')
     if (cut) {
       // Half of the next event's bytes, as a dropped connection would leave it (possibly mid-character).
-      const event = Buffer.from(generateEvent(seed, this.next, shape), 'utf8')
+      const event = Buffer.from(eventText(this.next), 'utf8')
       bytes = Buffer.concat([bytes, event.subarray(0, event.length >> 1)])
     }
     if (bytes.length > 0) {

@@ -4,6 +4,7 @@ import { copyFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Browser, chromium, type Page } from 'playwright-core'
+import { writeBurstHistory } from '../helpers/burst-history.js'
 import { type Stack, startStack } from './harness.js'
 
 /**
@@ -15,8 +16,9 @@ import { type Stack, startStack } from './harness.js'
  * store goes away under the API.
  *
  * Screenshots go to artifacts/ (dashboard.png at 1280x800, dashboard-375.png
- * full page at 375 px, plus dark and room views); UPDATE_DOCS_SCREENSHOT=1
- * also copies dashboard.png to docs/ for the README.
+ * full page at 375 px, plus dark and room views, and the trending panel with a
+ * burst: dashboard-trending.png, dashboard-trending-room.png);
+ * UPDATE_DOCS_SCREENSHOT=1 also copies dashboard.png to docs/ for the README.
  */
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -363,5 +365,158 @@ describe('dashboard across the stream lifetime (STREAM_LIFETIME_MS)', { skip }, 
     assert.equal(await page.getAttribute('#connection', 'data-state'), 'live')
     assert.ok(stack.openStreams() <= 1, `${stack.openStreams()} streams open`)
     assert.deepEqual(errors, [])
+  })
+})
+
+describe('dashboard: trending panel and time axis', { skip }, () => {
+  const ROOM = '#xqc'
+  const TOKEN = 'PogChamp'
+  let stack: Stack
+  let browser: Browser
+  let page: Page
+  const pageErrors: string[] = []
+  /** The last body the API delivered to the page for each trending query. */
+  const delivered = new Map<string, unknown>()
+
+  before(async () => {
+    // Twenty minutes of past chat with PogChamp flooding #xqc from 3 minutes ago to 1 minute ago; then the live stream, slow so the burst stands out.
+    const now = Date.now()
+    stack = await startStack({
+      seed: 11,
+      rate: 20,
+      preload: async (store, clock) => {
+        await writeBurstHistory(store, clock, {
+          seed: 11, eventsPerSecond: 20, fromMs: now - 20 * 60_000, toMs: now - 30_000,
+          burst: { token: TOKEN, room: ROOM, fromMs: now - 3 * 60_000, toMs: now - 60_000, share: 0.1 }
+        })
+      }
+    })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] })
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' })
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`))
+    page.on('console', (message) => { if (message.type() === 'error') pageErrors.push(`console: ${message.text()}`) })
+    // Every trending answer passes through here, so the test knows exactly what the page was given.
+    await page.route('**/stats/trending?*', async (route) => {
+      const response = await route.fetch()
+      const body = await response.text()
+      delivered.set(new URL(route.request().url()).search.slice(1), response.status() === 200 ? JSON.parse(body) : null)
+      await route.fulfill({ response, body })
+    })
+  })
+
+  after(async () => {
+    await browser?.close()
+    await stack?.close()
+  })
+
+  /** After the panel's next round: each list's rows, the query it showed, and what the API gave for that query. */
+  async function nextTrending (rounds: number, room = ''): Promise<{ rounds: number, room: string, lists: Record<string, { query: string, rows: Array<{ value: string, score: number, count: number, baseline: number }>, delivered: unknown }> }> {
+    await page.waitForFunction(([before, wanted]) => {
+      const section = document.getElementById('trending') as HTMLElement
+      return Number(section.dataset.rounds ?? '0') > before && section.dataset.room === wanted
+    }, [rounds, room] as const, { timeout: WAIT_MS })
+    // Inline callbacks only: the page cannot run the helpers the test's compiler adds to named functions.
+    const shown = await page.evaluate(() => {
+      const section = document.getElementById('trending') as HTMLElement
+      const [words, emotes] = ['trending-words', 'trending-emotes'].map((id) => {
+        const element = document.getElementById(id) as HTMLElement
+        return {
+          query: element.dataset.query ?? '',
+          rows: Array.from(element.querySelectorAll('li[data-value]')).map((row) => {
+            const r = row as HTMLElement
+            return { value: r.querySelector('.label')?.textContent ?? '', score: Number(r.dataset.score), count: Number(r.dataset.count), baseline: Number(r.dataset.baseline) }
+          })
+        }
+      })
+      return { rounds: Number(section.dataset.rounds), room: section.dataset.room ?? '', words: words!, emotes: emotes! }
+    })
+    return {
+      rounds: shown.rounds,
+      room: shown.room,
+      lists: Object.fromEntries((['words', 'emotes'] as const).map((kind) => [kind, { ...shown[kind], delivered: delivered.get(shown[kind].query) }]))
+    }
+  }
+
+  const asRows = (body: unknown, key: 'word' | 'emote') => (body as Array<Record<string, string | number>>).map((item) => ({ value: String(item[key]), score: Number(item.score), count: Number(item.count), baseline: Number(item.baseline) }))
+
+  it('shows what is trending across all rooms, exactly as the API answered, the burst first', async () => {
+    await page.goto(`${stack.baseUrl}/`)
+    const shown = await nextTrending(0)
+    assert.equal(shown.room, '')
+    assert.equal(shown.lists.words!.query, 'kind=words&window=5m&baseline=1h&limit=10')
+    assert.equal(shown.lists.emotes!.query, 'kind=emotes&window=5m&baseline=1h&limit=10')
+    assert.deepEqual(shown.lists.words!.rows, asRows(shown.lists.words!.delivered, 'word'))
+    assert.deepEqual(shown.lists.emotes!.rows, asRows(shown.lists.emotes!.delivered, 'emote'))
+    assert.equal(shown.lists.emotes!.rows[0]?.value, TOKEN, JSON.stringify(shown.lists.emotes!.rows))
+    assert.equal(await page.textContent('#trending-scope'), 'across all rooms')
+    assert.match(await page.textContent('#trending-emotes li[data-value] .count') ?? '', /^×\d+(\.\d)?$/)
+    // Above the top lists in the overview.
+    assert.equal(await page.evaluate(() => document.getElementById('trending')?.nextElementSibling?.id), 'top-lists')
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-trending.png'), fullPage: true })
+    // It keeps itself up to date.
+    const later = await nextTrending(shown.rounds)
+    assert.deepEqual(later.lists.emotes!.rows, asRows(later.lists.emotes!.delivered, 'emote'))
+  })
+
+  it('shows the room\'s own trending in the room view', async () => {
+    const before = Number(await page.getAttribute('#trending', 'data-rounds'))
+    await page.goto(`${stack.baseUrl}/#room=${encodeURIComponent(ROOM)}`)
+    const shown = await nextTrending(before, ROOM)
+    assert.equal(shown.room, ROOM)
+    assert.equal(shown.lists.emotes!.query, `kind=emotes&window=5m&baseline=1h&limit=10&room=${encodeURIComponent(ROOM)}`)
+    assert.deepEqual(shown.lists.emotes!.rows, asRows(shown.lists.emotes!.delivered, 'emote'))
+    assert.deepEqual(shown.lists.words!.rows, asRows(shown.lists.words!.delivered, 'word'))
+    assert.equal(shown.lists.emotes!.rows[0]?.value, TOKEN)
+    assert.equal(await page.textContent('#trending-scope'), `in ${ROOM}`)
+    assert.equal(await page.evaluate(() => document.getElementById('trending')?.closest('#room-detail') !== null), true)
+    assert.equal(await page.isVisible('#trending'), true)
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-trending-room.png'), fullPage: true })
+    // A room never seen: nothing trending, said plainly.
+    await page.goto(`${stack.baseUrl}/#room=${encodeURIComponent('#nosuchroom')}`)
+    const none = await nextTrending(shown.rounds, '#nosuchroom')
+    assert.equal(none.room, '#nosuchroom')
+    assert.deepEqual(none.lists.emotes!.rows, [])
+    assert.equal(await page.textContent('#trending-emotes li.empty'), 'No emote is rising right now.')
+    // The browser logs the 404 of the unknown room's trending (the API's answer for a room never seen); nothing else may fail.
+    assert.equal(pageErrors.filter((e) => /status of 404/.test(e)).length, 2)
+    assert.deepEqual(pageErrors.filter((e) => !/status of 404/.test(e)), [])
+  })
+
+  it('time labels never overlap, at several widths and lengths of data', { timeout: 180_000 }, async () => {
+    await stack.freeze()
+    await page.goto(`${stack.baseUrl}/`)
+    await page.waitForSelector('#chart canvas', { timeout: WAIT_MS })
+    const startedAt = Date.parse((await stack.getJson<{ startedAt: string }>('/stats')).startedAt)
+    const checked: string[] = []
+    for (const seconds of [60, 90, 120, 150, 180, 240, 300]) {
+      const wanted = startedAt + (seconds + 2) * 1000 - stack.clock()
+      // The clock only moves forward: a length already passed is skipped.
+      if (wanted < 0) continue
+      stack.advanceClock(wanted)
+      for (const width of [375, 800, 1280, 1920]) {
+        await page.setViewportSize({ width, height: 800 })
+        await page.waitForFunction((length) => {
+          const chart = document.getElementById('chart') as HTMLElement
+          const points = Number(chart.dataset.points)
+          // The chart holds the last 5 minutes but the second being filled: 299 points at most.
+          return Math.abs(Number(chart.dataset.width) - chart.clientWidth) < 1 && points >= Math.min(length, 299) && points <= Math.min(length + 3, 299)
+        }, seconds, { timeout: WAIT_MS }).catch(async (err: Error) => {
+          const state = await page.evaluate(() => { const chart = document.getElementById('chart') as HTMLElement; return { points: chart.dataset.points, width: chart.dataset.width, clientWidth: chart.clientWidth } })
+          throw new Error(`${seconds} s of data at ${width} px: the chart did not settle (${JSON.stringify(state)}): ${err.message}`)
+        })
+        const { boxes, chartWidth } = await page.evaluate(() => {
+          const chart = document.getElementById('chart') as HTMLElement
+          return { boxes: JSON.parse(chart.dataset.timeLabels ?? '[]') as Array<{ text: string, left: number, right: number }>, chartWidth: chart.clientWidth }
+        })
+        const at = `${seconds} s of data at ${width} px`
+        assert.ok(boxes.length >= 1, `${at}: ${JSON.stringify(boxes)}`)
+        for (let i = 1; i < boxes.length; i++) {
+          assert.ok(boxes[i - 1]!.right + 4 <= boxes[i]!.left, `${at}: "${boxes[i - 1]!.text}" and "${boxes[i]!.text}" overlap: ${JSON.stringify(boxes)}`)
+        }
+        assert.ok(boxes.every((box) => box.left >= 0 && box.right <= chartWidth), `${at}: a label leaves the chart: ${JSON.stringify(boxes)} in ${chartWidth}`)
+        checked.push(at)
+      }
+    }
+    assert.ok(checked.some((at) => at.startsWith('120 s of data at 1280 px')), checked.join('; '))
   })
 })

@@ -5,6 +5,7 @@ import { httpSource } from '../../src/ingest/sources.js'
 import { createLogger } from '../../src/logger.js'
 import { profileShape, startSimulator, type SimulatorHandle } from '../../src/simulator/index.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
+import type { StatsStore } from '../../src/store/types.js'
 import { Worker } from '../../src/worker/worker.js'
 
 /**
@@ -42,6 +43,8 @@ export interface StackOptions {
   rate: number
   /** Settings over the harness's own (e.g. STREAM_LIFETIME_MS). */
   config?: Record<string, string>
+  /** Writes into the store before the worker starts (past chat, say), on the shared clock. */
+  preload?: (store: StatsStore, clock: () => number) => Promise<void>
 }
 
 export async function startStack (options: StackOptions): Promise<Stack> {
@@ -52,6 +55,7 @@ export async function startStack (options: StackOptions): Promise<Stack> {
 
   const store = new MemoryStore({ clock, maxTrackedWords: 100_000, maxTrackedPerRoom: 10_000, snapshotPath: null })
   await store.open()
+  await options.preload?.(store, clock)
   let simulator: SimulatorHandle | null = await startSimulator({ seed: options.seed, rate: options.rate, port: 0, host: '127.0.0.1', shape: profileShape('live') })
   const worker = new Worker({ store, source: httpSource(simulator.url, 'sim'), logger, clock, flushIntervalMs: 100 })
   const running = worker.run()

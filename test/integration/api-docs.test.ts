@@ -40,6 +40,7 @@ const ROUTES: Array<[string, string[], string[]]> = [
   ['/stats/emotes', ['limit', 'window'], ['400', '429', '503']],
   ['/stats/rooms/{room}', ['room', 'limit', 'window', 'stopwords', 'bots'], ['400', '404', '429', '503']],
   ['/stats/timeseries', ['resolution', 'window'], ['400', '429', '503']],
+  ['/stats/trending', ['kind', 'window', 'baseline', 'room', 'limit'], ['400', '404', '429', '503']],
   ['/stats/failedMessages', ['limit'], ['400', '401', '403', '429', '503']],
   ['/stats/stream', ['limit', 'window', 'stopwords', 'bots', 'room', 'rateWindow'], ['400', '429', '503']],
   ['/health/live', [], ['429']],

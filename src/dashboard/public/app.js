@@ -1,7 +1,7 @@
 // The live dashboard: one EventSource on /stats/stream, re-opened whenever the
 // selection (window, filters, room) changes, and a render of each snapshot.
 // Plain ES module, no build step; uPlot is served by the API from node_modules.
-/* global location, history, matchMedia, getComputedStyle, ResizeObserver, MessageEvent, URLSearchParams */
+/* global location, history, matchMedia, getComputedStyle, ResizeObserver, MessageEvent, URLSearchParams, devicePixelRatio */
 import uPlot from './vendor/uplot/uPlot.esm.js'
 
 const LIMIT = 10
@@ -15,6 +15,12 @@ const STALL_MS = 6000
 const RETRY_FIRST_MS = 500
 const RETRY_MAX_MS = 8000
 const CHART_MIN_HEIGHT = 150
+const AXIS_FONT = '12px system-ui, sans-serif'
+/** Trending is polled (it is not in the live stream): this often, and at once when the view changes. */
+const TRENDING_POLL_MS = 5000
+/** What the trending panel compares: the last 5 minutes against the last hour (the API's defaults). */
+const TRENDING_WINDOW = '5m'
+const TRENDING_BASELINE = '1h'
 
 const $ = (id) => {
   const element = document.getElementById(id)
@@ -55,7 +61,12 @@ const ui = {
   roomModeration: $('room-moderation'),
   roomLists: { words: $('room-list-words'), nicks: $('room-list-nicks'), emotes: $('room-list-emotes') },
   roomApprox: { words: $('room-approx-words'), nicks: $('room-approx-nicks'), emotes: $('room-approx-emotes') },
-  updatedAt: $('updated-at')
+  updatedAt: $('updated-at'),
+  trending: $('trending'),
+  trendingScope: $('trending-scope'),
+  trendingLists: { words: $('trending-words'), emotes: $('trending-emotes') },
+  trendingApprox: { words: $('trending-approx-words'), emotes: $('trending-approx-emotes') },
+  roomCards: $('room-cards')
 }
 
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 })
@@ -212,14 +223,51 @@ function cssVar (name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim()
 }
 
+/** Width in CSS px of `text` drawn in the axis font. */
+function textWidth (text) {
+  const context = document.createElement('canvas').getContext('2d')
+  context.font = AXIS_FONT
+  return context.measureText(text).width
+}
+
+/**
+ * The least room between two time ticks: the widest label this locale's
+ * clock can print ("10:58:58 PM", "23:59:59") and a gap, so labels centred
+ * on their ticks never touch, whatever the width or the span of the data.
+ */
+function timeLabelSpace () {
+  const samples = [new Date(2000, 0, 1, 23, 58, 58), new Date(2000, 0, 1, 10, 58, 58), new Date(2000, 0, 1, 0, 0, 0)]
+  return Math.ceil(Math.max(...samples.map((date) => textWidth(clockSeconds.format(date))))) + 16
+}
+
+/**
+ * The boxes of the time labels as drawn (uPlot's ticks and texts for the x
+ * axis), in CSS px: for anyone (a test) checking that none overlap.
+ */
+function recordTimeLabels (u) {
+  const axis = u.axes[0]
+  const splits = axis._splits ?? []
+  const values = axis._values ?? []
+  const boxes = []
+  splits.forEach((split, i) => {
+    const text = values[i]
+    if (text === null || text === undefined || text === '') return
+    const centre = u.valToPos(split, 'x')
+    const width = textWidth(String(text))
+    boxes.push({ text: String(text), left: u.bbox.left / devicePixelRatio + centre - width / 2, right: u.bbox.left / devicePixelRatio + centre + width / 2 })
+  })
+  ui.chart.dataset.timeLabels = JSON.stringify(boxes)
+  ui.chart.dataset.width = String(u.width)
+}
+
 function createChart () {
   if (chart !== null) chart.destroy()
   const text = cssVar('--muted')
   const grid = cssVar('--grid')
-  const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '12px system-ui, sans-serif' }
+  const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: AXIS_FONT }
   const timeAxis = {
     ...axis,
-    space: 64,
+    space: timeLabelSpace(),
     incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
     values: (_u, splits, _axis, _space, increment) => splits.map((seconds) => (increment >= 60 ? clockMinutes : clockSeconds).format(seconds * 1000))
   }
@@ -237,7 +285,8 @@ function createChart () {
       {},
       { label: 'messages per second', stroke: cssVar('--accent'), fill: cssVar('--accent-fill'), width: 2, points: { show: false } }
     ],
-    axes: [timeAxis, { ...axis, size: 56 }]
+    axes: [timeAxis, { ...axis, size: 56 }],
+    hooks: { draw: [recordTimeLabels] }
   }, chartData, ui.chart)
 }
 
@@ -430,6 +479,86 @@ function render (snapshot, query) {
   main.dataset.query = query
 }
 
+// ---------------------------------------------------------------- trending
+
+let trendingTimer = null
+let trendingRound = 0
+
+function trendingQuery (kind, room) {
+  const params = new URLSearchParams({ kind, window: TRENDING_WINDOW, baseline: TRENDING_BASELINE, limit: String(LIMIT) })
+  if (room !== null) params.set('room', room)
+  return params.toString()
+}
+
+async function fetchTrending (kind, room) {
+  const query = trendingQuery(kind, room)
+  try {
+    const response = await fetch(`/stats/trending?${query}`)
+    // A room not seen yet has nothing trending.
+    if (response.status === 404) return { kind, query, items: [], maxError: 0 }
+    if (!response.ok) return { kind, query, items: null, maxError: 0 }
+    return { kind, query, items: await response.json(), maxError: Number(response.headers.get('x-stats-max-error')) }
+  } catch {
+    return { kind, query, items: null, maxError: 0 }
+  }
+}
+
+/** One row per member: the bar is its score against the first's, the number its score ("×4.2"), the title its counts. */
+function renderTrendingList ({ kind, query, items, maxError }) {
+  const list = ui.trendingLists[kind]
+  const key = kind === 'words' ? 'word' : 'emote'
+  list.dataset.query = query
+  list.dataset.state = items === null ? 'unavailable' : 'ok'
+  renderApproximation(ui.trendingApprox[kind], items === null ? 0 : maxError)
+  if (items === null) {
+    // Keep what was shown; say it is not fresh.
+    list.title = 'Trending is unavailable right now'
+    return
+  }
+  list.title = ''
+  const top = items.reduce((m, item) => Math.max(m, item.score), 0)
+  const rows = items.map((item, index) => {
+    const row = createBarRow(item[key])
+    row.dataset.score = String(item.score)
+    row.dataset.count = String(item.count)
+    row.dataset.baseline = String(item.baseline)
+    row.title = `${integer.format(item.count)} in the last 5 minutes, ${integer.format(item.baseline)} in the last hour`
+    row.querySelector('.rank').textContent = String(index + 1)
+    row.querySelector('.count').textContent = `×${decimalFormats[1].format(item.score)}`
+    row.querySelector('.fill').style.width = `${top > 0 ? (item.score / top) * 100 : 0}%`
+    return row
+  })
+  if (rows.length === 0) {
+    const empty = document.createElement('li')
+    empty.className = 'empty'
+    empty.textContent = kind === 'words' ? 'No word is rising right now.' : 'No emote is rising right now.'
+    rows.push(empty)
+  }
+  list.replaceChildren(...rows)
+}
+
+/** Reads both trending lists for the current view, renders them, and comes back in TRENDING_POLL_MS. */
+async function refreshTrending () {
+  clearTimeout(trendingTimer)
+  const round = ++trendingRound
+  const room = state.room
+  const results = await Promise.all([fetchTrending('words', room), fetchTrending('emotes', room)])
+  // The view changed meanwhile: a newer round renders.
+  if (round !== trendingRound) return
+  for (const result of results) renderTrendingList(result)
+  ui.trending.dataset.room = room ?? ''
+  ui.trending.dataset.rounds = String(Number(ui.trending.dataset.rounds ?? '0') + 1)
+  trendingTimer = setTimeout(() => { refreshTrending() }, TRENDING_POLL_MS)
+}
+
+/** The panel sits above the top lists, or in a room under its cards, and says whose trends it shows. */
+function placeTrending () {
+  const inRoom = state.room !== null
+  ui.trendingScope.textContent = inRoom ? `in ${state.room}` : 'across all rooms'
+  if (inRoom) ui.roomCards.after(ui.trending)
+  else ui.topLists.before(ui.trending)
+}
+
 // ---------------------------------------------------------------- views
 
 function clearRoomView () {
@@ -457,6 +586,11 @@ function applyView (previousRoom, moveFocus) {
   if (inRoom && state.room !== previousRoom) {
     ui.roomName.textContent = state.room
     clearRoomView()
+  }
+  placeTrending()
+  if (state.room !== previousRoom) {
+    for (const list of Object.values(ui.trendingLists)) list.replaceChildren()
+    refreshTrending()
   }
   if (!moveFocus) return
   if (inRoom) {
@@ -493,3 +627,5 @@ ui.filters.addEventListener('submit', (event) => { event.preventDefault() })
 
 applyView(null, false)
 openStream()
+// The first view has no previous room to differ from when it is the overview.
+if (state.room === null) refreshTrending()

@@ -1,0 +1,33 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { windowSpec } from '../../store/windows.js'
+import { Errors } from '../errors.js'
+import { DEFAULT_LIMIT, NotFound, STORE_ROUTE_ERRORS } from '../schemas/common.js'
+import { TRENDING_DESCRIPTION, TRENDING_HEADERS, TrendingBody, TrendingQuery } from '../schemas/trending.js'
+import { setWindowHeaders } from '../window-headers.js'
+
+/** GET /stats/trending: words or emotes rising now, stream-wide or in one room (scored by model/trending.ts). */
+const trendingRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/stats/trending', {
+    schema: {
+      summary: 'Trending words or emotes',
+      description: TRENDING_DESCRIPTION,
+      tags: ['top'],
+      querystring: TrendingQuery,
+      response: { 200: { ...TrendingBody, headers: TRENDING_HEADERS }, 404: NotFound, ...STORE_ROUTE_ERRORS }
+    }
+  }, async (request, reply) => {
+    const window = request.query.window ?? '5m'
+    const baseline = request.query.baseline ?? '1h'
+    if (windowSpec(baseline).seconds <= windowSpec(window).seconds) {
+      throw Errors.invalidParameter('querystring/baseline', `must be longer than window (${window}): one of ${['5m', '15m', '1h', '24h'].filter((b) => windowSpec(b as '5m').seconds > windowSpec(window).seconds).join(', ')}`)
+    }
+    const { room } = request.query
+    const answer = await app.trendingReader.trending({ kind: request.query.kind ?? 'words', window, baseline, room, limit: request.query.limit ?? DEFAULT_LIMIT })
+    if (answer === null) throw Errors.roomNotFound(room ?? '')
+    setWindowHeaders(reply, window, app.clock(), answer.maxError)
+    reply.header('x-stats-baseline', baseline)
+    return answer.items
+  })
+}
+
+export default trendingRoutes
