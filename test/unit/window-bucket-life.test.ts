@@ -37,6 +37,21 @@ describe('BucketLife', () => {
     assert.equal(life.openEntries(), 0, 'the dropped plans left nothing behind')
   })
 
+  it('takes back a dropped plan down to the committed counts, keys and rooms it created removed', () => {
+    const life = new BucketLife({ windowTop: 10, roomWindowTop: 10 })
+    const now = DAY + 100
+    life.commit(life.plan([slice(now, { words: { a: 2 } })], ms(now)))
+    const entries = life.openEntries()
+    // Dropped: the same second twice in one plan, an existing key, new keys and a new room.
+    life.plan([slice(now, { words: { a: 3, b: 1 } }), slice(now, { words: { a: 1 }, rooms: { '#r': 1 }, roomDetail: { '#r': { messages: 1, words: { a: 1 } } } })], ms(now))
+    assert.equal(life.openEntries(), entries, 'the open buckets are as the last commit left them')
+    const next = life.plan([slice(now, { words: { a: 1, b: 1 } })], ms(now))
+    assert.deepEqual(next.seconds[0]?.lists.words?.entries, [{ value: 'a', count: 3 }, { value: 'b', count: 1 }])
+    assert.deepEqual([...next.seconds[0]!.rooms.keys()], [])
+    life.commit(next)
+    assert.equal(life.openEntries(), entries + 1, 'b is a new member again')
+  })
+
   it('without undo, counts in place and insists on each plan being committed', () => {
     const life = new BucketLife({ windowTop: 10, roomWindowTop: 10, undo: false })
     const now = DAY + 100

@@ -125,12 +125,14 @@ interface PendingChange {
 
 /**
  * How to take back a plan's additions to the open buckets when it is not
- * committed: flat triples (map, key, old count or undefined) for counters,
- * and what the plan created.
+ * committed: flat pairs (open map, the slice's map added into it), undone by
+ * subtracting the same counts (a key back at 0 was new: it is deleted), and
+ * what the plan created. Pairs per map rather than a record per counter: the
+ * journal costs nothing per counter on the hot flush path (BENCHMARKS.md).
  */
 interface UndoJournal {
   planId: number
-  counters: Array<Map<string, number> | string | number | undefined>
+  added: Array<Map<string, number> | ReadonlyMap<string, number>>
   messages: Array<[RoomCounts, number]>
   createdRooms: Array<[OpenSecond, string]>
   createdSeconds: number[]
@@ -227,7 +229,7 @@ export class BucketLife {
 
   /**
    * The window writes of one flush. Changes nothing until commit(plan).
-   * @param slices the flush's slices, any order, seconds may repeat
+   * @param slices the flush's slices, any order, seconds may repeat; left unchanged until the plan is committed or dropped (the undo subtracts them again)
    * @param nowMs the store's clock
    * @param isTracked rooms whose detail is kept (default: all); others' roomDetail is ignored
    * @param dropRooms rooms that stop being tracked with this flush: their open detail is forgotten at commit (the store deletes their stored values)
@@ -243,18 +245,25 @@ export class BucketLife {
     const tracked = (room: string): boolean => !dropped.has(room) && isTracked(room)
     // Counts go into the open buckets in place (no copy of big maps per flush); the journal takes them back if the plan is dropped.
     const planId = ++this.plans
-    const journal: UndoJournal = { planId, counters: [], messages: [], createdRooms: [], createdSeconds: [], entries: [] }
+    const journal: UndoJournal = { planId, added: [], messages: [], createdRooms: [], createdSeconds: [], entries: [] }
     if (this.undo) this.journal = journal
     else this.unjournaled = planId
-    const counters = this.undo ? journal.counters : null
+    const added = this.undo ? journal.added : null
     const add = (open: OpenSecond, into: Map<string, number>, from: ReadonlyMap<string, number>): void => {
+      if (from.size === 0) return
+      added?.push(into, from)
+      let created = 0
       for (const [key, by] of from) {
         if (by <= 0) continue
         const old = into.get(key)
-        counters?.push(into, key, old)
-        if (old === undefined) open.entries++
-        into.set(key, (old ?? 0) + by)
+        if (old === undefined) {
+          created++
+          into.set(key, by)
+        } else {
+          into.set(key, old + by)
+        }
       }
+      open.entries += created
     }
 
     const touched = new Map<number, { categories: Set<Category>, rooms: Set<string> }>()
@@ -390,13 +399,16 @@ export class BucketLife {
     const journal = this.journal
     if (journal === null) return
     this.journal = null
-    const c = journal.counters
-    for (let i = c.length - 3; i >= 0; i -= 3) {
-      const map = c[i] as Map<string, number>
-      const key = c[i + 1] as string
-      const old = c[i + 2] as number | undefined
-      if (old === undefined) map.delete(key)
-      else map.set(key, old)
+    const added = journal.added
+    for (let i = added.length - 2; i >= 0; i -= 2) {
+      const into = added[i] as Map<string, number>
+      for (const [key, by] of added[i + 1] as ReadonlyMap<string, number>) {
+        if (by <= 0) continue
+        const left = (into.get(key) ?? 0) - by
+        // Counts are positive: a key back at 0 did not exist before the plan.
+        if (left <= 0) into.delete(key)
+        else into.set(key, left)
+      }
     }
     for (let i = journal.messages.length - 1; i >= 0; i--) {
       const [room, messages] = journal.messages[i] as [RoomCounts, number]
