@@ -79,9 +79,12 @@ export class FlushPipeline {
     this.cut = []
     this.stop()
     const tick = (): void => {
+      const startedAt = performance.now()
       this.flushing = this.flush().then(() => {}).finally(() => {
         this.flushing = null
-        if (this.timer !== null) this.timer = setTimeout(tick, this.options.flushIntervalMs)
+        // Ticks keep the interval from start to start: a flush's own time does not delay the next one (freshness).
+        const wait = Math.max(0, this.options.flushIntervalMs - (performance.now() - startedAt))
+        if (this.timer !== null) this.timer = setTimeout(tick, wait)
       })
     }
     this.tick = tick

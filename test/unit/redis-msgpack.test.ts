@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
-import { encodeMsgpack, type Packable } from '../../src/store/redis/msgpack.js'
+import { CountsArray, encodeMsgpack, type Packable } from '../../src/store/redis/msgpack.js'
 
 /**
  * The flush's MessagePack, read back by the reader it is written for: Redis's
@@ -26,6 +26,13 @@ describe('encodeMsgpack as Redis unpacks it', () => {
   it('keeps integers of every width and nested arrays', async () => {
     const value: Packable = [0, 1, 127, 128, 255, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 1_700_000_000_000, -1, -129, ['k', [1, ['x']]], Array.from({ length: 20 }, (_, i) => i)]
     assert.deepEqual(await roundTrip(value), value)
+  })
+
+  it('writes a CountsArray as its head then the pairs of positive counts, the length patched in', async () => {
+    const counts = new Map([['a', 3], ['zero', 0], ['b', 1], ['neg', -2], ...Array.from({ length: 40 }, (_, i) => [`w${i}`, i + 1] as [string, number])])
+    const expected: unknown[] = ['key', 1000, 0, 'a', 3, 'b', 1, ...Array.from({ length: 40 }, (_, i) => [`w${i}`, i + 1]).flat()]
+    assert.deepEqual(await roundTrip([new CountsArray(['key', 1000, 0], counts), 'after']), [expected, 'after'])
+    assert.deepEqual(await roundTrip([new CountsArray(['k'], new Map([['only', 0]]))]), [['k']])
   })
 
   it('refuses what the flush never sends', () => {
