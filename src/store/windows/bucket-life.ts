@@ -1,8 +1,9 @@
-import { CATEGORIES, type Category, type Counts, type RoomSlice } from '../types.js'
+import { CATEGORIES, type Category, type Counts, type RoomSlice, type TopEntry } from '../types.js'
 import { addCounts } from './counts.js'
 import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS, longDeadline, TOP_LEVEL } from './levels.js'
 import { addRoomSlice, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
-import { trimCounts, type TrimmedList } from './trimmed-list.js'
+import { selectTop } from '../top-order.js'
+import type { TrimmedList } from './trimmed-list.js'
 
 /** What the window machinery reads of a slice (a CountSlice fits). */
 export interface WindowSlice {
@@ -109,6 +110,14 @@ export interface WindowWritePlan {
 
 interface OpenSecond {
   lists: Record<Category, Counts>
+  /**
+   * Per category, the members of the last committed trim's selection (the
+   * first windowTop + 1 in top-list order). Counts only grow, so a member
+   * outside it that this plan does not change still ranks below all of it:
+   * the next trim only needs to look at these and the changed members, not
+   * at the whole second (which a flush every 250 ms would scan again each time).
+   */
+  heads: Partial<Record<Category, string[]>>
   rooms: Map<string, RoomCounts>
   /** Members held (list entries, and per room its list entries + 1), kept as counts are added. */
   entries: number
@@ -117,6 +126,8 @@ interface OpenSecond {
 interface PendingChange {
   /** The plan's own number: only the latest plan can be committed. */
   planId: number
+  /** The trims' selections to keep as the open seconds' heads once committed. */
+  heads: Array<[OpenSecond, Category, string[]]>
   generation: number
   floor: number
   newestWritten: number
@@ -145,7 +156,7 @@ export function marksOf (floor: number): number[] {
 }
 
 function emptyOpenSecond (): OpenSecond {
-  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, rooms: new Map(), entries: 0 }
+  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, heads: {}, rooms: new Map(), entries: 0 }
 }
 
 /**
@@ -266,7 +277,7 @@ export class BucketLife {
       open.entries += created
     }
 
-    const touched = new Map<number, { categories: Set<Category>, rooms: Set<string> }>()
+    const touched = new Map<number, { categories: Map<Category, Array<ReadonlyMap<string, number>>>, rooms: Set<string> }>()
     const lateBySecond = new Map<number, LateDelta>()
     let newest = Number.NEGATIVE_INFINITY
     let newestWritten = this.newestWritten
@@ -285,13 +296,15 @@ export class BucketLife {
       }
       let marks = touched.get(second)
       if (marks === undefined) {
-        touched.set(second, marks = { categories: new Set(), rooms: new Set() })
+        touched.set(second, marks = { categories: new Map(), rooms: new Set() })
         journal.entries.push([open, open.entries])
       }
       for (const category of CATEGORIES) {
         const counts = slice[category]
         if (counts.size === 0) continue
-        marks.categories.add(category)
+        const changed = marks.categories.get(category)
+        if (changed === undefined) marks.categories.set(category, [counts])
+        else changed.push(counts)
         add(open, open.lists[category], counts)
       }
       for (const [room, detail] of slice.roomDetail) {
@@ -314,10 +327,15 @@ export class BucketLife {
     }
 
     const seconds: SecondWrite[] = []
+    const heads: PendingChange['heads'] = []
     for (const [second, marks] of [...touched].sort((a, b) => a[0] - b[0])) {
       const open = this.open.get(second) as OpenSecond
       const lists: Partial<Record<Category, TrimmedList>> = {}
-      for (const category of marks.categories) lists[category] = trimCounts(open.lists[category], this.windowTop)
+      for (const [category, changed] of marks.categories) {
+        const selection = this.selectHead(open, category, changed)
+        lists[category] = trimmedHead(selection, this.windowTop)
+        heads.push([open, category, selection.map((entry) => entry.value)])
+      }
       const rooms = new Map<string, RoomWindowValue>()
       for (const room of marks.rooms) rooms.set(room, roomValueOf(open.rooms.get(room) as RoomCounts, this.roomWindowTop))
       seconds.push({ second, lists, rooms })
@@ -332,7 +350,7 @@ export class BucketLife {
       builds,
       state: { floor, newestWritten },
       marks: marksOf(floor),
-      pending: { planId, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
+      pending: { planId, heads, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
     }
   }
 
@@ -352,6 +370,19 @@ export class BucketLife {
     }
     this.floor = change.floor
     this.newestWritten = change.newestWritten
+    for (const [open, category, head] of change.heads) open.heads[category] = head
+  }
+
+  /** The first windowTop + 1 members of an open second's category in top-list order (see OpenSecond.heads). */
+  private selectHead (open: OpenSecond, category: Category, changed: ReadonlyArray<ReadonlyMap<string, number>>): TopEntry[] {
+    const counts = open.lists[category]
+    const head = open.heads[category]
+    if (head === undefined) return selectTop(counts, this.windowTop + 1)
+    const candidates = new Map<string, number>()
+    for (const value of head) candidates.set(value, counts.get(value) ?? 0)
+    for (const delta of changed) for (const value of delta.keys()) candidates.set(value, counts.get(value) ?? 0)
+    // No smaller than the second itself: then it is the whole second anyway.
+    return selectTop(candidates.size < counts.size ? candidates : counts, this.windowTop + 1)
   }
 
   private addLate (late: Map<number, LateDelta>, slice: WindowSlice, tracked: (room: string) => boolean, previousFloor: number, nowSecond: number): void {
@@ -455,6 +486,14 @@ function buildsBetween (from: number, to: number, nowSecond: number): BuildStep[
     }
   }
   return builds
+}
+
+/** trimCounts of a selection already made: zero counts cut off, the member past `top` is the err. */
+function trimmedHead (selection: readonly TopEntry[], top: number): TrimmedList {
+  let end = selection.length
+  while (end > 0 && (selection[end - 1] as TopEntry).count <= 0) end--
+  const entries = selection.slice(0, Math.min(end, top))
+  return { entries, err: end > top ? (selection[top] as TopEntry).count : 0 }
 }
 
 function positive (value: number, name: string): number {
