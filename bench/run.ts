@@ -338,7 +338,10 @@ class Bench {
   async live (freshness: boolean, api: boolean, fanout = false): Promise<void> {
     const { rate, runs, freshnessSeconds, apiSeconds, connections } = this.options
     const ns = namespace()
-    const worker = Child.start('worker')
+    // With --profile, the paced worker's CPU profile too (where a flush's time goes at a sustained rate).
+    const liveProfileDir = this.options.profile ? join(CACHE_DIR, 'profiles', `live-${new Date().toISOString().replace(/[:.]/g, '-')}`) : null
+    if (liveProfileDir !== null) mkdirSync(liveProfileDir, { recursive: true })
+    const worker = Child.start('worker', liveProfileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', liveProfileDir])
     // --expose-gc: the fan-out figure reads the API's memory after a GC.
     const apiServer = Child.start('api', ['--expose-gc'])
     const bareApi = api ? Child.start('api') : null
@@ -393,6 +396,11 @@ class Bench {
       log()
     } finally {
       await Promise.all([worker.stop(), apiServer.stop(), bareApi?.stop()])
+      const profile = liveProfileDir === null ? null : mainThreadProfile(liveProfileDir)
+      if (profile !== null) {
+        log(`paced worker CPU profile (${profile}), self time:`)
+        for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
+      }
       await deleteNamespace(this.redis.admin, ns)
     }
   }

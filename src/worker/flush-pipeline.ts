@@ -89,11 +89,14 @@ export class FlushPipeline {
     this.stop()
     this.flushing = null
     const tick = (): void => {
+      const startedAt = performance.now()
       const flushing = this.flush().then(() => {}).finally(() => {
         // A restart (start() again) while this flush ran has its own timer: this one ends here.
         if (this.tick !== tick) return
         this.flushing = null
-        if (this.timer !== null) this.timer = setTimeout(tick, this.options.flushIntervalMs)
+        // Ticks keep the interval from start to start: a flush's own time does not delay the next one (freshness).
+        const wait = Math.max(0, this.options.flushIntervalMs - (performance.now() - startedAt))
+        if (this.timer !== null) this.timer = setTimeout(tick, wait)
       })
       this.flushing = flushing
     }

@@ -4,6 +4,7 @@ import { BucketLife, marksOf } from '../../src/store/windows/bucket-life.js'
 import { bucketAt, LEVELS } from '../../src/store/windows/levels.js'
 import { windowPlan } from '../../src/store/windows/read-plan.js'
 import { TrackedRooms } from '../../src/store/windows/tracked-rooms.js'
+import { trimCounts } from '../../src/store/windows/trimmed-list.js'
 import { slice } from '../helpers/batches.js'
 
 /** A day start (every bucket size divides 86400), in epoch seconds. */
@@ -35,6 +36,50 @@ describe('BucketLife', () => {
     life.commit(other)
     assert.deepEqual(life.plan([slice(now, { words: { b: 1 } })], ms(now)).seconds[0]?.lists.words?.entries, [{ value: 'b', count: 1 }])
     assert.equal(life.openEntries(), 0, 'the dropped plans left nothing behind')
+  })
+
+  it('takes back a dropped plan down to the committed counts, keys and rooms it created removed', () => {
+    const life = new BucketLife({ windowTop: 10, roomWindowTop: 10 })
+    const now = DAY + 100
+    life.commit(life.plan([slice(now, { words: { a: 2 } })], ms(now)))
+    const entries = life.openEntries()
+    // Dropped: the same second twice in one plan, an existing key, new keys and a new room.
+    life.plan([slice(now, { words: { a: 3, b: 1 } }), slice(now, { words: { a: 1 }, rooms: { '#r': 1 }, roomDetail: { '#r': { messages: 1, words: { a: 1 } } } })], ms(now))
+    assert.equal(life.openEntries(), entries, 'the open buckets are as the last commit left them')
+    const next = life.plan([slice(now, { words: { a: 1, b: 1 } })], ms(now))
+    assert.deepEqual(next.seconds[0]?.lists.words?.entries, [{ value: 'a', count: 3 }, { value: 'b', count: 1 }])
+    assert.deepEqual([...next.seconds[0]!.rooms.keys()], [])
+    life.commit(next)
+    assert.equal(life.openEntries(), entries + 1, 'b is a new member again')
+  })
+
+  it('trims an open second exactly from the last selection and the changed members, flush after flush, dropped plans included', () => {
+    // A small seeded generator: the same run every time.
+    let seed = 7
+    const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+    for (const undo of [true, false]) {
+      const top = 3
+      const life = new BucketLife({ windowTop: top, roomWindowTop: 2, undo })
+      const now = DAY + 500
+      const exact = new Map<number, Map<string, number>>()
+      for (let flush = 0; flush < 300; flush++) {
+        const second = now + random(3)
+        const words: Record<string, number> = {}
+        for (let i = random(6); i > 0; i--) {
+          const word = `w${random(12)}`
+          words[word] = (words[word] ?? 0) + 1 + random(4)
+        }
+        const plan = life.plan([slice(second, { words })], ms(now + 2))
+        const drop = undo && random(4) === 0
+        const expected = new Map(exact.get(second) ?? [])
+        for (const [word, n] of Object.entries(words)) expected.set(word, (expected.get(word) ?? 0) + n)
+        const written = plan.seconds.find((s) => s.second === second)?.lists.words
+        if (Object.keys(words).length > 0) assert.deepEqual(written, trimCounts(expected, top), `flush ${flush}`)
+        if (drop) continue
+        life.commit(plan)
+        exact.set(second, expected)
+      }
+    }
   })
 
   it('without undo, counts in place and insists on each plan being committed', () => {

@@ -4,7 +4,7 @@ import { addCounts } from '../windows/counts.js'
 import type { TrackedRoomsPlan } from '../windows/tracked-rooms.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
 import { type RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from './keys.js'
-import { encodeMsgpack, type Packable } from './msgpack.js'
+import { CountsArray, encodeMsgpack, type Packable } from './msgpack.js'
 import type { WindowWrites } from './window-writes.js'
 
 /**
@@ -41,9 +41,29 @@ export interface EncodedFlush {
   args: Array<string | Buffer>
 }
 
-function flatCounts (entry: Packable[], counts: Counts): Packable[] {
-  for (const [member, n] of counts) if (n > 0) entry.push(member, n)
-  return entry
+const NO_COUNTS: ReadonlyMap<string, number> = new Map()
+
+/** The sum of several slices' counts for one key, without a copy while only one slice has any (the usual case for a room). */
+class CountsSum {
+  private sum: ReadonlyMap<string, number> = NO_COUNTS
+  private owned = false
+
+  add (counts: ReadonlyMap<string, number>): void {
+    if (counts.size === 0) return
+    if (this.sum === NO_COUNTS) {
+      this.sum = counts
+      return
+    }
+    if (!this.owned) {
+      this.sum = new Map(this.sum)
+      this.owned = true
+    }
+    addCounts(this.sum as Counts, counts)
+  }
+
+  get counts (): ReadonlyMap<string, number> {
+    return this.sum
+  }
 }
 
 /** The KEYS and ARGV of apply-batch.lua. `batch` must have passed validateBatch. */
@@ -53,14 +73,14 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
   const { tracked, windows } = plans
 
   let messages = 0
-  const allTime = new Map<string, Counts>(CATEGORIES.map((category) => [category, new Map()]))
+  const allTime = new Map<string, CountsSum>(CATEGORIES.map((category) => [category, new CountsSum()]))
   const events: Counts = new Map()
   const seconds = new Map<number, number>()
   const minutes = new Map<number, number>()
-  const rooms = new Map<string, { hash: Counts, lists: Map<string, Counts> }>()
+  const rooms = new Map<string, { hash: Counts, lists: Map<string, CountsSum> }>()
   for (const slice of batch.slices) {
     messages += slice.messages
-    for (const category of CATEGORIES) addCounts(allTime.get(category)!, slice[category])
+    for (const category of CATEGORIES) allTime.get(category)!.add(slice[category])
     addCounts(events, slice.events)
     if (slice.messages > 0) {
       seconds.set(slice.second, (seconds.get(slice.second) ?? 0) + slice.messages)
@@ -71,12 +91,12 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
       if (!tracked.isTracked(room)) continue
       let r = rooms.get(room)
       if (r === undefined) {
-        r = { hash: new Map([[ROOM_MESSAGES_FIELD, 0]]), lists: new Map(ROOM_CATEGORIES.map((category) => [category, new Map()])) }
+        r = { hash: new Map([[ROOM_MESSAGES_FIELD, 0]]), lists: new Map(ROOM_CATEGORIES.map((category) => [category, new CountsSum()])) }
         rooms.set(room, r)
       }
       r.hash.set(ROOM_MESSAGES_FIELD, r.hash.get(ROOM_MESSAGES_FIELD)! + detail.messages)
       for (const [command, n] of detail.events) if (n > 0) r.hash.set(ROOM_EVENT_FIELD_PREFIX + command, (r.hash.get(ROOM_EVENT_FIELD_PREFIX + command) ?? 0) + n)
-      for (const category of ROOM_CATEGORIES) addCounts(r.lists.get(category)!, detail[category])
+      for (const category of ROOM_CATEGORIES) r.lists.get(category)!.add(detail[category])
     }
   }
 
@@ -87,13 +107,19 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
   }
   const fieldDeletions: Packable[] = tracked.evicted.length === 0 ? [] : plans.evictedRoomWindows.map((key) => [key, ...tracked.evicted])
 
+  // The key of every entry below is its first item; they are collected for KEYS as the entries are made.
+  const touched = new Set<string>(deleted)
   const sortedSets: Packable[] = []
+  const sortedSet = (key: string, max: number, counts: ReadonlyMap<string, number>): void => {
+    sortedSets.push(new CountsArray([key, max, 0], counts))
+    touched.add(key)
+  }
   for (const category of CATEGORIES) {
-    const counts = allTime.get(category)!
-    if (counts.size > 0) sortedSets.push(flatCounts([k.top(category), options.maxTrackedWords, 0], counts))
+    const counts = allTime.get(category)!.counts
+    if (counts.size > 0) sortedSet(k.top(category), options.maxTrackedWords, counts)
   }
   const hashIncrements: Packable[] = []
-  if (events.size > 0) hashIncrements.push(flatCounts([k.events, 0], events))
+  if (events.size > 0) hashIncrements.push(new CountsArray([k.events, 0], events))
   // Per-second counts are kept 24 h, per-minute counts 7 days: older ones are not written (they would only expire).
   for (const [second, n] of seconds) {
     const minute = Math.floor(second / 60)
@@ -116,8 +142,8 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
     for (const [field, n] of hash) entry.push(field, n)
     hashIncrements.push(entry)
     for (const category of ROOM_CATEGORIES) {
-      const counts = lists.get(category)!
-      if (counts.size > 0) sortedSets.push(flatCounts([k.roomTop(room, category), options.maxTrackedPerRoom, 0], counts))
+      const counts = lists.get(category)!.counts
+      if (counts.size > 0) sortedSet(k.roomTop(room, category), options.maxTrackedPerRoom, counts)
     }
   }
 
@@ -141,8 +167,10 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
   // Every key the writes touch is declared too: on a cluster, a slot being migrated then answers
   // TRYAGAIN/ASK for the flush as a whole instead of the script writing a key the old node still holds.
   const fixed = [k.lease, k.position, k.totals, k.failedLog, k.windows, k.tracked]
-  const touched = new Set<string>(deleted)
-  for (const entry of [...fieldDeletions, ...sortedSets, ...hashIncrements, ...windows.values, ...windows.hashValues, ...windows.expiries] as Packable[][]) touched.add(entry[0] as string)
+  if (events.size > 0) touched.add(k.events)
+  for (const entries of [fieldDeletions, hashIncrements, windows.values, windows.hashValues, windows.expiries] as Packable[][][]) {
+    for (const entry of entries) if (!(entry instanceof CountsArray)) touched.add(entry[0] as string)
+  }
   for (const key of fixed) touched.delete(key)
   return {
     keys: [...fixed, ...touched],

@@ -3,10 +3,22 @@
  * as Redis's Lua `cmsgpack.unpack` reads it: in C, so much cheaper for Redis
  * than parsing a packed string in the Lua interpreter (BENCHMARKS.md).
  */
-export type Packable = string | number | readonly Packable[]
+export type Packable = string | number | readonly Packable[] | CountsArray
+
+/**
+ * An array of `head` followed by the (member, count) pairs of `counts` whose
+ * count is above 0, written straight from the map: a flush holds hundreds of
+ * thousands of such pairs, and no intermediate array is built for them.
+ */
+export class CountsArray {
+  constructor (readonly head: readonly Packable[], readonly counts: ReadonlyMap<string, number>) {}
+}
+
+/** The writer's buffer, kept between calls (a flush's argument is megabytes; growing it each time was copies). */
+let scratch = Buffer.allocUnsafe(1 << 16)
 
 class Writer {
-  buffer = Buffer.allocUnsafe(1 << 16)
+  buffer = scratch
   at = 0
 
   reserve (bytes: number): void {
@@ -14,12 +26,28 @@ class Writer {
     const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.at + bytes))
     this.buffer.copy(grown, 0, 0, this.at)
     this.buffer = grown
+    scratch = grown
   }
 
   string (value: string): void {
     // A UTF-16 unit takes at most 3 bytes of UTF-8; write first, then the header in front.
     this.reserve(5 + 3 * value.length)
     const start = this.at
+    // Most members are short ASCII words: copied unit by unit, without the cost of a Buffer.write call.
+    if (value.length < 32) {
+      const b = this.buffer
+      let i = 0
+      for (; i < value.length; i++) {
+        const c = value.charCodeAt(i)
+        if (c >= 0x80) break
+        b[start + 1 + i] = c
+      }
+      if (i === value.length) {
+        b[start] = 0xa0 | i
+        this.at = start + 1 + i
+        return
+      }
+    }
     const header = value.length < 11 ? 1 : value.length < 86 ? 2 : value.length < 21846 ? 3 : 5
     const length = this.buffer.write(value, start + header, 'utf8')
     const fits = length < 32 ? 1 : length < 256 ? 2 : length < 65536 ? 3 : 5
@@ -73,16 +101,34 @@ class Writer {
   value (value: Packable): void {
     if (typeof value === 'string') this.string(value)
     else if (typeof value === 'number') this.number(value)
+    else if (value instanceof CountsArray) this.counts(value)
     else {
       this.arrayHeader(value.length)
       for (const item of value) this.value(item)
     }
   }
+
+  counts ({ head, counts }: CountsArray): void {
+    // The length is known at the end: a 32-bit array header (any decoder takes it for a short array) patched then.
+    this.reserve(5)
+    const at = this.at
+    this.buffer[at] = 0xdd
+    this.at += 5
+    for (const item of head) this.value(item)
+    let length = head.length
+    for (const [member, n] of counts) {
+      if (!(n > 0)) continue
+      this.string(member)
+      this.number(n)
+      length += 2
+    }
+    this.buffer.writeUInt32BE(length, at + 1)
+  }
 }
 
-/** The MessagePack bytes of `value`. */
+/** The MessagePack bytes of `value` (a buffer of its own). */
 export function encodeMsgpack (value: Packable): Buffer {
   const writer = new Writer()
   writer.value(value)
-  return writer.buffer.subarray(0, writer.at)
+  return Buffer.from(writer.buffer.subarray(0, writer.at))
 }

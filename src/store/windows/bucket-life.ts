@@ -1,8 +1,9 @@
-import { CATEGORIES, type Category, type Counts, type RoomSlice } from '../types.js'
+import { CATEGORIES, type Category, type Counts, type RoomSlice, type TopEntry } from '../types.js'
 import { addCounts } from './counts.js'
 import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS, longDeadline, TOP_LEVEL } from './levels.js'
 import { addRoomSlice, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
-import { trimCounts, type TrimmedList } from './trimmed-list.js'
+import { selectTop } from '../top-order.js'
+import type { TrimmedList } from './trimmed-list.js'
 
 /** What the window machinery reads of a slice (a CountSlice fits). */
 export interface WindowSlice {
@@ -109,6 +110,14 @@ export interface WindowWritePlan {
 
 interface OpenSecond {
   lists: Record<Category, Counts>
+  /**
+   * Per category, the members of the last committed trim's selection (the
+   * first windowTop + 1 in top-list order). Counts only grow, so a member
+   * outside it that this plan does not change still ranks below all of it:
+   * the next trim only needs to look at these and the changed members, not
+   * at the whole second (which a flush every 250 ms would scan again each time).
+   */
+  heads: Partial<Record<Category, string[]>>
   rooms: Map<string, RoomCounts>
   /** Members held (list entries, and per room its list entries + 1), kept as counts are added. */
   entries: number
@@ -117,6 +126,8 @@ interface OpenSecond {
 interface PendingChange {
   /** The plan's own number: only the latest plan can be committed. */
   planId: number
+  /** The trims' selections to keep as the open seconds' heads once committed. */
+  heads: Array<[OpenSecond, Category, string[]]>
   generation: number
   floor: number
   newestWritten: number
@@ -125,12 +136,14 @@ interface PendingChange {
 
 /**
  * How to take back a plan's additions to the open buckets when it is not
- * committed: flat triples (map, key, old count or undefined) for counters,
- * and what the plan created.
+ * committed: flat pairs (open map, the slice's map added into it), undone by
+ * subtracting the same counts (a key back at 0 was new: it is deleted), and
+ * what the plan created. Pairs per map rather than a record per counter: the
+ * journal costs nothing per counter on the hot flush path (BENCHMARKS.md).
  */
 interface UndoJournal {
   planId: number
-  counters: Array<Map<string, number> | string | number | undefined>
+  added: Array<Map<string, number> | ReadonlyMap<string, number>>
   messages: Array<[RoomCounts, number]>
   createdRooms: Array<[OpenSecond, string]>
   createdSeconds: number[]
@@ -143,7 +156,7 @@ export function marksOf (floor: number): number[] {
 }
 
 function emptyOpenSecond (): OpenSecond {
-  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, rooms: new Map(), entries: 0 }
+  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, heads: {}, rooms: new Map(), entries: 0 }
 }
 
 /**
@@ -227,7 +240,7 @@ export class BucketLife {
 
   /**
    * The window writes of one flush. Changes nothing until commit(plan).
-   * @param slices the flush's slices, any order, seconds may repeat
+   * @param slices the flush's slices, any order, seconds may repeat; left unchanged until the plan is committed or dropped (the undo subtracts them again)
    * @param nowMs the store's clock
    * @param isTracked rooms whose detail is kept (default: all); others' roomDetail is ignored
    * @param dropRooms rooms that stop being tracked with this flush: their open detail is forgotten at commit (the store deletes their stored values)
@@ -243,21 +256,28 @@ export class BucketLife {
     const tracked = (room: string): boolean => !dropped.has(room) && isTracked(room)
     // Counts go into the open buckets in place (no copy of big maps per flush); the journal takes them back if the plan is dropped.
     const planId = ++this.plans
-    const journal: UndoJournal = { planId, counters: [], messages: [], createdRooms: [], createdSeconds: [], entries: [] }
+    const journal: UndoJournal = { planId, added: [], messages: [], createdRooms: [], createdSeconds: [], entries: [] }
     if (this.undo) this.journal = journal
     else this.unjournaled = planId
-    const counters = this.undo ? journal.counters : null
+    const added = this.undo ? journal.added : null
     const add = (open: OpenSecond, into: Map<string, number>, from: ReadonlyMap<string, number>): void => {
+      if (from.size === 0) return
+      added?.push(into, from)
+      let created = 0
       for (const [key, by] of from) {
         if (by <= 0) continue
         const old = into.get(key)
-        counters?.push(into, key, old)
-        if (old === undefined) open.entries++
-        into.set(key, (old ?? 0) + by)
+        if (old === undefined) {
+          created++
+          into.set(key, by)
+        } else {
+          into.set(key, old + by)
+        }
       }
+      open.entries += created
     }
 
-    const touched = new Map<number, { categories: Set<Category>, rooms: Set<string> }>()
+    const touched = new Map<number, { categories: Map<Category, Array<ReadonlyMap<string, number>>>, rooms: Set<string> }>()
     const lateBySecond = new Map<number, LateDelta>()
     let newest = Number.NEGATIVE_INFINITY
     let newestWritten = this.newestWritten
@@ -276,13 +296,15 @@ export class BucketLife {
       }
       let marks = touched.get(second)
       if (marks === undefined) {
-        touched.set(second, marks = { categories: new Set(), rooms: new Set() })
+        touched.set(second, marks = { categories: new Map(), rooms: new Set() })
         journal.entries.push([open, open.entries])
       }
       for (const category of CATEGORIES) {
         const counts = slice[category]
         if (counts.size === 0) continue
-        marks.categories.add(category)
+        const changed = marks.categories.get(category)
+        if (changed === undefined) marks.categories.set(category, [counts])
+        else changed.push(counts)
         add(open, open.lists[category], counts)
       }
       for (const [room, detail] of slice.roomDetail) {
@@ -305,10 +327,15 @@ export class BucketLife {
     }
 
     const seconds: SecondWrite[] = []
+    const heads: PendingChange['heads'] = []
     for (const [second, marks] of [...touched].sort((a, b) => a[0] - b[0])) {
       const open = this.open.get(second) as OpenSecond
       const lists: Partial<Record<Category, TrimmedList>> = {}
-      for (const category of marks.categories) lists[category] = trimCounts(open.lists[category], this.windowTop)
+      for (const [category, changed] of marks.categories) {
+        const selection = this.selectHead(open, category, changed)
+        lists[category] = trimmedHead(selection, this.windowTop)
+        heads.push([open, category, selection.map((entry) => entry.value)])
+      }
       const rooms = new Map<string, RoomWindowValue>()
       for (const room of marks.rooms) rooms.set(room, roomValueOf(open.rooms.get(room) as RoomCounts, this.roomWindowTop))
       seconds.push({ second, lists, rooms })
@@ -323,7 +350,7 @@ export class BucketLife {
       builds,
       state: { floor, newestWritten },
       marks: marksOf(floor),
-      pending: { planId, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
+      pending: { planId, heads, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
     }
   }
 
@@ -343,6 +370,19 @@ export class BucketLife {
     }
     this.floor = change.floor
     this.newestWritten = change.newestWritten
+    for (const [open, category, head] of change.heads) open.heads[category] = head
+  }
+
+  /** The first windowTop + 1 members of an open second's category in top-list order (see OpenSecond.heads). */
+  private selectHead (open: OpenSecond, category: Category, changed: ReadonlyArray<ReadonlyMap<string, number>>): TopEntry[] {
+    const counts = open.lists[category]
+    const head = open.heads[category]
+    if (head === undefined) return selectTop(counts, this.windowTop + 1)
+    const candidates = new Map<string, number>()
+    for (const value of head) candidates.set(value, counts.get(value) ?? 0)
+    for (const delta of changed) for (const value of delta.keys()) candidates.set(value, counts.get(value) ?? 0)
+    // No smaller than the second itself: then it is the whole second anyway.
+    return selectTop(candidates.size < counts.size ? candidates : counts, this.windowTop + 1)
   }
 
   private addLate (late: Map<number, LateDelta>, slice: WindowSlice, tracked: (room: string) => boolean, previousFloor: number, nowSecond: number): void {
@@ -390,13 +430,16 @@ export class BucketLife {
     const journal = this.journal
     if (journal === null) return
     this.journal = null
-    const c = journal.counters
-    for (let i = c.length - 3; i >= 0; i -= 3) {
-      const map = c[i] as Map<string, number>
-      const key = c[i + 1] as string
-      const old = c[i + 2] as number | undefined
-      if (old === undefined) map.delete(key)
-      else map.set(key, old)
+    const added = journal.added
+    for (let i = added.length - 2; i >= 0; i -= 2) {
+      const into = added[i] as Map<string, number>
+      for (const [key, by] of added[i + 1] as ReadonlyMap<string, number>) {
+        if (by <= 0) continue
+        const left = (into.get(key) ?? 0) - by
+        // Counts are positive: a key back at 0 did not exist before the plan.
+        if (left <= 0) into.delete(key)
+        else into.set(key, left)
+      }
     }
     for (let i = journal.messages.length - 1; i >= 0; i--) {
       const [room, messages] = journal.messages[i] as [RoomCounts, number]
@@ -443,6 +486,14 @@ function buildsBetween (from: number, to: number, nowSecond: number): BuildStep[
     }
   }
   return builds
+}
+
+/** trimCounts of a selection already made: zero counts cut off, the member past `top` is the err. */
+function trimmedHead (selection: readonly TopEntry[], top: number): TrimmedList {
+  let end = selection.length
+  while (end > 0 && (selection[end - 1] as TopEntry).count <= 0) end--
+  const entries = selection.slice(0, Math.min(end, top))
+  return { entries, err: end > top ? (selection[top] as TopEntry).count : 0 }
 }
 
 function positive (value: number, name: string): number {

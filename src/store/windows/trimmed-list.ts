@@ -33,7 +33,9 @@ export function isEmptyTrimmed (list: TrimmedList): boolean {
  * dropped (0 when none was). Zero counts are ignored.
  */
 export function trimCounts (counts: ReadonlyMap<string, number>, top: number): TrimmedList {
-  const head = selectTop(counts, top + 1).filter((entry) => entry.count > 0)
+  const head = selectTop(counts, top + 1)
+  // Zero counts sort last: cut them off the end (no copy of the list).
+  while (head.length > 0 && (head[head.length - 1] as TopEntry).count <= 0) head.pop()
   const dropped = head.length > top ? (head.pop() as TopEntry).count : 0
   return { entries: head, err: dropped }
 }
