@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import type { Config } from '../src/config.js'
-import { memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
+import { FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
 import { Child } from './child.js'
 import type { StoreKind } from './children/ipc.js'
 import { type BenchRedis, counterDelta, deleteNamespace, parseInfo, redisCounters, type RedisCounters } from './redis.js'
@@ -123,7 +123,7 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
   const settings = boundSettings(context.config)
   const boundStore: BoundStore = redisBacked ? 'redis' : 'embedded'
   const worst = settings === null ? null : memoryBound(settings, WORST_CASE_MEMBERS, boundStore)
-  const typical = settings === null ? null : memoryBound(settings, TYPICAL_MEMBERS, boundStore)
+  const typical = settings === null ? null : memoryBound(settings, TYPICAL_MEMBERS, boundStore, FIREHOSE_ROOM_WINDOWS)
   const rows: DayRun[] = []
   for (let run = 1; run <= runs; run++) {
     const admins = store === 'cluster' ? cluster!.nodes.map((node) => new Redis(`redis://${node}`, { maxRetriesPerRequest: 1 })) : [context.redis.admin]
