@@ -183,3 +183,40 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
   ]
   return { parts, total: parts.reduce((sum, p) => sum + p.bytes, 0) }
 }
+
+/** The four figures ARCHITECTURE.md gives for `settings`: worst case and the real firehose, in Redis and in the embedded store. */
+export function memoryFigures (settings: MemoryBoundSettings): Record<'redisWorst' | 'redisTypical' | 'embeddedWorst' | 'embeddedTypical', MemoryBound> {
+  return {
+    redisWorst: memoryBound(settings, WORST_CASE_MEMBERS, 'redis'),
+    redisTypical: memoryBound(settings, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS),
+    embeddedWorst: memoryBound(settings, WORST_CASE_MEMBERS, 'embedded'),
+    embeddedTypical: memoryBound(settings, TYPICAL_MEMBERS, 'embedded', FIREHOSE_ROOM_WINDOWS)
+  }
+}
+
+const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(1)
+const thousands = (n: number): string => n.toLocaleString('en-US')
+
+/**
+ * ARCHITECTURE.md's memory table for `settings` (the defaults there):
+ * per structure its entries and bytes per entry in the worst case, and MiB
+ * in each of the four figures. test/unit/memory-bound.test.ts checks that
+ * the document holds exactly this table, so the two cannot drift.
+ */
+export function memoryTable (settings: MemoryBoundSettings): string {
+  const f = memoryFigures(settings)
+  const rows = f.embeddedWorst.parts.map((embedded, i) => {
+    const redis = f.redisWorst.parts.find((p) => p.name === embedded.name)
+    const redisTypical = f.redisTypical.parts.find((p) => p.name === embedded.name)
+    const inRedis = redis === undefined || redisTypical === undefined
+      ? ['—', '— (in the worker)', '—']
+      : [`${thousands(redis.bytesPerEntry)} B`, mebibytes(redis.bytes), mebibytes(redisTypical.bytes)]
+    return `| ${embedded.name} | ${thousands(embedded.entries)} | ${inRedis[0]!} | ${thousands(embedded.bytesPerEntry)} B | ${inRedis[1]!} | ${inRedis[2]!} | ${mebibytes(embedded.bytes)} | ${mebibytes(f.embeddedTypical.parts[i]!.bytes)} |`
+  })
+  return [
+    '| structure | entries (worst) | B/entry Redis (worst) | B/entry embedded (worst) | Redis worst MiB | Redis typical MiB | embedded worst MiB | embedded typical MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    `| **total** | | | | **${mebibytes(f.redisWorst.total)}** | **${mebibytes(f.redisTypical.total)}** | **${mebibytes(f.embeddedWorst.total)}** | **${mebibytes(f.embeddedTypical.total)}** |`
+  ].join('\n')
+}
