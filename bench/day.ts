@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import type { Config } from '../src/config.js'
+import { type Config, storeShards } from '../src/config.js'
 import { FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
 import { Child } from './child.js'
 import type { StoreKind } from './children/ipc.js'
@@ -122,8 +122,10 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
   log(`== ${part}: the day profile, ${formatNumber(events)} events (${formatNumber(messages)} chat messages, event times over the 24 h before the run) unpaced into ${where}; ${measured} every ${SAMPLE_MS / 1000} s`)
   const settings = boundSettings(context.config)
   const boundStore: BoundStore = redisBacked ? 'redis' : 'embedded'
-  const worst = settings === null ? null : memoryBound(settings, WORST_CASE_MEMBERS, boundStore)
-  const typical = settings === null ? null : memoryBound(settings, TYPICAL_MEMBERS, boundStore, FIREHOSE_ROOM_WINDOWS)
+  // A cluster's store spreads each statistic over STORE_SHARDS shards (16 by default), each with its own window lists.
+  const shards = storeShards(store === 'cluster' ? { ...context.config, REDIS_CLUSTER_NODES: cluster?.nodes.join(',') ?? 'cluster' } : context.config)
+  const worst = settings === null ? null : memoryBound({ ...settings, shards }, WORST_CASE_MEMBERS, boundStore)
+  const typical = settings === null ? null : memoryBound({ ...settings, shards }, TYPICAL_MEMBERS, boundStore, FIREHOSE_ROOM_WINDOWS)
   const rows: DayRun[] = []
   for (let run = 1; run <= runs; run++) {
     const admins = store === 'cluster' ? cluster!.nodes.map((node) => new Redis(`redis://${node}`, { maxRetriesPerRequest: 1 })) : [context.redis.admin]

@@ -57,6 +57,12 @@ export interface MemoryBoundSettings {
   failedLogSize: number
   /** Bucket sizes (seconds) of the room windows' levels, when coarser than the stream-wide ones; default the same five. */
   roomBucketSeconds?: readonly number[] | undefined
+  /**
+   * STORE_SHARDS (default 1): each shard keeps ceil(bound / shards) of
+   * MAX_TRACKED_WORDS and MAX_TRACKED_ROOMS, but its own stream-wide window
+   * lists of WINDOW_TOP each, so those multiply by the shards.
+   */
+  shards?: number | undefined
 }
 
 /** Average bytes of what is stored as members (UTF-8 in Redis; characters in V8). */
@@ -131,7 +137,10 @@ function liveBuckets (bucketSeconds: number, ttlSeconds: number): number {
  * the same process); for 'redis' those are the worker's memory, not Redis's.
  */
 export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, store: StoreKind = 'redis', fill: RoomWindowFill = FULL_ROOM_WINDOWS): MemoryBound {
-  const { maxTrackedWords: W, maxTrackedPerRoom: P, maxTrackedRooms: T, windowTop: K, roomWindowTop: Kr } = settings
+  const S = settings.shards ?? 1
+  const { maxTrackedPerRoom: P, windowTop: K, roomWindowTop: Kr } = settings
+  const W = S * Math.ceil(settings.maxTrackedWords / S)
+  const T = S * Math.ceil(settings.maxTrackedRooms / S)
   const m = sizes.memberBytes
   const r = sizes.roomBytes
   const redis = store === 'redis'
@@ -173,12 +182,12 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     part('per-room all-time totals (a hash per tracked room)', T, key + r + ROOM_HASH_FIELDS * (hashField + 16)),
     part('per-room all-time lists (3 per tracked room, MAX_TRACKED_PER_ROOM each)', 3 * T * P, listEntry(m)),
     part('per-room all-time list keys', 3 * T, key + r + 10),
-    part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists, WINDOW_TOP each)`, streamBuckets * 4, key + 40 + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * K * compactEntry(m)) : K * compactEntry(m))),
+    part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists${S === 1 ? '' : ` x ${S} shards`}, WINDOW_TOP each)`, S * streamBuckets * 4, key + 40 + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * K * compactEntry(m)) : K * compactEntry(m))),
     part(`per-room window buckets (${roomBuckets} live buckets x MAX_TRACKED_ROOMS rooms x ROOM_WINDOW_TOP)`, Math.round(roomValues), meanRoomValue),
     part('per-second series (a hash of 60 seconds per minute, 24 h)', minuteHashes, key + 30 + 60 * (redis ? REDIS_LISTPACK_FIELD_BYTES + 8 : EMBEDDED_MAP_ENTRY_BYTES)),
     part('per-minute series (a hash of 1,440 minutes per day, 7 days)', dayHashes, key + 30 + 1440 * (hashField + 16)),
     part('failed-message log', settings.failedLogSize, FAILED_MESSAGE_BYTES),
-    part('lease, position, totals, events, marks', 1, FIXED_BYTES),
+    part('lease, position, totals, events, marks', S, FIXED_BYTES),
     ...(redis ? [] : [part('open 1 s buckets of the writer (at most 500,000 members)', DEFAULT_MAX_OPEN_ENTRIES, EMBEDDED_MAP_ENTRY_BYTES + string(m))])
   ]
   return { parts, total: parts.reduce((sum, p) => sum + p.bytes, 0) }

@@ -47,6 +47,16 @@ describe('memory bound formula', () => {
     assert.ok(coarser.total < same.total)
   })
 
+  it('gives every shard of a sharded store its own stream-wide window lists, and a share of the other bounds', () => {
+    const single = memoryBound(SETTINGS, WORST_CASE_MEMBERS)
+    const sharded = memoryBound({ ...SETTINGS, shards: 16 }, WORST_CASE_MEMBERS)
+    const named = (bound: typeof single, start: string): { entries: number, bytes: number } => bound.parts.find((p) => p.name.startsWith(start))!
+    assert.equal(named(sharded, 'stream-wide window buckets').bytes, 16 * named(single, 'stream-wide window buckets').bytes)
+    // ceil(100,000 / 16) = 6,250 words per shard list: exactly the bound; ceil(1,000 / 16) = 63 rooms per shard: 1,008.
+    assert.equal(named(sharded, 'all-time list: rooms').entries, SETTINGS.maxTrackedWords)
+    assert.equal(named(sharded, 'tracked rooms').entries, 16 * 63)
+  })
+
   describe('at the defaults, as ARCHITECTURE.md states them', () => {
     const defaults = (name: keyof typeof ConfigSchema.properties): number => {
       const value = (ConfigSchema.properties[name] as { default?: unknown }).default
