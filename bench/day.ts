@@ -190,8 +190,24 @@ function fractionLine (fraction: number, memory: number, sample: DaySample, redi
   return `  ${formatNumber(100 * fraction).padStart(3)} % of the day (${formatNumber(sample.committed)} msgs): ${redisBacked ? 'Redis used_memory' : 'worker RSS'} ${mib(memory).padStart(12)} over its start${keys}; worker RSS ${mib(sample.rss)}`
 }
 
+/** Waits (at most a minute) until no Redis below has objects left to free in the background. */
+async function lazyFreeDone (urls: string[]): Promise<void> {
+  const clients = urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }))
+  try {
+    for (let waited = 0; waited < 60_000; waited += 250) {
+      const pending = await Promise.all(clients.map(async (c) => Number(/lazyfree_pending_objects:(\d+)/.exec(await c.info('memory'))?.[1] ?? 0)))
+      if (pending.every((n) => n === 0)) return
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  } finally {
+    for (const c of clients) c.disconnect()
+  }
+}
+
 async function dayRun (context: DayContext, store: StoreKind, source: MemorySource | null, ns: string, cluster: { nodes: string[] } | null): Promise<DayRun> {
   const { events, messages } = context
+  // The previous run's keys were UNLINKed: Redis frees them in the background, and a start read before that would count them.
+  if (source !== null) await lazyFreeDone(store === 'cluster' ? cluster!.nodes.map((node) => `redis://${node}`) : [context.redis.url])
   const start = source === null ? null : await source.read()
   // samples[0] is the worker's first report, sent when the stream connects: nothing stored yet.
   const samples: DaySample[] = []
