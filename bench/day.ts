@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
-import type { Config } from '../src/config.js'
-import { memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
+import { type Config, storeShards } from '../src/config.js'
+import { FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
 import { Child } from './child.js'
 import type { StoreKind } from './children/ipc.js'
 import { type BenchRedis, counterDelta, deleteNamespace, parseInfo, redisCounters, type RedisCounters } from './redis.js'
@@ -122,8 +122,10 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
   log(`== ${part}: the day profile, ${formatNumber(events)} events (${formatNumber(messages)} chat messages, event times over the 24 h before the run) unpaced into ${where}; ${measured} every ${SAMPLE_MS / 1000} s`)
   const settings = boundSettings(context.config)
   const boundStore: BoundStore = redisBacked ? 'redis' : 'embedded'
-  const worst = settings === null ? null : memoryBound(settings, WORST_CASE_MEMBERS, boundStore)
-  const typical = settings === null ? null : memoryBound(settings, TYPICAL_MEMBERS, boundStore)
+  // A cluster's store spreads each statistic over STORE_SHARDS shards (16 by default), each with its own window lists.
+  const shards = storeShards(store === 'cluster' ? { ...context.config, REDIS_CLUSTER_NODES: cluster?.nodes.join(',') ?? 'cluster' } : context.config)
+  const worst = settings === null ? null : memoryBound({ ...settings, shards }, WORST_CASE_MEMBERS, boundStore)
+  const typical = settings === null ? null : memoryBound({ ...settings, shards }, TYPICAL_MEMBERS, boundStore, FIREHOSE_ROOM_WINDOWS)
   const rows: DayRun[] = []
   for (let run = 1; run <= runs; run++) {
     const admins = store === 'cluster' ? cluster!.nodes.map((node) => new Redis(`redis://${node}`, { maxRetriesPerRequest: 1 })) : [context.redis.admin]
@@ -188,8 +190,24 @@ function fractionLine (fraction: number, memory: number, sample: DaySample, redi
   return `  ${formatNumber(100 * fraction).padStart(3)} % of the day (${formatNumber(sample.committed)} msgs): ${redisBacked ? 'Redis used_memory' : 'worker RSS'} ${mib(memory).padStart(12)} over its start${keys}; worker RSS ${mib(sample.rss)}`
 }
 
+/** Waits (at most a minute) until no Redis below has objects left to free in the background. */
+async function lazyFreeDone (urls: string[]): Promise<void> {
+  const clients = urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }))
+  try {
+    for (let waited = 0; waited < 60_000; waited += 250) {
+      const pending = await Promise.all(clients.map(async (c) => Number(/lazyfree_pending_objects:(\d+)/.exec(await c.info('memory'))?.[1] ?? 0)))
+      if (pending.every((n) => n === 0)) return
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  } finally {
+    for (const c of clients) c.disconnect()
+  }
+}
+
 async function dayRun (context: DayContext, store: StoreKind, source: MemorySource | null, ns: string, cluster: { nodes: string[] } | null): Promise<DayRun> {
   const { events, messages } = context
+  // The previous run's keys were UNLINKed: Redis frees them in the background, and a start read before that would count them.
+  if (source !== null) await lazyFreeDone(store === 'cluster' ? cluster!.nodes.map((node) => `redis://${node}`) : [context.redis.url])
   const start = source === null ? null : await source.read()
   // samples[0] is the worker's first report, sent when the stream connects: nothing stored yet.
   const samples: DaySample[] = []

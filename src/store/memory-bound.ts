@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_OPEN_ENTRIES } from './windows/bucket-life.js'
 import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS, WINDOW_SPECS } from './windows.js'
 
 /**
@@ -30,6 +31,8 @@ export const EMBEDDED_STRING_BYTES = 16
 export const EMBEDDED_PAIR_BYTES = 80
 /** One entry of a compact window value (`["member",count],` in JSON), beyond the member: quotes, brackets, commas and up to 10 digits. */
 export const COMPACT_ENTRY_BYTES = 16
+/** jemalloc's size classes are a quarter of a power of two apart: a value of a few KB takes up to 25 % more than its bytes. */
+export const REDIS_ALLOCATION_ROUNDING = 1.25
 /** A room's per-bucket value besides its lists: messages, events by command and the lists' error bounds. */
 export const ROOM_BUCKET_FIXED_BYTES = 120
 /** A room's all-time hash: `m` and `e:<COMMAND>` for the handful of system commands a room sees. */
@@ -54,6 +57,12 @@ export interface MemoryBoundSettings {
   failedLogSize: number
   /** Bucket sizes (seconds) of the room windows' levels, when coarser than the stream-wide ones; default the same five. */
   roomBucketSeconds?: readonly number[] | undefined
+  /**
+   * STORE_SHARDS (default 1): each shard keeps ceil(bound / shards) of
+   * MAX_TRACKED_WORDS and MAX_TRACKED_ROOMS, but its own stream-wide window
+   * lists of WINDOW_TOP each, so those multiply by the shards.
+   */
+  shards?: number | undefined
 }
 
 /** Average bytes of what is stored as members (UTF-8 in Redis; characters in V8). */
@@ -66,10 +75,39 @@ export interface MemberSizes {
   wide: boolean
 }
 
-/** The worst case: every word at the 64-code-point limit of SPEC section 1, 4 bytes each in UTF-8; rooms and nicks as long (Twitch allows 25 characters; nothing in the stream limits them but MAX_EVENT_BYTES). */
-export const WORST_CASE_MEMBERS: MemberSizes = { memberBytes: 256, roomBytes: 256, wide: true }
+/**
+ * The worst case's members: 64 bytes each, the longest word of 64 ASCII
+ * letters (Twitch nicks have at most 25 characters, room names 26), held in
+ * V8 as two-byte strings (twice the bytes: one character past U+00FF makes
+ * a whole string two-byte). Longer members (64 four-byte characters, or a
+ * nick or room name as long as MAX_EVENT_BYTES allows) cost more: every
+ * list entry grows by the extra bytes (see ARCHITECTURE.md, "Memory bounds").
+ */
+export const WORST_CASE_MEMBERS: MemberSizes = { memberBytes: 64, roomBytes: 64, wide: true }
 /** The real firehose: words average about 6 bytes, nicks about 11, emotes about 8, rooms about 12 with the `#`. */
 export const TYPICAL_MEMBERS: MemberSizes = { memberBytes: 10, roomBytes: 12, wide: false }
+
+/**
+ * How full the per-room window buckets are, per level (1 s, 5 s, 15 s, 1 min,
+ * 24 min): `rooms` the share of tracked rooms with a value in a bucket,
+ * `members` the share of the 3 × ROOM_WINDOW_TOP members a value holds.
+ * Every other structure is full in both cases.
+ */
+export interface RoomWindowFill {
+  rooms: readonly number[]
+  members: readonly number[]
+}
+
+/** The worst case: every tracked room has more than ROOM_WINDOW_TOP distinct words, nicks and emotes in every bucket. */
+export const FULL_ROOM_WINDOWS: RoomWindowFill = { rooms: [1, 1, 1, 1, 1], members: [1, 1, 1, 1, 1] }
+/**
+ * The real firehose's 1,000 most active rooms (about 2,000 msg/s over tens of
+ * thousands of rooms, the top rooms carrying most of it): many get less than
+ * a message a second, so a 1 s bucket holds a value for a third of them with
+ * a few members; from 15 s up most rooms have a value, and from 1 min up it
+ * is full. Estimates, checked against the measured day (BENCHMARKS.md).
+ */
+export const FIREHOSE_ROOM_WINDOWS: RoomWindowFill = { rooms: [0.35, 0.7, 0.9, 1, 1], members: [0.1, 0.3, 0.5, 0.9, 1] }
 
 export type StoreKind = 'redis' | 'embedded'
 
@@ -92,9 +130,17 @@ function liveBuckets (bucketSeconds: number, ttlSeconds: number): number {
   return Math.ceil(ttlSeconds / bucketSeconds) + 1
 }
 
-/** The most memory the store's structures can take under `settings` with members of `sizes`. */
-export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, store: StoreKind = 'redis'): MemoryBound {
-  const { maxTrackedWords: W, maxTrackedPerRoom: P, maxTrackedRooms: T, windowTop: K, roomWindowTop: Kr } = settings
+/**
+ * The most memory the store's structures can take under `settings` with
+ * members of `sizes` (and per-room window buckets as full as `fill`: full by
+ * default). For 'embedded' it includes the writer's open 1 s buckets (in
+ * the same process); for 'redis' those are the worker's memory, not Redis's.
+ */
+export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, store: StoreKind = 'redis', fill: RoomWindowFill = FULL_ROOM_WINDOWS): MemoryBound {
+  const S = settings.shards ?? 1
+  const { maxTrackedPerRoom: P, windowTop: K, roomWindowTop: Kr } = settings
+  const W = S * Math.ceil(settings.maxTrackedWords / S)
+  const T = S * Math.ceil(settings.maxTrackedRooms / S)
   const m = sizes.memberBytes
   const r = sizes.roomBytes
   const redis = store === 'redis'
@@ -108,10 +154,22 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
   const streamLevels = WINDOW_SPECS.map((spec) => liveBuckets(spec.bucketSeconds, bucketTtlSeconds(spec)))
   const streamBuckets = streamLevels.reduce((sum, n) => sum + n, 0)
   // A coarser room level keeps its bucket as long as the window it serves needs it.
-  const roomBuckets = settings.roomBucketSeconds === undefined
-    ? streamBuckets
-    : settings.roomBucketSeconds.reduce((sum, seconds, i) => sum + liveBuckets(seconds, bucketTtlSeconds(WINDOW_SPECS[i] ?? WINDOW_SPECS.at(-1)!)), 0)
-  const roomBucketValue = ROOM_BUCKET_FIXED_BYTES + 3 * Kr * compactEntry(m)
+  const roomLevels = settings.roomBucketSeconds === undefined
+    ? streamLevels
+    : settings.roomBucketSeconds.map((seconds, i) => liveBuckets(seconds, bucketTtlSeconds(WINDOW_SPECS[i] ?? WINDOW_SPECS.at(-1)!)))
+  const roomBuckets = roomLevels.reduce((sum, n) => sum + n, 0)
+  // One room's value in one bucket is its compact text (JSON), a Redis hash field or a V8 string (Map entry) beside the room's name.
+  const roomValueText = (members: number): number => ROOM_BUCKET_FIXED_BYTES + members * (COMPACT_ENTRY_BYTES + m)
+  const roomValue = (members: number): number => hashField + string(r) + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * roomValueText(members)) : string(roomValueText(members)))
+  // Filled values, summed over levels: (room, bucket) values and their mean size.
+  let roomValues = 0
+  let roomValueBytes = 0
+  roomLevels.forEach((buckets, i) => {
+    const values = buckets * T * (fill.rooms[i] ?? 1)
+    roomValues += values
+    roomValueBytes += values * roomValue(Math.round(3 * Kr * (fill.members[i] ?? 1)))
+  })
+  const meanRoomValue = roomValues === 0 ? 0 : Math.round(roomValueBytes / roomValues)
   const minuteHashes = Math.ceil(SECOND_SERIES_RETENTION_SECONDS / 60) + 1
   const dayHashes = Math.ceil(MINUTE_SERIES_RETENTION_SECONDS / 86400) + 1
 
@@ -124,12 +182,50 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     part('per-room all-time totals (a hash per tracked room)', T, key + r + ROOM_HASH_FIELDS * (hashField + 16)),
     part('per-room all-time lists (3 per tracked room, MAX_TRACKED_PER_ROOM each)', 3 * T * P, listEntry(m)),
     part('per-room all-time list keys', 3 * T, key + r + 10),
-    part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists, WINDOW_TOP each)`, streamBuckets * 4, key + 40 + K * compactEntry(m)),
-    part(`per-room window buckets (${roomBuckets} live buckets x MAX_TRACKED_ROOMS rooms)`, roomBuckets * T, hashField + r + roomBucketValue),
+    part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists${S === 1 ? '' : ` x ${S} shards`}, WINDOW_TOP each)`, S * streamBuckets * 4, key + 40 + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * K * compactEntry(m)) : K * compactEntry(m))),
+    part(`per-room window buckets (${roomBuckets} live buckets x MAX_TRACKED_ROOMS rooms x ROOM_WINDOW_TOP)`, Math.round(roomValues), meanRoomValue),
     part('per-second series (a hash of 60 seconds per minute, 24 h)', minuteHashes, key + 30 + 60 * (redis ? REDIS_LISTPACK_FIELD_BYTES + 8 : EMBEDDED_MAP_ENTRY_BYTES)),
     part('per-minute series (a hash of 1,440 minutes per day, 7 days)', dayHashes, key + 30 + 1440 * (hashField + 16)),
     part('failed-message log', settings.failedLogSize, FAILED_MESSAGE_BYTES),
-    part('lease, position, totals, events, marks', 1, FIXED_BYTES)
+    part('lease, position, totals, events, marks', S, FIXED_BYTES),
+    ...(redis ? [] : [part('open 1 s buckets of the writer (at most 500,000 members)', DEFAULT_MAX_OPEN_ENTRIES, EMBEDDED_MAP_ENTRY_BYTES + string(m))])
   ]
   return { parts, total: parts.reduce((sum, p) => sum + p.bytes, 0) }
+}
+
+/** The four figures ARCHITECTURE.md gives for `settings`: worst case and the real firehose, in Redis and in the embedded store. */
+export function memoryFigures (settings: MemoryBoundSettings): Record<'redisWorst' | 'redisTypical' | 'embeddedWorst' | 'embeddedTypical', MemoryBound> {
+  return {
+    redisWorst: memoryBound(settings, WORST_CASE_MEMBERS, 'redis'),
+    redisTypical: memoryBound(settings, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS),
+    embeddedWorst: memoryBound(settings, WORST_CASE_MEMBERS, 'embedded'),
+    embeddedTypical: memoryBound(settings, TYPICAL_MEMBERS, 'embedded', FIREHOSE_ROOM_WINDOWS)
+  }
+}
+
+const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(1)
+const thousands = (n: number): string => n.toLocaleString('en-US')
+
+/**
+ * ARCHITECTURE.md's memory table for `settings` (the defaults there):
+ * per structure its entries and bytes per entry in the worst case, and MiB
+ * in each of the four figures. test/unit/memory-bound.test.ts checks that
+ * the document holds exactly this table, so the two cannot drift.
+ */
+export function memoryTable (settings: MemoryBoundSettings): string {
+  const f = memoryFigures(settings)
+  const rows = f.embeddedWorst.parts.map((embedded, i) => {
+    const redis = f.redisWorst.parts.find((p) => p.name === embedded.name)
+    const redisTypical = f.redisTypical.parts.find((p) => p.name === embedded.name)
+    const inRedis = redis === undefined || redisTypical === undefined
+      ? ['—', '— (in the worker)', '—']
+      : [`${thousands(redis.bytesPerEntry)} B`, mebibytes(redis.bytes), mebibytes(redisTypical.bytes)]
+    return `| ${embedded.name} | ${thousands(embedded.entries)} | ${inRedis[0]!} | ${thousands(embedded.bytesPerEntry)} B | ${inRedis[1]!} | ${inRedis[2]!} | ${mebibytes(embedded.bytes)} | ${mebibytes(f.embeddedTypical.parts[i]!.bytes)} |`
+  })
+  return [
+    '| structure | entries (worst) | B/entry Redis (worst) | B/entry embedded (worst) | Redis worst MiB | Redis typical MiB | embedded worst MiB | embedded typical MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    `| **total** | | | | **${mebibytes(f.redisWorst.total)}** | **${mebibytes(f.redisTypical.total)}** | **${mebibytes(f.embeddedWorst.total)}** | **${mebibytes(f.embeddedTypical.total)}** |`
+  ].join('\n')
 }

@@ -200,6 +200,31 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
       assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: [], maxError: 0 })
     })
 
+    it('keeps a second that is past the 1 m window when its batch arrives, in the coarser buckets this batch builds', async (t) => {
+      // One batch spanning 100 s: its first second is final (and past 1 m) once the clock is at
+      // its last, while its 5 s bucket is built only by this batch. Every coarser window keeps it.
+      const { store, at } = await setup(t)
+      const s = DAY + 9000 // the start of a 15 s bucket
+      at(s, 500)
+      await store.applyBatch(batch(1, [chatSlice(s, [{ nick: 'ann', room: '#a', words: ['first'] }])]))
+      at(s + 105, 500)
+      await store.applyBatch(batch(2, [
+        chatSlice(s + 5, [{ nick: 'bob', room: '#a', words: ['early'] }]),
+        chatSlice(s + 105, [{ nick: 'cid', room: '#a', words: ['last'] }])
+      ]))
+      const expected = entries([['early', 1], ['first', 1], ['last', 1]])
+      for (const window of ['5m', '15m', '1h', '24h'] as const) {
+        assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, window)
+        assert.deepEqual(await store.roomTop('#a', 'words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `#a ${window}`)
+        assert.deepEqual(await store.roomTotals('#a', window), { messages: 3, events: {}, tracked: true }, `#a ${window}`)
+      }
+      assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: entries([['last', 1]]), maxError: 0 })
+      // Later, once the 15 m, 1 h and 24 h buckets are built from these, they still hold all three.
+      at(s + 1500)
+      await store.applyBatch(batch(3, []))
+      for (const window of ['1h', '24h'] as const) assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `${window} later`)
+    })
+
     it('counts a replay older than a window all-time only; the series keep what their retention holds', async (t) => {
       const { store, at } = await setup(t)
       const now = DAY + 10 * 86_400

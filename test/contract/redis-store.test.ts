@@ -14,7 +14,7 @@ import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS, WINDO
 import { longDeadline } from '../../src/store/windows/levels.js'
 import { decodeRoomValue, decodeTrimmed } from '../../src/store/windows/serialise.js'
 import { batch, chatSlice, slice } from '../helpers/batches.js'
-import { createTestRedis, deleteKeysWithPrefix, keysWithPrefix, randomPrefix, REDIS_RANDOM_WINDOW_BUG, TEST_REDIS } from '../helpers/redis.js'
+import { createTestRedis, deleteKeysWithPrefix, keysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 import { runStoreContract } from './store-contract.js'
 
 const admin = createTestRedis()
@@ -62,7 +62,7 @@ runStoreContract('RedisStore', async (bounds) => {
       await deleteKeysWithPrefix(admin, namespace)
     }
   }
-}, { knownRandomWindowBug: REDIS_RANDOM_WINDOW_BUG })
+})
 
 describe('RedisStore (Redis specifics)', () => {
   describe('key layout', () => {

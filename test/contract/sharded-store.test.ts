@@ -5,7 +5,7 @@ import { createRedisClient } from '../../src/store/redis/redis-store.js'
 import { ShardedRedisStore } from '../../src/store/redis/sharded-store.js'
 import { shardOf } from '../../src/store/shards.js'
 import { batch, chatSlice } from '../helpers/batches.js'
-import { createTestRedis, deleteKeysWithPrefix, keysWithPrefix, randomPrefix, REDIS_RANDOM_WINDOW_BUG, TEST_REDIS } from '../helpers/redis.js'
+import { createTestRedis, deleteKeysWithPrefix, keysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 import { commitOnShards } from '../helpers/shards.js'
 import { runStoreContract } from './store-contract.js'
 
@@ -38,7 +38,7 @@ runStoreContract(`ShardedRedisStore (${SHARDS} shards, single Redis)`, async (bo
       await deleteKeysWithPrefix(admin, namespace)
     }
   }
-}, { globalTrim: false, knownRandomWindowBug: REDIS_RANDOM_WINDOW_BUG })
+}, { globalTrim: false })
 
 async function openStore (t: TestContext, options: Parameters<typeof makeSharded>[1] = {}): Promise<{ store: ShardedRedisStore, namespace: string }> {
   const namespace = randomPrefix()

@@ -65,12 +65,6 @@ export interface ContractOptions {
    * Default true.
    */
   globalTrim?: boolean
-  /**
-   * A known, not yet fixed defect of this store that makes the random-batch
-   * model test fail: the test still runs and asserts, and node:test reports it
-   * as TODO with this reason instead of failing the run. Remove once fixed.
-   */
-  knownRandomWindowBug?: string | undefined
 }
 
 /** A day start (every bucket size divides 86400), in epoch seconds. */
@@ -641,7 +635,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
     describeStorageBounds(setup, globalTrim)
 
     describe('against a naive model', () => {
-      it('agrees over random batches with ties, trimming and windows', { todo: contract.knownRandomWindowBug }, async (t) => {
+      it('agrees over random batches with ties, trimming and windows', async (t) => {
         // Without exact global trimming, a bound the stream-wide lists never reach.
         const maxTrackedWords = globalTrim ? 12 : 1000
         const maxTrackedPerRoom = 6

@@ -47,11 +47,3 @@ export async function deleteKeysWithPrefix (redis: Redis, prefix: string): Promi
   for (let i = 0; i < keys.length; i += 500) await redis.unlink(...keys.slice(i, i + 500))
   return keys.length
 }
-
-/**
- * The Redis stores' known defect (issue 12): with the simulator-seeded random
- * batches of the contract's model test (slices up to 120 s apart in one batch),
- * a 5m window read misses some counts of one slice, while the embedded store
- * on the same batches is exact. Passed as the contract's knownRandomWindowBug.
- */
-export const REDIS_RANDOM_WINDOW_BUG = 'issue 12: a Redis windowed read (5m at +0) loses a slice of the seeded random batches; the embedded store passes them'

@@ -4,7 +4,7 @@ import { runStoreContract } from '../contract/store-contract.js'
 import { createRedisClusterClient } from '../../src/store/redis/redis-store.js'
 import { ShardedRedisStore } from '../../src/store/redis/sharded-store.js'
 import { batch, chatSlice } from '../helpers/batches.js'
-import { randomPrefix, REDIS_RANDOM_WINDOW_BUG } from '../helpers/redis.js'
+import { randomPrefix } from '../helpers/redis.js'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js'
 
 /** SPEC section 7: the conformance suite on a real three-master Redis Cluster. */
@@ -27,7 +27,7 @@ for (const shards of [16, 1]) {
         await cluster.deleteKeysWithPrefix(namespace)
       }
     }
-  }, { globalTrim: shards === 1, knownRandomWindowBug: REDIS_RANDOM_WINDOW_BUG })
+  }, { globalTrim: shards === 1 })
 }
 
 describe('ShardedRedisStore on a cluster', () => {

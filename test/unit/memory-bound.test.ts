@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
+import { ConfigSchema } from '../../src/config.js'
 import {
-  memoryBound, type MemoryBoundSettings, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS
+  memoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS
 } from '../../src/store/memory-bound.js'
 
 const SETTINGS: MemoryBoundSettings = {
@@ -43,5 +45,51 @@ describe('memory bound formula', () => {
     assert.equal(rooms(same), 5 * 63 * SETTINGS.maxTrackedRooms)
     assert.ok(rooms(coarser) < rooms(same))
     assert.ok(coarser.total < same.total)
+  })
+
+  it('gives every shard of a sharded store its own stream-wide window lists, and a share of the other bounds', () => {
+    const single = memoryBound(SETTINGS, WORST_CASE_MEMBERS)
+    const sharded = memoryBound({ ...SETTINGS, shards: 16 }, WORST_CASE_MEMBERS)
+    const named = (bound: typeof single, start: string): { entries: number, bytes: number } => bound.parts.find((p) => p.name.startsWith(start))!
+    assert.equal(named(sharded, 'stream-wide window buckets').bytes, 16 * named(single, 'stream-wide window buckets').bytes)
+    // ceil(100,000 / 16) = 6,250 words per shard list: exactly the bound; ceil(1,000 / 16) = 63 rooms per shard: 1,008.
+    assert.equal(named(sharded, 'all-time list: rooms').entries, SETTINGS.maxTrackedWords)
+    assert.equal(named(sharded, 'tracked rooms').entries, 16 * 63)
+  })
+
+  describe('at the defaults, as ARCHITECTURE.md states them', () => {
+    const defaults = (name: keyof typeof ConfigSchema.properties): number => {
+      const value = (ConfigSchema.properties[name] as { default?: unknown }).default
+      assert.equal(typeof value, 'number', `${name} has a numeric default`)
+      return value as number
+    }
+    const settings: MemoryBoundSettings = {
+      maxTrackedWords: defaults('MAX_TRACKED_WORDS'),
+      maxTrackedPerRoom: defaults('MAX_TRACKED_PER_ROOM'),
+      maxTrackedRooms: defaults('MAX_TRACKED_ROOMS'),
+      windowTop: defaults('WINDOW_TOP'),
+      roomWindowTop: defaults('ROOM_WINDOW_TOP'),
+      failedLogSize: 1000
+    }
+    const doc = readFileSync(new URL('../../ARCHITECTURE.md', import.meta.url), 'utf8')
+
+    it('holds exactly the table the formula computes', () => {
+      const start = doc.indexOf('-->', doc.indexOf('<!-- memory-table:start')) + 3
+      const end = doc.indexOf('<!-- memory-table:end -->')
+      assert.ok(start > 2 && end > start, 'ARCHITECTURE.md has the memory-table markers')
+      assert.equal(doc.slice(start, end).trim(), memoryTable(settings))
+    })
+
+    it('keeps the worst case under 1 GiB in Redis and in the embedded store (with Node\'s ~60 MB), as the text says', () => {
+      const figures = memoryFigures(settings)
+      assert.ok(figures.redisWorst.total < 2 ** 30, `Redis worst ${figures.redisWorst.total}`)
+      assert.ok(figures.embeddedWorst.total + 60 * 2 ** 20 < 2 ** 30, `embedded worst ${figures.embeddedWorst.total}`)
+      for (const bytes of [figures.redisWorst.total, figures.embeddedWorst.total]) {
+        const mib = `${Math.round(bytes / 2 ** 20)} MiB`
+        assert.ok(doc.includes(`worst case, ${mib}`) || doc.includes(`is ${mib}`), `ARCHITECTURE.md names the worst case ${mib}`)
+      }
+      const defaultsLine = `W = ${settings.maxTrackedWords.toLocaleString('en-US')}, T = ${settings.maxTrackedRooms}, P = ${settings.maxTrackedPerRoom}, K = ${settings.windowTop}, k = ${settings.roomWindowTop}`
+      assert.ok(doc.includes(defaultsLine), `ARCHITECTURE.md gives the defaults as ${defaultsLine}`)
+    })
   })
 })

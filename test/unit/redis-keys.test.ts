@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { CATEGORIES, ROOM_CATEGORIES } from '../../src/store/types.js'
@@ -52,5 +53,34 @@ describe('RedisKeys', () => {
 
   it('refuses an empty namespace', () => {
     assert.throws(() => new RedisKeys(''), TypeError)
+  })
+})
+
+describe('the key layout documents', () => {
+  /** `key pattern -> type` of a markdown key table (rows starting with `| \`{ns}`, optionally inside a comment's ` * `). */
+  function keyTable (text: string): Map<string, string> {
+    const rows = new Map<string, string>()
+    for (const line of text.split('\n')) {
+      const match = /^(?: \* )?\| `(\{ns\}[^`]+)` +\| (\w+) +\|/.exec(line)
+      if (match !== null) rows.set(match[1]!, match[2]!)
+    }
+    return rows
+  }
+
+  it('ARCHITECTURE.md lists the keys of keys.ts, each with the same type', () => {
+    const source = keyTable(readFileSync(new URL('../../src/store/redis/keys.ts', import.meta.url), 'utf8'))
+    const architecture = keyTable(readFileSync(new URL('../../ARCHITECTURE.md', import.meta.url), 'utf8'))
+    assert.ok(source.size >= 15, `keys.ts documents its keys (${source.size} rows)`)
+    assert.deepEqual([...architecture].sort(), [...source].sort())
+  })
+
+  it('keys.ts documents every kind of key it builds', () => {
+    const documented = [...keyTable(readFileSync(new URL('../../src/store/redis/keys.ts', import.meta.url), 'utf8')).keys()]
+      .map((pattern) => pattern.slice('{ns}'.length).split(':')[0]!)
+    const keys = new RedisKeys('ns:')
+    for (const key of allKeys(keys, ['#a']).keys()) {
+      const kind = key.slice('ns:'.length).split(':')[0]!
+      assert.ok(documented.includes(kind), `${key}: its kind ${kind} is in the key table`)
+    }
   })
 })

@@ -70,7 +70,7 @@ export interface SecondWrite {
  */
 export interface LateDelta {
   second: number
-  /** Level 0 (unless expired) and every built, unexpired ancestor; may be empty (too old for every window). */
+  /** Level 0 and every built ancestor, unless expired with its parent built; may be empty (too old for every window). */
   targets: BucketRef[]
   lists: Record<Category, Counts>
   rooms: Map<string, RoomCounts>
@@ -451,13 +451,21 @@ export class BucketLife {
   }
 }
 
-/** Level 0 (unless expired) and every ancestor already built before this flush (its last second below `builtFloor`) and not expired. */
+/**
+ * Level 0 and every ancestor already built before this flush (its last
+ * second below `builtFloor`), each unless expired. An expired bucket whose
+ * parent is not built yet is still a target: the parent is built from it
+ * (maybe by this very flush, when one batch spans more than a minute), so
+ * skipping it would lose the counts from every coarser window.
+ */
 function lateTargets (second: number, builtFloor: number, nowSecond: number): BucketRef[] {
   const targets: BucketRef[] = []
   for (const l of LEVELS) {
     const bucket = bucketAt(l.index, second)
-    if (isExpired(l.index, bucket, nowSecond)) continue
-    if (l.index === 0 || bucketEnd(l.index, bucket) < builtFloor) targets.push({ level: l.index, bucket })
+    if (l.index > 0 && bucketEnd(l.index, bucket) >= builtFloor) continue
+    const parentUnbuilt = l.index < TOP_LEVEL && bucketEnd(l.index + 1, bucketAt(l.index + 1, second)) >= builtFloor
+    const needed = !isExpired(l.index, bucket, nowSecond) || (parentUnbuilt && longDeadline(l.index, bucket) > nowSecond)
+    if (needed) targets.push({ level: l.index, bucket })
   }
   return targets
 }
