@@ -7,7 +7,7 @@ import { type BenchRedis, counterDelta, deleteNamespace, parseInfo, redisCounter
 import { formatNumber, formatSpread, mib, spread } from './report.js'
 
 /**
- * The simulated day (SPEC section 6, issue 12): the day profile's block
+ * The simulated day (docs/PERFORMANCE.md#memory, issue 12): the day profile's block
  * (a day of event times, Twitch-like breadth) streamed unpaced into a
  * worker, with the store's memory sampled as the day goes by: Redis
  * `used_memory` and key count (summed over the masters of a cluster), or

@@ -19,7 +19,7 @@ import { measureFanout } from './sse-fanout.js'
 import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
 
 /**
- * `npm run bench` (SPEC section 6): ingest rate into Redis and into the
+ * `npm run bench` (docs/PERFORMANCE.md): ingest rate into Redis and into the
  * embedded store beside a bare read/split/JSON.parse loop, freshness, API
  * requests/s beside a bare Fastify route, a long run for memory, and a
  * simulated day into each store (bench/day.ts). Every figure is printed as
@@ -66,7 +66,7 @@ function parts (value: string): Part[] {
 
 function parseOptions (): Options {
   const program = new Command('npm run bench --')
-    .description('Measures SPEC section 6: ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness, api, memory, and a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster).')
+    .description('Measures the performance targets (docs/PERFORMANCE.md): ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness, api, memory, and a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster).')
     .option('--only <parts>', `comma-separated parts to run (${PARTS.join(', ')})`, parts, [...PARTS])
     .option('--runs <n>', 'runs of each figure (min / median / max)', integer(1), 3)
     .option('--events <n>', 'events per ingest run', integer(1000), 1_000_000)
@@ -234,7 +234,7 @@ class Bench {
     const expected = this.expectedMessages
     log(`== ingest: ${formatNumber(events)} events (${formatNumber(expected)} chat messages) per run, unpaced HTTP SSE from the load generator`)
     const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [], cluster: [], clusterCpu: [], clusterRatio: [] }
-    // SPEC section 7: three masters on this machine, started like the tests' (all on loopback, sharing the cores).
+    // A Redis Cluster (docs/STORAGE.md#sharding-on-a-redis-cluster): three masters on this machine, started like the tests' (all on loopback, sharing the cores).
     const cluster = withCluster ? await startRedisCluster() : null
     if (cluster !== null) log(`Redis Cluster: 3 masters (no replicas) on ${cluster.nodes.join(', ')}, ${CLUSTER_SHARDS} shards`)
     try {

@@ -12,7 +12,7 @@ import { generateEventWithIntent, type ProfileName, profileShape } from '../src/
  * large as the run). The text stays on disk; the load generator reads what it
  * writes, and rewrites each event's `tmi-sent-ts` in place (13 digits at a
  * position the index holds) so that event times make sense whenever the
- * block is served (SPEC section 1: a message's time is its tmi-sent-ts).
+ * block is served (docs/COUNTING.md#event-time: a message's time is its tmi-sent-ts).
  */
 export interface StreamBlock {
   profile: ProfileName

@@ -105,7 +105,7 @@ function checkInputFile (path: string): void {
 
 /** Starts the built-in simulator (SIMULATOR_RATE, SIMULATOR_SEED) on a free loopback port and reads it. */
 async function builtInSimulator (config: Config, logger: Logger): Promise<StreamChoice> {
-  // The live profile stamps each event with the time it is made, so the windows and the rate fill as a new user watches (event time, SPEC section 1).
+  // The live profile stamps each event with the time it is made, so the windows and the rate fill as a new user watches (docs/COUNTING.md#event-time).
   const simulator = await startSimulator({ seed: config.SIMULATOR_SEED, rate: config.SIMULATOR_RATE, port: 0, host: '127.0.0.1', shape: profileShape('live'), logger: logger.child({ component: 'simulator' }) })
   logger.info({ rate: config.SIMULATOR_RATE, seed: config.SIMULATOR_SEED }, 'no CHAT_INTERFACE_URL: counting the built-in simulator')
   return { source: httpSource(simulator.url, 'built-in simulator'), simulator }

@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox'
 import Value from 'typebox/value'
 
 /**
- * The one configuration schema (SPEC section 4). Every entry point calls
+ * The one configuration schema (README.md#configuration). Every entry point calls
  * `loadConfig` first; nothing else reads `process.env`.
  */
 const Integer = (description: string, defaultValue: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER) =>
@@ -34,7 +34,7 @@ export const ConfigSchema = Type.Object({
   FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
   MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),
   STREAM_STALL_MS: Integer('How long a connected stream may deliver nothing countable (no chat message or system event: only failed lines, keep-alives) before readiness fails and chat_stats_stream_uncounted_seconds says so', 60_000, 1000, 3_600_000),
-  // Storage bounds (SPEC section 3); ARCHITECTURE.md "Memory" gives the formula and each default's reason.
+  // Storage bounds (docs/STORAGE.md#bounds); ARCHITECTURE.md#memory-bounds gives the formula and each default's reason.
   MAX_TRACKED_WORDS: Integer('Members kept in each all-time list: words, nicks, rooms, emotes (lowest counts trimmed); 200,000 keeps every word said more than a handful of times a day', 200_000, 100),
   MAX_TRACKED_ROOMS: Integer('Rooms that keep a drill-down (the most active by all-time messages); 300 covers the rooms that carry most of the firehose', 300, 1),
   MAX_TRACKED_PER_ROOM: Integer('Members kept in each all-time list of a tracked room: words, nicks, emotes; 200 keeps a room\'s top 100 stable', 200, 100),
@@ -127,7 +127,7 @@ export function usesRedis (config: Config): boolean {
   return config.REDIS_URL !== undefined || config.REDIS_HOST !== undefined || config.REDIS_CLUSTER_NODES !== undefined || config.REDIS_SENTINELS !== undefined
 }
 
-/** STORE_SHARDS, or its default: 16 spread a statistic over the masters of a cluster (SPEC section 7), 1 is the single-Redis layout. */
+/** STORE_SHARDS, or its default: 16 spread a statistic over the masters of a cluster (docs/STORAGE.md#sharding-on-a-redis-cluster), 1 is the single-Redis layout. */
 export function storeShards (config: Config): number {
   return config.STORE_SHARDS ?? (config.REDIS_CLUSTER_NODES !== undefined ? 16 : 1)
 }

@@ -65,7 +65,7 @@ export function createStore (config: Config, logger: Logger): StoreHandle {
   }
 }
 
-/** How long a graceful shutdown may take before the process exits 1 (SPEC section 5 gives 10 s). */
+/** How long a graceful shutdown may take before the process exits 1 (at most 10 s: docs/RELIABILITY.md#sigterm--sigint). */
 export const SHUTDOWN_LIMIT_MS = 9500
 
 /**
@@ -78,7 +78,7 @@ export function closeOnSignal (logger: Logger, shutdown: () => Promise<void>, li
   closeWithGrace({
     delay: limitMs,
     logger: false,
-    // Only what SPEC section 5 names: other signals keep Node's default, and the
+    // Only SIGTERM and SIGINT (docs/RELIABILITY.md#sigterm--sigint): other signals keep Node's default, and the
     // natural end of `worker --file` (beforeExit) is not a shutdown.
     skip: ['SIGHUP', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'beforeExit'],
     onSecondSignal: (signal) => { logger.warn({ signal }, 'second signal: exiting now') },

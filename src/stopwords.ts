@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module'
 
 /**
- * Stop words for `?stopwords=exclude` (SPEC section 2), from the maintained
+ * Stop words for `?stopwords=exclude` (docs/API.md#filters), from the maintained
  * `stopwords-iso` lists of the languages most present in Twitch chat, less
  * CHAT_VOCABULARY.
  * Entries are lower-cased and NFC-normalised like the tokenizer's words, so

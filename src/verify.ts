@@ -79,7 +79,7 @@ export async function verifyStore (store: StatsStore, expected: ExpectedCounts):
     const got = await store.roomTotals(room, 'all')
     if (got === null) { differences.push(`room ${room}: missing from the store`); continue }
     if (got.messages !== want.messages) differences.push(`room ${room} messages: store has ${got.messages}, expected ${want.messages}`)
-    // Past MAX_TRACKED_ROOMS a room keeps only its count (SPEC section 3): nothing more to compare.
+    // Past MAX_TRACKED_ROOMS a room keeps only its count (docs/STORAGE.md#tracked-rooms): nothing more to compare.
     if (!got.tracked) continue
     differences.push(...compareCounts(`room ${room} events`, got.events, want.events))
     roomDetailMembers += want.events.size

@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder'
 import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
 
 /**
- * The reference loop of SPEC section 6: read the same HTTP stream, split it
+ * The reference loop of docs/PERFORMANCE.md#ingest: read the same HTTP stream, split it
  * into lines and JSON.parse every data line, nothing else. Its rate is what
  * the worker's is compared with.
  */

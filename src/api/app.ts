@@ -52,8 +52,8 @@ export interface BuildAppOptions {
 }
 
 /**
- * The API as a Fastify instance, ready to `listen` or `inject` (SPEC section
- * 2). Every route is typed and documented from its TypeBox schemas; store
+ * The API as a Fastify instance, ready to `listen` or `inject` (docs/API.md).
+ * Every route is typed and documented from its TypeBox schemas; store
  * reads are bounded by STORE_TIMEOUT_MS (503 after that); one error handler
  * hides 5xx internals.
  */

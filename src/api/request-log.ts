@@ -11,7 +11,7 @@ export function isRejection (statusCode: number): boolean {
 }
 
 /**
- * The API's request log lines (SPEC section 5: a flood must not flood the
+ * The API's request log lines (README.md#limits-per-client: a flood must not flood the
  * log). One `request completed` line at info per request (method, path
  * without its query, client address, status, time) instead of Fastify's two; a rejection
  * (429) is logged at debug only, and an info line sums the rejections up at

@@ -2,8 +2,8 @@
 const BUDGET_PERIOD_MS = 60_000
 
 /**
- * A cost-weighted limit on GET /stats/timeseries (SPEC section 5, "costly
- * answers are bounded"): each client may fetch `pointsPerMinute` points a
+ * A cost-weighted limit on GET /stats/timeseries (README.md#limits-per-client: costly
+ * answers are bounded): each client may fetch `pointsPerMinute` points a
  * minute, so a day at 1 s (86,400 points, megabytes of JSON) costs as much
  * as 288 five-minute charts, while the request rate limit counts both as
  * one. Fixed one-minute periods per client, started by its first request.

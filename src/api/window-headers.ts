@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify'
 import type { WindowName } from '../store/types.js'
 
 /**
- * The headers of a top-list or drill-down answer (SPEC section 2, documented
+ * The headers of a top-list or drill-down answer (docs/API.md#windows, documented
  * by schemas/common.ts WINDOWED_ANSWER_HEADERS): which window it covers; for
  * a sliding window, when it was computed (all-time answers change with every
  * flush, so no date is given); and how far from exact it can be (0 = exact).

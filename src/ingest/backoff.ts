@@ -1,5 +1,5 @@
 /**
- * Exponential back-off with jitter for reconnections (SPEC section 5):
+ * Exponential back-off with jitter for reconnections (docs/RELIABILITY.md#the-interface-drops-or-fails):
  * from 100 ms doubling up to 30 s; each delay is drawn uniformly from
  * [base/2, base] so a crowd of workers does not reconnect in step.
  */

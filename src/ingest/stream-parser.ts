@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { cutRaw, FailureReason } from '../model/payload.js'
 
 /**
- * Incremental parser for the chat interface stream (SPEC section 1): SSE
+ * Incremental parser for the chat interface stream (docs/COUNTING.md#the-input-stream): SSE
  * (`data:`, the reference interface's `se-data:`, `event:`, `id:`, `retry:`,
  * comments, LF/CRLF/CR, a leading BOM) and NDJSON lines, fed byte chunks
  * split anywhere.

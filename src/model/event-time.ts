@@ -1,5 +1,5 @@
 /**
- * The time of a message (SPEC section 1, "The time of a message"): its
+ * The time of a message (docs/COUNTING.md#event-time): its
  * `tmi-sent-ts` tag when present and believable, else its arrival time.
  * Pure: the arrival time is given.
  */

@@ -1,5 +1,5 @@
 /**
- * Decoding a privmsg payload and deciding what it counts as (SPEC section 1).
+ * Decoding a privmsg payload and deciding what it counts as (docs/COUNTING.md#what-counts).
  * Pure functions: no I/O, no clock.
  */
 
@@ -81,7 +81,7 @@ export function decodePayloadInto (data: string, into: ChatPayload): string | nu
 }
 
 /**
- * The counting rule (SPEC section 1, "What counts"): a chat message is a
+ * The counting rule (docs/COUNTING.md#what-counts): a chat message is a
  * payload whose command is "", PRIVMSG or USERNOTICE and whose nick is not
  * empty; anything else is a system event, counted per command.
  */

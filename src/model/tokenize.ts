@@ -1,5 +1,5 @@
 /**
- * Words of a chat body (SPEC section 1): NFC-normalise, split on Unicode
+ * Words of a chat body (docs/COUNTING.md#words): NFC-normalise, split on Unicode
  * white space, strip leading and trailing Unicode punctuation, lower-case,
  * drop empty tokens and tokens longer than 64 code points.
  *

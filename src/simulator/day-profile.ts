@@ -5,7 +5,7 @@ import { BOT_NICKS, buildNames, EMOTES, isCanonicalWord, latinSyllable, NICKS, R
 
 /**
  * The `day` profile: one day of a Twitch-like firehose, for the bench's
- * memory figure (SPEC section 6). Beside the default profile's grammar it
+ * memory figure (docs/PERFORMANCE.md#memory). Beside the default profile's grammar it
  * has the breadth that makes storage grow: 60,000 rooms with a Zipf tail,
  * 400,000 nicks, a tail of 500,000 rarer words, and words typed once
  * (typos, names, inside jokes) that keep coming as long as the stream runs.

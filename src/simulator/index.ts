@@ -1,4 +1,4 @@
-/** The synthetic chat firehose (SPEC section 4, `chat-stats simulate`). */
+/** The synthetic chat firehose (`chat-stats simulate`, README.md#use). */
 export { generateEvent, generateEventWithIntent, generateRange, EVENT_MIX } from './generator.js'
 export type { EventIntent, GeneratedEvent, Malformation } from './generator.js'
 export { PROFILE_NAMES, isProfileName, profileProblem, profileShape } from './profiles.js'

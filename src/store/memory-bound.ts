@@ -4,7 +4,7 @@ import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENT
 /**
  * The memory formula of ARCHITECTURE.md ("Memory bounds") as code: the most
  * memory each stored structure can reach, from the settings that bound it
- * (SPEC section 3). Pure; the bench (`npm run bench -- --only day`) prints
+ * (docs/STORAGE.md#bounds). Pure; the bench (`npm run bench -- --only day`) prints
  * it beside the memory it measures over a simulated day.
  *
  * Each structure is entries × bytes per entry. The per-entry sizes are named

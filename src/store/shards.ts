@@ -2,8 +2,8 @@ import { validateBatch } from './batch-validation.js'
 import type { Batch, CountSlice, Counts, Position, ResumePlan } from './types.js'
 
 /**
- * How a sharded store spreads a statistic over STORE_SHARDS shards (SPEC
- * section 7): each member by a hash of itself, so it lives in exactly one
+ * How a sharded store spreads a statistic over STORE_SHARDS shards
+ * (docs/STORAGE.md#sharding-on-a-redis-cluster): each member by a hash of itself, so it lives in exactly one
  * shard and a top list is the exact merge of the shards' top lists. A room
  * keeps all its detail (its totals and its own top lists) in the shard of
  * the room, so a room is read from one shard and trimmed exactly as on a

@@ -1,7 +1,7 @@
 import type { TopEntry } from './types.js'
 
 /**
- * Top-list order (SPEC section 2): count descending, ties by value ascending
+ * Top-list order (docs/API.md#top-lists): count descending, ties by value ascending
  * in code-point order, which is the byte order of UTF-8 and the order Redis
  * gives equal scores. JS `<` compares UTF-16 units, which differs for
  * characters above U+FFFF, so compare code points.

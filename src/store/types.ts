@@ -25,7 +25,7 @@ export interface RoomSlice {
 }
 
 /**
- * Everything whose event time (SPEC section 1) falls in one epoch second.
+ * Everything whose event time (docs/COUNTING.md#event-time) falls in one epoch second.
  * A batch holds one slice per second it spans, so time buckets stay exact.
  */
 export interface CountSlice {
@@ -92,14 +92,14 @@ export interface TopEntry {
   count: number
 }
 
-/** A top list and how far from exact it can be (SPEC section 3). */
+/** A top list and how far from exact it can be (docs/STORAGE.md#max-error). */
 export interface TopList {
   /** Sorted by count descending, ties by value ascending in code-point (UTF-8 byte) order. */
   entries: TopEntry[]
   /**
    * The most by which any count in the answer (listed or not) can be below
    * its true count: the sum of the errs of the trimmed window buckets merged;
-   * 0 = exact. Always 0 for window `all` (SPEC asks it of windowed answers only).
+   * 0 = exact. Always 0 for window `all` (only windowed answers carry a bound: docs/STORAGE.md#max-error).
    */
   maxError: number
 }
@@ -133,7 +133,7 @@ export interface RoomTotals {
   /** Moderation and other system events in this room, by command (empty for an untracked room). */
   events: Record<string, number>
   /**
-   * False when the room has no drill-down detail (SPEC section 3: beyond
+   * False when the room has no drill-down detail (docs/STORAGE.md#tracked-rooms: beyond
    * MAX_TRACKED_ROOMS only the most active rooms keep it): its lists are
    * empty and its windowed counts unknown.
    */
@@ -240,7 +240,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** The settings that bound a store's memory (SPEC section 3; ARCHITECTURE.md "Memory bounds"), as both writers take them. */
+/** The settings that bound a store's memory (docs/STORAGE.md#bounds; ARCHITECTURE.md#memory-bounds), as both writers take them. */
 export interface StoreBounds {
   maxTrackedWords: number
   maxTrackedPerRoom: number

@@ -42,7 +42,7 @@ export const SLICE_UPDATES = 12
 
 /**
  * Aggregates decoded events into the counts of the next flush. Counts are
- * kept per event second (SPEC section 1: `tmi-sent-ts`, else arrival) so the
+ * kept per event second (docs/COUNTING.md#event-time: `tmi-sent-ts`, else arrival) so the
  * store can file them in exact time buckets; a replay brings many seconds,
  * in any order, and take() hands them over ascending.
  *

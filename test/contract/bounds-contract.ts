@@ -6,7 +6,7 @@ import { bucketOf, WINDOW_SPECS } from '../../src/store/windows.js'
 import { batch, chatSlice, slice } from '../helpers/batches.js'
 
 /*
- * The conformance suite's storage-v2 part (issue 12; SPEC sections 1 and 3):
+ * The conformance suite's storage-v2 part (issue 12; docs/COUNTING.md#event-time and docs/STORAGE.md):
  * window buckets trimmed to WINDOW_TOP with an honest maxError, tracked
  * rooms, trimmed all-time lists, event time (out of order, late, replays).
  * Run by runStoreContract for every store.

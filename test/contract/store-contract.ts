@@ -23,7 +23,7 @@ import { batch, chatSlice, type CountsInput, slice } from '../helpers/batches.js
 import { describeStorageBounds } from './bounds-contract.js'
 
 /**
- * The StatsStore conformance suite (SPEC section 3; /work/notes/store-semantics.md).
+ * The StatsStore conformance suite (docs/STORAGE.md).
  * Every store runs it:
  *
  *   runStoreContract('MemoryStore', async (bounds) => {

@@ -2,7 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 
 /**
  * A TCP proxy between the worker and the chat interface that injects the
- * faults of SPEC section 5 for real: it cuts a live stream in the middle of
+ * faults of docs/RELIABILITY.md#the-interface-drops-or-fails for real: it cuts a live stream in the middle of
  * an event, answers HTTP errors instead of the stream, and stops listening
  * so connections are refused. It records every connection (time, the
  * Last-Event-ID it asked for, what happened to it).

@@ -455,7 +455,7 @@ for (const kind of STORE_KINDS) {
 
 /**
  * A store whose window buckets were trimmed answers each list with its bound
- * (SPEC section 3). The real memory store, its top lists answered with the
+ * (docs/STORAGE.md#max-error). The real memory store, its top lists answered with the
  * given bounds: the API passes them on unchanged.
  */
 function withBounds (store: MemoryStore, top: Record<Category, number>, room: Record<RoomCategory, number>): void {

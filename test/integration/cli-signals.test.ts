@@ -53,7 +53,7 @@ async function startThenTerminate (command: string, args: string[]): Promise<{ s
     assert.notEqual(servingPid, launcher.pid, 'the launcher should not be the node process that serves')
     launcher.kill('SIGTERM')
     const launcherExit = await exited
-    // SPEC section 5: stop reading, final flush, exit within 10 s.
+    // docs/RELIABILITY.md#sigterm--sigint: stop reading, final flush, exit within 10 s.
     const gone = Date.now() + 12_000
     while (alive(servingPid) && Date.now() < gone) await sleep(100)
     return { servingPid, output, launcherExit }

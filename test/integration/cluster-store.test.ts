@@ -7,7 +7,7 @@ import { batch, chatSlice } from '../helpers/batches.js'
 import { randomPrefix } from '../helpers/redis.js'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js'
 
-/** SPEC section 7: the conformance suite on a real three-master Redis Cluster. */
+/** The conformance suite on a real three-master Redis Cluster (docs/STORAGE.md#sharding-on-a-redis-cluster). */
 let cluster: TestRedisCluster
 before(async () => { cluster = await startRedisCluster() })
 after(async () => { await cluster?.close() })

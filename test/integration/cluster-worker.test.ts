@@ -12,9 +12,9 @@ import { randomPrefix } from '../helpers/redis.js'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js'
 
 /**
- * SPEC section 7 end to end: the real `chat-stats worker` process on a
+ * Sharding on a Redis Cluster (docs/STORAGE.md#sharding-on-a-redis-cluster) end to end: the real `chat-stats worker` process on a
  * three-master Redis Cluster with the default 16 shards counts a seeded
- * simulator run exactly, through kill -9 mid-run (SPEC section 5) and
+ * simulator run exactly, through kill -9 mid-run (docs/RELIABILITY.md#exactly-once-kill--9-at-any-moment) and
  * through a slot moving to another master mid-run (ASK, then MOVED).
  */
 const SHARDS = 16

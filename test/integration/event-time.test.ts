@@ -10,7 +10,7 @@ import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from 
 const CLI = join(import.meta.dirname, '../../src/cli.ts')
 const TSX = import.meta.resolve('tsx')
 
-/** A capture of `count` chat messages sent `stepMs` apart from `firstMs` on (SPEC section 1's event shape). */
+/** A capture of `count` chat messages sent `stepMs` apart from `firstMs` on (the event shape of docs/COUNTING.md#the-input-stream). */
 function capture (firstMs: number, count: number, stepMs: number): { text: string, perSecond: Map<number, number> } {
   let text = ''
   const perSecond = new Map<number, number>()
@@ -24,7 +24,7 @@ function capture (firstMs: number, count: number, stepMs: number): { text: strin
   return { text, perSecond }
 }
 
-describe('event time: `worker --file` of a capture (SPEC section 1)', () => {
+describe('event time: `worker --file` of a capture (docs/COUNTING.md#event-time)', () => {
   const admin = createTestRedis()
   const namespace = randomPrefix('eventtime')
   const dir = mkdtempSync(join(tmpdir(), 'chat-stats-eventtime-'))

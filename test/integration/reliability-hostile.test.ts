@@ -11,11 +11,11 @@ import { cleanupProcesses, lostAndDoubled, makeTempDir, memoryWorkerEnv, mib, re
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
- * SPEC section 1 (bad input) and 5: a stream of simulator events with
+ * Hostile input (docs/COUNTING.md#failed-messages, docs/RELIABILITY.md#hostile-input): a stream of simulator events with
  * hostile items in between (random bytes, 200 MB lines without a newline,
  * invalid UTF-8, deeply nested JSON, a payload with 100,000 fields, a 1 MB
  * body). The worker process survives, its memory stays bounded, each item
- * becomes one counted failed message or is counted per the spec, and every
+ * becomes one counted failed message or is counted by docs/COUNTING.md#what-counts, and every
  * simulator event around them is counted exactly.
  */
 

@@ -11,7 +11,7 @@ import { cleanupProcesses, type LogLine, lostAndDoubled, mib, redisWorkerEnv, st
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
- * SPEC section 5, interface faults, injected by a TCP proxy between a worker
+ * Interface faults (docs/RELIABILITY.md#the-interface-drops-or-fails), injected by a TCP proxy between a worker
  * process and the simulator: the stream cut in the middle of an event (in a
  * field name, in the JSON, in an id), HTTP 500 answers, then connections
  * refused for a while. The worker reconnects with exponential back-off and

@@ -13,7 +13,7 @@ import {
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
- * SPEC section 5, exactly once: a worker process killed with SIGKILL at
+ * Exactly once (docs/RELIABILITY.md#exactly-once-kill--9-at-any-moment): a worker process killed with SIGKILL at
  * random moments of a seeded run over HTTP, restarted each time, ends with
  * exactly the simulator's expected counts, on Redis and on the embedded
  * store (which resumes from its snapshot: counts and position saved together).

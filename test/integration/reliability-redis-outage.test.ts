@@ -9,7 +9,7 @@ import { cleanupProcesses, lostAndDoubled, mib, redisWorkerEnv, startChatStats, 
 import { startRedisServer } from '../helpers/redis-server.js'
 
 /**
- * SPEC section 5, the store is down: a test-owned redis-server is stopped
+ * The store is down (docs/RELIABILITY.md#the-store-is-down): a test-owned redis-server is stopped
  * for 5 s in the middle of a run and started again on the same port. The
  * worker keeps counting up to MAX_PENDING_UPDATES, then stops reading the
  * socket until Redis is back; its memory stays bounded; the API answers 503

@@ -10,7 +10,7 @@ import {
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
- * SPEC section 5, graceful shutdown: SIGTERM, then (after a restart) SIGINT
+ * Graceful shutdown (docs/RELIABILITY.md#sigterm--sigint): SIGTERM, then (after a restart) SIGINT
  * in the middle of a live stream. The worker stops reading, flushes what it
  * counted and exits 0 (the runtime exits 1 past 9.5 s, so 0 also means in
  * time); the store then holds exactly the counts of events 1..position, and

@@ -8,7 +8,7 @@ import { type ChatStatsProcess, cleanupProcesses, type LogLine, lostAndDoubled, 
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
- * SPEC section 5, one active worker per namespace: worker processes share a
+ * One active worker per namespace (docs/RELIABILITY.md#one-active-worker-per-namespace): worker processes share a
  * namespace; only the lease holder reads the stream. The active one is
  * killed (SIGKILL): the standby takes over within the lease time, from the
  * committed position. An active one frozen (SIGSTOP) past the lease time is

@@ -38,7 +38,7 @@ const HISTORIES: Array<[string, History, string[]]> = [
   ['a second crash while catching up', [[1, 1000, [0, 1, 2, 3]], [1001, 2500, [2, 3]], [2501, 4000, [3]], [1001, 2500, [0, 1]], [2501, 4000, [0]]], ['4000:4000', '2500:2500', '2500:2500', '4000:4000']]
 ]
 
-describe('sharded store: a worker resumes after a crash mid-flush (SPEC section 7)', () => {
+describe('sharded store: a worker resumes after a crash mid-flush (docs/STORAGE.md#sharding-on-a-redis-cluster)', () => {
   const admin = createTestRedis()
   after(() => admin.disconnect())
 

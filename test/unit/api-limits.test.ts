@@ -5,7 +5,7 @@ import { SeriesBudget } from '../../src/api/series-budget.js'
 import { StreamSlots } from '../../src/api/services/stream-slots.js'
 import { trustProxySetting, trustsAProxy } from '../../src/api/trust-proxy.js'
 
-/** The bookkeeping behind SPEC section 5's "no single client can deny the service to others". */
+/** The bookkeeping behind "no single client can deny the service to others" (README.md#limits-per-client). */
 
 describe('StreamSlots', () => {
   it('refuses past the client\'s share, the total, or a new parameter set past the distinct bound; release gives the slot back', () => {

@@ -11,7 +11,7 @@ import { StreamParser } from '../../src/ingest/stream-parser.js'
 const payload = (fields: Partial<ChatPayload>): ChatPayload =>
   ({ command: '', room: '', nick: '', target: '', body: '', tags: '', ...fields })
 
-describe('tokenize (SPEC section 1 examples)', () => {
+describe('tokenize (the examples of docs/COUNTING.md#words)', () => {
   const cases: Array<[string, string, string[]]> = [
     ['Hello, and hello are one word', 'Hello, hello', ['hello', 'hello']],
     ["don't stays don't", "don't", ["don't"]],
@@ -31,7 +31,7 @@ describe('tokenize (SPEC section 1 examples)', () => {
     ['empty body', '', []],
     ['only spaces', '   \n ', []],
     ['braces are ordinary', '{ hi } {x}', ['hi', 'x']],
-    ['the spec USERNOTICE body', 'Feliz Natal! Feliz ano novo!', ['feliz', 'natal', 'feliz', 'ano', 'novo']],
+    ['the reference USERNOTICE body', 'Feliz Natal! Feliz ano novo!', ['feliz', 'natal', 'feliz', 'ano', 'novo']],
     ['kap gel başkan', 'kap gel başkan', ['kap', 'gel', 'başkan']]
   ]
   for (const [name, body, words] of cases) {
@@ -145,7 +145,7 @@ describe('count maps', () => {
   })
 })
 
-describe('event time (SPEC section 1, "The time of a message")', () => {
+describe('event time (docs/COUNTING.md#event-time)', () => {
   const arrival = 1_700_000_000_000
   const real = 'badge-info=subscriber/1;badges=subscriber/0,premium/1;color=;display-name=Scropion77;emotes=;id=60c03875;mod=0;room-id=90963543;subscriber=1;tmi-sent-ts=1699999990000;turbo=0;user-id=687024524;user-type='
   const cases: Array<[string, string, number]> = [

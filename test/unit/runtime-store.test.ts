@@ -10,7 +10,7 @@ import { ShardedRedisStore } from '../../src/store/redis/sharded-store.js'
 const logger = pino({ level: 'silent' })
 const storeFor = (env: Record<string, string>): ReturnType<typeof createStore> => createStore(loadConfig(env, null), logger)
 
-describe('createStore: which store the configuration picks (SPEC section 7)', () => {
+describe('createStore: which store the configuration picks (docs/STORAGE.md#one-contract-two-stores)', () => {
   it('keeps today\'s single-Redis store for STORE_SHARDS 1 (the default on a single Redis)', async () => {
     const { store } = storeFor({ REDIS_URL: 'redis://127.0.0.1:1' })
     assert.ok(store instanceof RedisStore)

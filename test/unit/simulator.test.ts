@@ -95,7 +95,7 @@ describe('simulator generator', () => {
     assert.throws(() => generateEvent(1, 1.5), /event index/)
   })
 
-  it('builds events that parse as SPEC section 1 says, and as the generator meant', () => {
+  it('builds events that parse as docs/COUNTING.md says, and as the generator meant', () => {
     const mix = { chat: 0, system: 0, failed: 0, skipped: 0, keepAlive: 0 }
     const malformations = new Set<string>()
     for (let index = 1; index <= 20_000; index++) {

@@ -30,17 +30,17 @@ function parse (chunks: Array<Buffer | string>, options: { maxEventBytes?: numbe
   return out
 }
 
-// The three real events quoted in SPEC section 1.
-const SPEC_EVENTS = [
+// The three real events shown in docs/COUNTING.md#the-input-stream.
+const REFERENCE_EVENTS = [
   'event: privmsg\nse-data: {"command":"","room":"#yulayabgu","nick":"scropion77","target":"","body":"kap gel başkan","tags":"badge-info=subscriber/1;badges=subscriber/0,premium/1;client-nonce=58c4b417b26ce0d950ac86b72b2419a8;color=;display-name=Scropion77;emotes=;first-msg=0;flags=;id=60c03875-bcf2-466f-bead-36606ca0480a;mod=0;room-id=90963543;subscriber=1;tmi-sent-ts=1641241341776;turbo=0;user-id=687024524;user-type="}\n\n',
   'event: privmsg\nse-data: {"command":"CLEARCHAT","room":"","nick":"","target":"#forsen","body":"dashh_u","tags":"ban-duration=10;room-id=22484632;target-user-id=604459688;tmi-sent-ts=1641241346033"}\n\n',
   'event: privmsg\nse-data: {"command":"USERNOTICE","room":"","nick":"gustavop0ferraz","target":"#sanmery_","body":"Feliz Natal! Feliz ano novo! Feliz aniversário pra aniversariantes! E um bom desaniversário pro resto!","tags":"badge-info=subscriber/8;...;msg-id=resub;...;tmi-sent-ts=1641241639865;user-id=489477743;user-type="}\n\n'
 ]
 
 describe('StreamParser', () => {
-  it('reads the spec events split at every byte offset, in every line-ending style', () => {
+  it('reads the reference events split at every byte offset, in every line-ending style', () => {
     for (const ending of ['\n', '\r\n', '\r']) {
-      const text = '\ufeff' + SPEC_EVENTS.join('').replaceAll('\n', ending)
+      const text = '\ufeff' + REFERENCE_EVENTS.join('').replaceAll('\n', ending)
       const bytes = Buffer.from(text)
       const whole = parse([bytes])
       assert.equal(whole.length, 3)
@@ -56,7 +56,7 @@ describe('StreamParser', () => {
   })
 
   it('reads one byte at a time', () => {
-    const bytes = Buffer.from(SPEC_EVENTS.join(''))
+    const bytes = Buffer.from(REFERENCE_EVENTS.join(''))
     const chunks = [...bytes].map((b) => Buffer.from([b]))
     assert.deepEqual(parse(chunks), parse([bytes]))
   })

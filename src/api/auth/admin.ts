@@ -18,7 +18,7 @@ function digest (text: string): Buffer {
 }
 
 /**
- * The admin rule (SPEC section 5): with ADMIN_TOKEN set, `Authorization:
+ * The admin rule (README.md#securing-the-admin-route): with ADMIN_TOKEN set, `Authorization:
  * Bearer <token>` is required (compared in constant time over SHA-256
  * digests, so lengths leak nothing either); without it, loopback clients
  * only, and nobody when a proxy is trusted (`behindProxy`): the client

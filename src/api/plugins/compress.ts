@@ -20,7 +20,7 @@ function acceptsGzip (header: string | string[] | undefined): boolean {
 /**
  * gzip for large JSON answers (a long timeseries is megabytes of
  * `{"t":…,"messages":…}`, a few percent of that compressed) when the client
- * accepts it (SPEC section 5, "costly answers are bounded"). zlib runs on
+ * accepts it (README.md#limits-per-client: costly answers are bounded). zlib runs on
  * libuv's thread pool, so compressing does not hold up the event loop that
  * /health/live and the in-process worker share. The live stream writes its
  * own socket and is never compressed (proxies would buffer it).

@@ -180,7 +180,7 @@ export const StreamSnapshot = Type.Object({
     rooms: ListMaxError,
     emotes: ListMaxError,
     room: Type.Optional(Type.Union([RoomListErrors, Type.Null()], { description: 'The room\'s lists, present when ?room= is given; null while the room is unknown' }))
-  }, { description: 'How far from exact each list can be, as X-Stats-Max-Error says for GET /stats/<list> and GET /stats/rooms/:room (SPEC section 3)' }),
+  }, { description: 'How far from exact each list can be, as X-Stats-Max-Error says for GET /stats/<list> and GET /stats/rooms/:room' }),
   series: Timeseries,
   room: Type.Optional(Type.Union([RoomBody, Type.Null()], { description: 'Present when ?room= is given; null while the room is unknown' })),
   worker: Type.Union([Type.Object({ connected: Type.Boolean(), role: Type.String() }), Type.Null()], { description: 'The in-process worker, or null when the API runs alone' }),

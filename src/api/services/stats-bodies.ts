@@ -49,7 +49,7 @@ export interface StatsBodiesOptions {
 
 /**
  * The API's answers from store reads: asks the store what a body needs and
- * shapes it as the response schemas say (SPEC section 2). Neither bounded in
+ * shapes it as the response schemas say (docs/API.md). Neither bounded in
  * time nor shared: StatsReader adds both.
  */
 export class StatsBodies {

@@ -4,7 +4,7 @@ import type { TopEntry } from '../../store/types.js'
  * A top list as StatsStore.top() and roomTop() answer it under the store
  * contract v2 (issue 12; `TopList` in src/store/types.ts): the entries and
  * the most by which any count in the answer, listed or not, can be below its
- * true count (SPEC section 3), 0 = exact.
+ * true count (docs/API.md#x-stats-max-error), 0 = exact.
  */
 export interface TopList {
   entries: TopEntry[]

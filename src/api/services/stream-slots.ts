@@ -31,8 +31,8 @@ export interface StreamSlot {
 }
 
 /**
- * The live stream's capacity (SPEC section 5, "live streams are capped per
- * client"): a slot is taken only when the total, the client's own share and
+ * The live stream's capacity (README.md#limits-per-client: live streams are capped per
+ * client): a slot is taken only when the total, the client's own share and
  * the number of distinct snapshots all allow it, so one client can neither
  * take every slot nor make the server compute a thousand different
  * snapshots a second.

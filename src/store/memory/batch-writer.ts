@@ -89,7 +89,7 @@ export class BatchWriter {
     s.windowLife = this.life.state()
   }
 
-  /** Totals, series and all-time lists: every slice counts all-time, however old (SPEC section 1). */
+  /** Totals, series and all-time lists: every slice counts all-time, however old (docs/COUNTING.md#event-time). */
   private applyAllTime (s: StoreState, slice: CountSlice, now: number): void {
     s.totalMessages += slice.messages
     if (slice.messages > 0) {

@@ -69,11 +69,11 @@ function validateQuery (query: TopQuery): void {
 }
 
 /**
- * The embedded StatsStore (SPEC section 3): everything in process memory,
+ * The embedded StatsStore (docs/STORAGE.md): everything in process memory,
  * the same semantics as the Redis store, saved to `snapshotPath` every
  * `snapshotIntervalMs` and on close, loaded on open.
  *
- * Memory is bounded by the same settings as Redis (SPEC section 3): all-time
+ * Memory is bounded by the same settings as Redis (docs/STORAGE.md#bounds): all-time
  * lists trimmed to maxTrackedWords, detail for at most maxTrackedRooms rooms
  * (TrackedRooms), window buckets as trimmed values built by the shared
  * window modules (src/store/windows), so both stores answer alike.

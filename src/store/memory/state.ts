@@ -4,7 +4,7 @@ import { LEVELS } from '../windows/levels.js'
 import type { TrimmedList } from '../windows/trimmed-list.js'
 import { BoundedCounts } from './bounded-counts.js'
 
-/** One tracked room, all time (SPEC section 3: at most MAX_TRACKED_ROOMS of them). */
+/** One tracked room, all time (docs/STORAGE.md#tracked-rooms: at most MAX_TRACKED_ROOMS of them). */
 export interface RoomState {
   /** All-time messages: the count it entered with (its rooms-list count) plus every message since; its tracking score. */
   messages: number

@@ -111,7 +111,7 @@ function optionalNumber (value: string | undefined): number | null {
 }
 
 /**
- * The production StatsStore on Redis (SPEC section 3). Key layout: keys.ts;
+ * The production StatsStore on Redis (docs/STORAGE.md). Key layout: keys.ts;
  * scripts: lua/. A flush is one EVALSHA of apply-batch.lua (flush-writer.ts);
  * all-time lists are sorted sets, window buckets compact trimmed values
  * merged on read (window-reads.ts, windows/ for the semantics).
@@ -276,7 +276,7 @@ export class RedisStore implements StatsStore {
       return replies(results) as [string | null, string | null, Record<string, string>]
     })
     if (trackedScore === null) {
-      // Not tracked: its count from the rooms list (SPEC section 3), nothing else.
+      // Not tracked: its count from the rooms list (docs/STORAGE.md#tracked-rooms), nothing else.
       if (listed === null) return null
       return { messages: window === 'all' ? Number(listed) : 0, events: {}, tracked: false }
     }

@@ -27,7 +27,7 @@ export interface ShardedRedisStoreOptions extends RedisStoreOptions {
 }
 
 /**
- * The Redis store spread over shards (SPEC section 7), for a Redis Cluster:
+ * The Redis store spread over shards (docs/STORAGE.md#sharding-on-a-redis-cluster), for a Redis Cluster:
  * one RedisStore per shard on one shared client, each under its own hash tag
  * (keys.ts shardNamespace), so every shard's flush is one atomic script in
  * one slot that also records that shard's stream position. Members go to

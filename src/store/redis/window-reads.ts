@@ -9,7 +9,7 @@ import type { TrimmedList } from '../windows/trimmed-list.js'
 import type { RedisClient } from './clients.js'
 import type { RedisKeys } from './keys.js'
 
-/** A reader's view of the writer's bucket life is read again when older than this (SPEC: a window answer may be up to 1 s old). */
+/** A reader's view of the writer's bucket life is read again when older than this (docs/API.md#windows: a window answer may be up to 1 s old). */
 export const WINDOW_STATE_MAX_AGE_MS = 1000
 /** Keys per MGET / pipeline (a window whose writer stopped long ago decomposes into many 1 s buckets). */
 const CHUNK = 1000

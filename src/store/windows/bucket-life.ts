@@ -16,7 +16,7 @@ export interface WindowSlice {
   roomDetail: ReadonlyMap<string, RoomSlice>
 }
 
-/** How long 1 s buckets stay open (exact, rewritten each flush) behind the newest second; SPEC leaves it to us. */
+/** How long 1 s buckets stay open (exact, rewritten each flush) behind the newest second; our choice (docs/STORAGE.md#windows-and-series). */
 export const DEFAULT_LATE_SECONDS = 10
 /**
  * Members held in open 1 s buckets (all lists, all rooms) past which the

@@ -17,7 +17,7 @@ export interface TrackedRoomsPlan {
 }
 
 /**
- * Which rooms keep drill-down detail (SPEC section 3: at most
+ * Which rooms keep drill-down detail (docs/STORAGE.md#tracked-rooms: at most
  * MAX_TRACKED_ROOMS). Pure: the writer holds it in memory (loaded at open).
  *
  * Each tracked room has a score: its all-time messages. A room that is not

@@ -4,7 +4,7 @@ import { addCounts } from './counts.js'
 
 /**
  * The stored form of one list (words, nicks, rooms or emotes) in one closed
- * window bucket (SPEC section 3): the top members by count and an error
+ * window bucket (docs/STORAGE.md#max-error): the top members by count and an error
  * bound. Invariant, for every member x (listed or not):
  *
  *   listed(x) <= true(x) <= listed(x) + err      (listed(x) = 0 when absent)
@@ -83,7 +83,7 @@ export function addToTrimmed (list: TrimmedList, delta: ReadonlyMap<string, numb
 export interface MergedTop {
   /** In top-list order, at most `limit`, none excluded. */
   entries: TopEntry[]
-  /** The sum of the errs of the lists merged (SPEC section 3's X-Stats-Max-Error); 0 = exact. */
+  /** The sum of the errs of the lists merged (X-Stats-Max-Error, docs/STORAGE.md#max-error); 0 = exact. */
   maxError: number
 }
 
