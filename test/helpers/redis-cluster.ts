@@ -91,7 +91,10 @@ export async function startRedisCluster (masters = 3, options: { replicas?: 0 | 
       const child = spawn('redis-server', [
         '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
         '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
-        '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'
+        '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning',
+        // A replica takes over however long ago it last heard its master: on a loaded test
+        // machine the default (10 × node timeout) can leave a killed master's slots down.
+        '--cluster-replica-validity-factor', '0'
       ], { stdio: 'ignore' })
       children.push(child)
       ports.push(port)
@@ -118,6 +121,11 @@ export async function startRedisCluster (masters = 3, options: { replicas?: 0 | 
     const deadline = Date.now() + 30_000
     while ((await Promise.all([...admins, ...replicaAdmins].map(clusterState))).some((state) => state !== 'ok')) {
       if (Date.now() > deadline) throw new Error('the test cluster did not reach cluster_state:ok')
+      await sleep(100)
+    }
+    // A replica that has not finished its first sync cannot be promoted: wait for every link.
+    while ((await Promise.all(replicaAdmins.map(async (admin) => await admin.info('replication')))).some((info) => !info.includes('master_link_status:up'))) {
+      if (Date.now() > deadline) throw new Error('the test cluster\'s replicas did not finish their first sync')
       await sleep(100)
     }
     const ids = await Promise.all(admins.map(async (admin) => await admin.cluster('MYID') as string))
