@@ -247,7 +247,11 @@ async function verifyCommand (options: { seed: number, count: number }): Promise
   await store.open()
   let report
   try {
-    report = await verifyAgainstSimulator(store, options.seed, options.count)
+    report = await verifyAgainstSimulator(store, options.seed, options.count, {
+      maxTrackedWords: config.MAX_TRACKED_WORDS,
+      maxTrackedRooms: config.MAX_TRACKED_ROOMS,
+      maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM
+    })
   } finally {
     await store.close()
   }

@@ -69,6 +69,25 @@ describe('chat-stats verify', () => {
     }
   })
 
+  it('a stream broader than the bounds: the kept part is checked as a lower bound, exit 0; counts above the stream are caught', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-stats-verify-bounded-'))
+    try {
+      // The smallest bounds the settings take: the stream has more words, nicks and rooms than they keep.
+      const env = { MAX_TRACKED_WORDS: '100', MAX_TRACKED_PER_ROOM: '100', MAX_TRACKED_ROOMS: '3', SNAPSHOT_PATH: join(dir, 'snapshot.json') }
+      await countWholeRun(env)
+      const kept = await runCli(['verify', '--seed', String(SEED), '--count', String(COUNT)], env)
+      assert.equal(kept.status, 0, kept.stdout + kept.stderr)
+      assert.match(kept.stdout, new RegExp(`^consistent: the store holds the simulator's counts for seed ${SEED}, events 1\\.\\.${COUNT} \\(.*; \\d+ list\\(s\\) broader than MAX_TRACKED_WORDS`, 'm'))
+      // Checked against the first half of the stream, the store holds more than it: over-counting shows even in the trimmed lists.
+      const half = await runCli(['verify', '--seed', String(SEED), '--count', String(COUNT / 2)], env)
+      assert.equal(half.status, 1, half.stdout + half.stderr)
+      assert.match(half.stdout, /^ {2}words #\d+: store has .*, above the stream's \d+$/m)
+      assert.match(half.stdout, /^ {2}room #\S+ words #\d+: store has .*, above the stream's \d+$/m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   describe('on Redis', () => {
     const redis = createTestRedis()
     const namespaces: string[] = []
