@@ -187,7 +187,6 @@ export function batchMessages (batch: Batch): number {
   return messages
 }
 
-/** Worker hooks (`WorkerOptions.hooks`) that feed the flush, store-error, reconnect and connection metrics. */
 const storeRollbacks = new Counter({
   name: 'chat_stats_store_rollbacks_total',
   help: 'Times the worker found the store behind what it had committed (Redis lost writes: an older snapshot, a lagging replica promoted)',
@@ -200,6 +199,7 @@ const storeMessagesLost = new Counter({
   registers: [metricsRegistry]
 })
 
+/** Worker hooks (`WorkerOptions.hooks`) that feed the rollback, flush, store-error, reconnect and connection metrics. */
 export const WORKER_METRIC_HOOKS: WorkerHooks = {
   onStoreRollback: (messagesLost) => { storeRollbacks.inc(); storeMessagesLost.inc(messagesLost) },
   onFlush: (durationMs, batch) => { observeFlush(durationMs / 1000, batchMessages(batch)) },
