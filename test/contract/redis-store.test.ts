@@ -226,6 +226,23 @@ describe('RedisStore (Redis specifics)', () => {
     })
   })
 
+  describe('first-seen times', () => {
+    it('keeps a tracked room\'s first-seen second in field f of its hash; a room tracked before (no f) stays unknown', async (t) => {
+      const { store, namespace, clock } = await makeStore(t)
+      const second = Math.floor(clock.now / 1000)
+      const k = keys(namespace)
+      await store.applyBatch(batch(1, [chatSlice(second, [{ nick: 'ann', room: '#a', words: ['x'] }, { nick: 'ann', room: '#old', words: ['x'] }])]))
+      assert.equal(await admin.hget(k.room('#a'), 'f'), String(second))
+      // What a store written before first-seen times were kept holds: no f.
+      await admin.hdel(k.room('#old'), 'f')
+      await store.applyBatch(batch(2, [chatSlice(second - 5, [{ nick: 'ann', room: '#a', words: ['x'] }, { nick: 'ann', room: '#old', words: ['x'] }])]))
+      assert.equal(await admin.hget(k.room('#a'), 'f'), String(second - 5))
+      assert.equal(await admin.hexists(k.room('#old'), 'f'), 0)
+      assert.deepEqual(await store.roomTotals('#old', 'all'), { messages: 2, events: {}, tracked: true, firstSeenAt: null })
+      assert.equal((await store.roomTotals('#a', '1m'))?.firstSeenAt, (second - 5) * 1000)
+    })
+  })
+
   describe('round trips', () => {
     it('applies a batch of known rooms with one command', async (t) => {
       const { store, clock } = await makeStore(t)
