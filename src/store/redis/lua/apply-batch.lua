@@ -35,7 +35,8 @@ ARGV[10] the writes, MessagePack (msgpack.ts), an array of:
   [10] failed log entries (JSON), oldest first
   [11] { floor, newest }: the bucket life after this flush
   [12] rooms entering the tracked set: { key, second, key, second, ... }:
-       HSET key f second (first seen: the earliest second of its detail)
+       HSET key f second (first seen: the earliest second of its detail),
+       unless the hash holds an earlier f (a hash left over, never a later time)
   [13] rooms tracked before: { key, second, ... }: lower `f` to second when
        the hash has an `f` above it (none: first seen unknown, kept so)
 ARGV[11] the sequence the writer last saw committed ('' = no check)
@@ -126,7 +127,10 @@ if #failed > 0 then
 end
 
 local firstSeen = writes[12]
-for i = 1, #firstSeen, 2 do redis.call('HSET', firstSeen[i], 'f', firstSeen[i + 1]) end
+for i = 1, #firstSeen, 2 do
+  local current = redis.call('HGET', firstSeen[i], 'f')
+  if not current or tonumber(current) > firstSeen[i + 1] then redis.call('HSET', firstSeen[i], 'f', firstSeen[i + 1]) end
+end
 local earlier = writes[13]
 for i = 1, #earlier, 2 do
   local current = redis.call('HGET', earlier[i], 'f')
