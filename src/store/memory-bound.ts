@@ -35,8 +35,8 @@ export const COMPACT_ENTRY_BYTES = 16
 export const REDIS_ALLOCATION_ROUNDING = 1.25
 /** A room's per-bucket value besides its lists: messages, events by command and the lists' error bounds. */
 export const ROOM_BUCKET_FIXED_BYTES = 120
-/** A room's all-time hash: `m` and `e:<COMMAND>` for the handful of system commands a room sees. */
-export const ROOM_HASH_FIELDS = 8
+/** A room's all-time hash: `m`, `f` (first seen) and `e:<COMMAND>` for the handful of system commands a room sees. */
+export const ROOM_HASH_FIELDS = 9
 /** Bytes of one kept failed message: the raw text cut at 2 KiB plus its reason, time and JSON. */
 export const FAILED_MESSAGE_BYTES = 2048 + 150
 /** Lease, position, totals, events, roll-up marks and the like: a few small keys. */

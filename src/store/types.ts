@@ -138,6 +138,16 @@ export interface RoomTotals {
    * empty and its windowed counts unknown.
    */
   tracked: boolean
+  /**
+   * Epoch ms of the start of the first event second of this room's detail
+   * (the earliest \`second\` of a slice naming the room in \`roomDetail\` since
+   * the room was last admitted to tracking), or null when unknown: an
+   * untracked room, or a room tracked before the store kept it (an older
+   * snapshot or Redis data). A room that leaves tracking loses it; when it
+   * comes back, it is the first second after its return, the same second
+   * its windowed counts start again (docs/STORAGE.md#tracked-rooms).
+   */
+  firstSeenAt: number | null
 }
 
 export interface Position {

@@ -133,26 +133,29 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
       // #c enters with 1 message and is the least active at once: not tracked.
       at(s + 1)
       await store.applyBatch(batch(2, [chatSlice(s + 1, lines('#c', 1, 'c1'), [{ command: 'CLEARCHAT', room: '#c' }])]))
-      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 1, events: {}, tracked: false })
-      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 0, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 1, events: {}, tracked: false, firstSeenAt: null })
+      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 0, events: {}, tracked: false, firstSeenAt: null })
       assert.deepEqual(await store.roomTop('#c', 'words', { window: 'all', limit: 10 }), { entries: [], maxError: 0 })
-      assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: {}, tracked: true, firstSeenAt: s * 1000 })
       // #c gets 5 more: it enters with its all-time 6 and #b (2) leaves.
       at(s + 2)
       await store.applyBatch(batch(3, [chatSlice(s + 2, lines('#c', 5, 'c2'))]))
-      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 6, events: {}, tracked: true })
+      // Its detail, windows and first-seen time start when it entered (its rate is over the time since then).
+      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 6, events: {}, tracked: true, firstSeenAt: (s + 2) * 1000 })
       assert.deepEqual(await store.roomTop('#c', 'words', { window: 'all', limit: 10 }), { entries: entries([['c2', 5]]), maxError: 0 })
-      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 5, events: {}, tracked: true })
-      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 2, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 5, events: {}, tracked: true, firstSeenAt: (s + 2) * 1000 })
+      // #b left: its first-seen time went with its detail.
+      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 2, events: {}, tracked: false, firstSeenAt: null })
       assert.deepEqual(await store.roomTop('#b', 'words', { window: '1m', limit: 10 }), { entries: [], maxError: 0 })
       // #b comes back with 10: in with its all-time 12, #a (3) leaves; none of #b's old detail is back.
       at(s + 3)
       await store.applyBatch(batch(4, [chatSlice(s + 3, lines('#b', 10, 'b2'))]))
-      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 12, events: {}, tracked: true })
+      // First seen again when it came back (s + 3), not at s: its windows start there too.
+      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 12, events: {}, tracked: true, firstSeenAt: (s + 3) * 1000 })
       for (const window of ['all', '1m', '24h'] as const) {
         assert.deepEqual(await store.roomTop('#b', 'words', { window, limit: 10 }), { entries: entries([['b2', 10]]), maxError: 0 }, window)
       }
-      assert.deepEqual(await store.roomTotals('#b', '1m'), { messages: 10, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#b', '1m'), { messages: 10, events: {}, tracked: true, firstSeenAt: (s + 3) * 1000 })
       assert.equal((await store.roomTotals('#a', 'all'))?.tracked, false)
       // The rooms list counted everything all along.
       assert.deepEqual((await store.top('rooms', { window: 'all', limit: 10 })).entries, entries([['#b', 12], ['#c', 6], ['#a', 3]]))
@@ -190,7 +193,7 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
       for (const window of ['1m', '5m', '15m', '1h', '24h'] as const) {
         assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, window)
         assert.deepEqual(await store.roomTop('#a', 'words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `#a ${window}`)
-        assert.deepEqual(await store.roomTotals('#a', window), { messages: 5, events: {}, tracked: true }, `#a ${window}`)
+        assert.deepEqual(await store.roomTotals('#a', window), { messages: 5, events: {}, tracked: true, firstSeenAt: s * 1000 }, `#a ${window}`)
       }
       assert.deepEqual((await store.series('1s', s * 1000, s * 1000)).map((p) => p.messages), [2])
       // Later still, every window level has built what covers s; the answers stay the same.
@@ -216,7 +219,7 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
       for (const window of ['5m', '15m', '1h', '24h'] as const) {
         assert.deepEqual(await store.top('words', { window, limit: 10 }), { entries: expected, maxError: 0 }, window)
         assert.deepEqual(await store.roomTop('#a', 'words', { window, limit: 10 }), { entries: expected, maxError: 0 }, `#a ${window}`)
-        assert.deepEqual(await store.roomTotals('#a', window), { messages: 3, events: {}, tracked: true }, `#a ${window}`)
+        assert.deepEqual(await store.roomTotals('#a', window), { messages: 3, events: {}, tracked: true, firstSeenAt: s * 1000 }, `#a ${window}`)
       }
       assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: entries([['last', 1]]), maxError: 0 })
       // Later, once the 15 m, 1 h and 24 h buckets are built from these, they still hold all three.

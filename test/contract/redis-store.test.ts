@@ -149,7 +149,7 @@ describe('RedisStore (Redis specifics)', () => {
       // Every window still reads the same counts, exactly.
       assert.deepEqual(await store.top('words', { window: '5m', limit: 10 }), { entries: [{ value: 'x', count: 2 }, { value: 'y', count: 1 }], maxError: 0 })
       assert.deepEqual(await store.roomTop('#a', 'words', { window: '24h', limit: 10 }), { entries: [{ value: 'x', count: 2 }, { value: 'y', count: 1 }], maxError: 0 })
-      assert.deepEqual(await store.roomTotals('#a', '15m'), { messages: 3, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#a', '15m'), { messages: 3, events: {}, tracked: true, firstSeenAt: (start + 1) * 1000 })
     })
 
     it('trims closed buckets to windowTop and says by how much a windowed answer can be off', async (t) => {
@@ -175,7 +175,7 @@ describe('RedisStore (Redis specifics)', () => {
       for (const window of ['5m', '1h', '24h'] as const) {
         assert.deepEqual((await store.top('words', { window, limit: 10 })).entries, [{ value: 'late', count: 1 }, { value: 'x', count: 1 }], window)
       }
-      assert.deepEqual(await store.roomTotals('#a', '1h'), { messages: 2, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#a', '1h'), { messages: 2, events: {}, tracked: true, firstSeenAt: (start + 10) * 1000 })
       clock.now = (start + 400) * 1000
       assert.deepEqual((await store.top('words', { window: '5m', limit: 10 })).entries, [])
       assert.deepEqual((await store.top('words', { window: '1h', limit: 10 })).entries, [{ value: 'late', count: 1 }, { value: 'x', count: 1 }])
@@ -209,20 +209,37 @@ describe('RedisStore (Redis specifics)', () => {
       await store.applyBatch(batch(1, [chatSlice(second, [...say('#a', 3), ...say('#b', 2)])]))
       await store.applyBatch(batch(2, [chatSlice(second, say('#c', 1))]))
       // #c (1) is below both: it does not enter; its count is in the rooms list.
-      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 1, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 1, events: {}, tracked: false, firstSeenAt: null })
       assert.deepEqual(await store.roomTop('#c', 'words', { window: 'all', limit: 10 }), { entries: [], maxError: 0 })
-      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 0, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTotals('#c', '1m'), { messages: 0, events: {}, tracked: false, firstSeenAt: null })
       await store.applyBatch(batch(3, [chatSlice(second, say('#c', 4))]))
       // #c (5 all time) enters and #b (2) leaves, with every detail key it had.
       const k = keys(namespace)
       assert.deepEqual(await admin.zrange(k.tracked, 0, -1, 'WITHSCORES'), ['#a', '3', '#c', '5'])
       assert.equal(await admin.exists(k.room('#b'), k.roomTop('#b', 'words'), k.roomTop('#b', 'nicks')), 0)
       assert.equal(await admin.hexists(k.roomWindowValues(0, second), '#b'), 0)
-      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 2, events: {}, tracked: false })
+      assert.deepEqual(await store.roomTotals('#b', 'all'), { messages: 2, events: {}, tracked: false, firstSeenAt: null })
       // #c's messages are its all-time count; its lists start when it entered.
-      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 5, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#c', 'all'), { messages: 5, events: {}, tracked: true, firstSeenAt: second * 1000 })
       assert.deepEqual((await store.roomTop('#c', 'words', { window: '1m', limit: 10 })).entries, [{ value: 'in#c', count: 4 }])
       assert.equal(await store.roomTotals('#never', 'all'), null)
+    })
+  })
+
+  describe('first-seen times', () => {
+    it('keeps a tracked room\'s first-seen second in field f of its hash; a room tracked before (no f) stays unknown', async (t) => {
+      const { store, namespace, clock } = await makeStore(t)
+      const second = Math.floor(clock.now / 1000)
+      const k = keys(namespace)
+      await store.applyBatch(batch(1, [chatSlice(second, [{ nick: 'ann', room: '#a', words: ['x'] }, { nick: 'ann', room: '#old', words: ['x'] }])]))
+      assert.equal(await admin.hget(k.room('#a'), 'f'), String(second))
+      // What a store written before first-seen times were kept holds: no f.
+      await admin.hdel(k.room('#old'), 'f')
+      await store.applyBatch(batch(2, [chatSlice(second - 5, [{ nick: 'ann', room: '#a', words: ['x'] }, { nick: 'ann', room: '#old', words: ['x'] }])]))
+      assert.equal(await admin.hget(k.room('#a'), 'f'), String(second - 5))
+      assert.equal(await admin.hexists(k.room('#old'), 'f'), 0)
+      assert.deepEqual(await store.roomTotals('#old', 'all'), { messages: 2, events: {}, tracked: true, firstSeenAt: null })
+      assert.equal((await store.roomTotals('#a', '1m'))?.firstSeenAt, (second - 5) * 1000)
     })
   })
 

@@ -191,7 +191,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           for (const room of ['#a', '#b']) {
             const detail = s.roomDetail.get(room)!
             const totals = await store.roomTotals(room, window)
-            assert.deepEqual(totals, { messages: detail.messages, events: Object.fromEntries(detail.events), tracked: true }, `${room} ${window}`)
+            assert.deepEqual(totals, { messages: detail.messages, events: Object.fromEntries(detail.events), tracked: true, firstSeenAt: second * 1000 }, `${room} ${window}`)
             for (const category of ROOM_CATEGORIES) {
               assert.deepEqual(await roomTop(store, room, category, { window, limit: 100 }), expectedTop(detail[category], 100), `${room} ${category} ${window}`)
             }
@@ -236,8 +236,8 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
               assert.deepEqual(await roomTop(store, room, category, { window, limit: 100 }), expectedTop(expected, 100), `${room} ${category} ${window}`)
             }
           }
-          assert.deepEqual(await store.roomTotals('#a', window), { messages: 4, events: {}, tracked: true })
-          assert.deepEqual(await store.roomTotals('#c', window), { messages: 0, events: { CLEARCHAT: 1 }, tracked: true })
+          assert.deepEqual(await store.roomTotals('#a', window), { messages: 4, events: {}, tracked: true, firstSeenAt: first * 1000 })
+          assert.deepEqual(await store.roomTotals('#c', window), { messages: 0, events: { CLEARCHAT: 1 }, tracked: true, firstSeenAt: (first + 1) * 1000 })
         }
         assert.deepEqual((await store.series('1s', first * 1000, (first + 3) * 1000)).map((p) => p.messages), [2, 1, 3, 0])
         const minute = Math.floor(first / 60) * 60_000
@@ -449,7 +449,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
             assert.deepEqual(await top(store, 'words', window), words, `${window} words ${label}`)
             assert.deepEqual(await roomTop(store, '#a', 'nicks', { window, limit: 10 }), nicks, `${window} room nicks ${label}`)
             assert.deepEqual(await top(store, 'rooms', window), messages === 0 ? [] : [{ value: '#a', count: messages }], `${window} rooms ${label}`)
-            assert.deepEqual(await store.roomTotals('#a', window), { messages, events, tracked: true }, `${window} room totals ${label}`)
+            assert.deepEqual(await store.roomTotals('#a', window), { messages, events, tracked: true, firstSeenAt: s1 * 1000 }, `${window} room totals ${label}`)
           }
           const allIn = async (label: string): Promise<void> => check(label,
             [{ value: 'both', count: 2 }, { value: 'new', count: 2 }, { value: 'old', count: 1 }],
@@ -466,7 +466,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           await check('all left', [], [], 0, {})
           // All time is never windowed.
           assert.deepEqual(await top(store, 'words', 'all'), [{ value: 'both', count: 2 }, { value: 'new', count: 2 }, { value: 'old', count: 1 }])
-          assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: { CLEARCHAT: 1, CLEARMSG: 1 }, tracked: true })
+          assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 3, events: { CLEARCHAT: 1, CLEARMSG: 1 }, tracked: true, firstSeenAt: s1 * 1000 })
         })
       }
 
@@ -484,9 +484,9 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         const words: Counts = new Map()
         for (const s of covered) addInto(words, s.words)
         assert.deepEqual(await top(store, 'words', '5m'), expectedTop(words, 100))
-        assert.deepEqual(await store.roomTotals('#a', '5m'), { messages: 60, events: {}, tracked: true })
-        assert.deepEqual(await store.roomTotals('#a', '1m'), { messages: 12, events: {}, tracked: true })
-        assert.deepEqual(await store.roomTotals('#a', '1h'), { messages: 70, events: {}, tracked: true })
+        assert.deepEqual(await store.roomTotals('#a', '5m'), { messages: 60, events: {}, tracked: true, firstSeenAt: start * 1000 })
+        assert.deepEqual(await store.roomTotals('#a', '1m'), { messages: 12, events: {}, tracked: true, firstSeenAt: start * 1000 })
+        assert.deepEqual(await store.roomTotals('#a', '1h'), { messages: 70, events: {}, tracked: true, firstSeenAt: start * 1000 })
       })
     })
 
@@ -550,11 +550,45 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
           { command: 'CLEARCHAT', room: '#quiet' }, { command: 'CLEARCHAT', room: '#quiet' }, { command: 'CLEARMSG', room: '#quiet' }
         ])]))
         for (const window of WINDOW_NAMES) {
-          assert.deepEqual(await store.roomTotals('#quiet', window), { messages: 0, events: { CLEARCHAT: 2, CLEARMSG: 1 }, tracked: true }, window)
+          assert.deepEqual(await store.roomTotals('#quiet', window), { messages: 0, events: { CLEARCHAT: 2, CLEARMSG: 1 }, tracked: true, firstSeenAt: (DAY + 9) * 1000 }, window)
           assert.deepEqual(await roomTop(store, '#quiet', 'words', { window, limit: 10 }), [])
           assert.equal(await store.roomTotals('#unknown', window), null)
         }
         assert.deepEqual(await top(store, 'rooms', 'all'), [{ value: '#chat', count: 1 }])
+      })
+
+      it('keeps when each room was first seen: the earliest event second of its detail, in any batch order', async (t) => {
+        const { store, at } = await setup(t)
+        const s = DAY + 600
+        const firstSeen = async (room: string): Promise<Array<number | null | undefined>> =>
+          await Promise.all(WINDOW_NAMES.map(async (window) => (await store.roomTotals(room, window))?.firstSeenAt))
+        const every = (value: number | null): Array<number | null> => WINDOW_NAMES.map(() => value)
+        at(s, 300)
+        assert.equal(await store.applyBatch(batch(1, [chatSlice(s, [{ nick: 'ann', room: '#a', words: ['x'] }], [{ command: 'CLEARCHAT', room: '#mod' }])])), 'applied')
+        assert.deepEqual(await firstSeen('#a'), every(s * 1000))
+        // A room whose detail starts with a moderation event is seen then.
+        assert.deepEqual(await firstSeen('#mod'), every(s * 1000))
+        // A room that first appears in a later batch: its own second, not the stream's start.
+        at(s + 30, 300)
+        assert.equal(await store.applyBatch(batch(2, [chatSlice(s + 30, [{ nick: 'bob', room: '#b', words: ['y'] }, { nick: 'ann', room: '#a', words: ['x'] }])])), 'applied')
+        assert.deepEqual(await firstSeen('#b'), every((s + 30) * 1000))
+        assert.deepEqual(await firstSeen('#a'), every(s * 1000))
+        // An earlier second arriving later (a late event time) lowers it; later seconds do not raise it.
+        at(s + 40, 300)
+        assert.equal(await store.applyBatch(batch(3, [
+          chatSlice(s + 40, [{ nick: 'bob', room: '#b', words: ['y'] }]),
+          chatSlice(s + 20, [{ nick: 'bob', room: '#b', words: ['y'] }]),
+          // A new room whose slices come latest first.
+          chatSlice(s + 39, [{ nick: 'cid', room: '#c', words: ['z'] }]),
+          chatSlice(s + 35, [{ nick: 'cid', room: '#c', words: ['z'] }])
+        ])), 'applied')
+        assert.deepEqual(await firstSeen('#b'), every((s + 20) * 1000))
+        assert.deepEqual(await firstSeen('#c'), every((s + 35) * 1000))
+        // A batch that is not applied (duplicate sequence) changes nothing.
+        assert.equal(await store.applyBatch(batch(3, [chatSlice(s - 100, [{ nick: 'bob', room: '#b', words: ['y'] }, { nick: 'ann', room: '#a', words: ['x'] }])])), 'duplicate')
+        assert.deepEqual(await firstSeen('#b'), every((s + 20) * 1000))
+        assert.deepEqual(await firstSeen('#a'), every(s * 1000))
+        assert.equal(await store.roomTotals('#never', 'all'), null)
       })
 
       it('keeps rooms apart whatever their names', async (t) => {
@@ -564,7 +598,7 @@ export function runStoreContract (name: string, factory: StoreFactory, contract:
         await store.applyBatch(batch(1, [chatSlice(DAY + 9, rooms.map((room, i) => ({ nick: `nick${i}`, room, words: [`word${i}`] })))]))
         for (const [i, room] of rooms.entries()) {
           for (const window of ['all', '1m'] as const) {
-            assert.deepEqual(await store.roomTotals(room, window), { messages: 1, events: {}, tracked: true }, room)
+            assert.deepEqual(await store.roomTotals(room, window), { messages: 1, events: {}, tracked: true, firstSeenAt: (DAY + 9) * 1000 }, room)
             assert.deepEqual(await roomTop(store, room, 'words', { window, limit: 10 }), [{ value: `word${i}`, count: 1 }], room)
             assert.deepEqual(await roomTop(store, room, 'nicks', { window, limit: 10 }), [{ value: `nick${i}`, count: 1 }], room)
           }

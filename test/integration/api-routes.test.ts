@@ -318,6 +318,8 @@ for (const kind of STORE_KINDS) {
           messages: 10,
           // All time: the last minute's rate (T2's alice and T3's carol).
           messagesPerSecond: 2 / 60,
+          // The start of the second of its first message (T1): long before the store's first write at NOW.
+          firstSeenAt: new Date(Math.floor(T1 / 1000) * 1000).toISOString(),
           words: [{ word: 'pog', count: 4 }, { word: 'kekw', count: 2 }, { word: 'kappa', count: 1 }, { word: 'the', count: 1 }, { word: '😂', count: 1 }],
           nicks: [{ nick: 'StreamElements', count: 3 }, { nick: 'moobot', count: 3 }, { nick: 'alice', count: 2 }, { nick: 'Nightbot', count: 1 }, { nick: 'carol', count: 1 }],
           emotes: [{ emote: 'Kappa', count: 1 }],
@@ -336,6 +338,7 @@ for (const kind of STORE_KINDS) {
           window: '1m',
           messages: 2,
           messagesPerSecond: 2 / 60,
+          firstSeenAt: new Date(Math.floor(T1 / 1000) * 1000).toISOString(),
           words: [{ word: 'kekw', count: 1 }, { word: 'pog', count: 1 }],
           nicks: [{ nick: 'alice', count: 1 }, { nick: 'carol', count: 1 }],
           emotes: [],
@@ -347,10 +350,11 @@ for (const kind of STORE_KINDS) {
       })
 
       it('a room with no moderation events still lists CLEARCHAT and CLEARMSG as 0', async () => {
-        const body = json<{ messages: number, moderation: Record<string, number>, messagesPerSecond: number }>((await get('/stats/rooms/%23sanmery_?window=5m')).body)
+        const body = json<{ messages: number, moderation: Record<string, number>, messagesPerSecond: number, firstSeenAt: string | null }>((await get('/stats/rooms/%23sanmery_?window=5m')).body)
         assert.equal(body.messages, 1)
-        // The room has nothing older than 5m and the store was first written at NOW (its clock): averaged over the shortest span, 1 s.
-        assert.equal(body.messagesPerSecond, 1)
+        // The room was first seen in T2's second, 2.5 s before NOW (1 message): averaged over those 2.5 s.
+        assert.equal(body.firstSeenAt, new Date(Math.floor(T2 / 1000) * 1000).toISOString())
+        assert.equal(body.messagesPerSecond, 1 / ((NOW - Math.floor(T2 / 1000) * 1000) / 1000))
         assert.deepEqual(body.moderation, { CLEARCHAT: 0, CLEARMSG: 0 })
       })
 

@@ -39,13 +39,30 @@ describe('streamRate and roomRate', () => {
     assert.equal(streamRate([], [], 0, 10), 0)
   })
 
-  it('a room is averaged over the time since the stream started, at least a second, at most the window', () => {
-    assert.equal(roomRate(800, 800, 300, START, START + 10_000), 80)
-    assert.equal(roomRate(80, 80, 300, START, START + 200), 80)
-    assert.equal(roomRate(900, 900, 300, START, START + 900_000), 3)
-    assert.equal(roomRate(800, 801, 300, START, START + 10_000), 800 / 300)
-    assert.equal(roomRate(0, 5, 300, START, START + 10_000), 0)
-    assert.equal(roomRate(5, 5, 300, null, START + 10_000), 0)
+  it('a room is averaged over the time since it was first seen, at least a second, at most the window', () => {
+    const LATE = START + 600_000
+    // A room first seen ten minutes into the stream, 30 s ago, at 80/s: 80, not 2,400 / 300.
+    assert.equal(roomRate(2400, 2400, 300, START, LATE, LATE + 30_000), 80)
+    assert.equal(roomRate(800, 800, 300, START, START, START + 10_000), 80)
+    assert.equal(roomRate(80, 80, 300, START, LATE, LATE + 200), 80)
+    assert.equal(roomRate(900, 900, 300, START, START, START + 900_000), 3)
+    // Back in tracking with an older all-time count: since it came back (its windows start there too).
+    assert.equal(roomRate(800, 5000, 300, START, LATE, LATE + 10_000), 80)
+    // First seen before the store's first write (a replayed or back-dated event time): from then, not from the start.
+    assert.equal(roomRate(2, 10, 60, START, START - 200_000, START), 2 / 60)
+    // An event time ahead of the clock: at least one second, never negative or infinite.
+    assert.equal(roomRate(5, 5, 300, START, START + 4000, START + 1000), 5)
+    assert.equal(roomRate(0, 5, 300, START, START, START + 10_000), 0)
+    assert.equal(roomRate(5, 5, 300, null, START, START + 10_000), 0)
+  })
+
+  it('a room whose first-seen time is unknown is averaged over the time since the stream started when it has nothing older', () => {
+    assert.equal(roomRate(800, 800, 300, START, null, START + 10_000), 80)
+    assert.equal(roomRate(80, 80, 300, START, null, START + 200), 80)
+    assert.equal(roomRate(900, 900, 300, START, null, START + 900_000), 3)
+    assert.equal(roomRate(800, 801, 300, START, null, START + 10_000), 800 / 300)
+    assert.equal(roomRate(0, 5, 300, START, null, START + 10_000), 0)
+    assert.equal(roomRate(5, 5, 300, null, null, START + 10_000), 0)
   })
 })
 

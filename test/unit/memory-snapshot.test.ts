@@ -240,8 +240,63 @@ const meta = ['meta', { sequence: 3, lastEventId: 'x', totalMessages: 5, failedM
 
 const metaV2 = ['meta', { ...meta[1] as object, windowLife: null }]
 
+describe('MemoryStore snapshot: rooms\' first-seen times', () => {
+  it('keeps each room\'s first-seen second across close and open, and the reopened store keeps the earliest', async (t) => {
+    const path = join(await tempDir(t), 'store.json')
+    const first = makeStore(t, path)
+    await first.store.open()
+    const s = DAY + 3600
+    first.clock.now = (s + 30) * 1000
+    await first.store.applyBatch(batch(1, [
+      chatSlice(s + 30, [{ nick: 'ann', room: '#a', words: ['x'] }]),
+      chatSlice(s + 10, [{ nick: 'bob', room: '#b', words: ['y'] }]),
+      chatSlice(s + 20, [{ nick: 'bob', room: '#b', words: ['y'] }])
+    ]))
+    await first.store.close()
+    const saved = await readFile(path, 'utf8')
+    assert.match(saved, /\["room","#a",\{"messages":1,"events":\{\},"firstSeen":\d+\}\]/)
+
+    const second = makeStore(t, path, { now: (s + 40) * 1000 })
+    await second.store.open()
+    assert.equal((await second.store.roomTotals('#a', '5m'))?.firstSeenAt, (s + 30) * 1000)
+    assert.equal((await second.store.roomTotals('#b', 'all'))?.firstSeenAt, (s + 10) * 1000)
+    // After the load, an earlier second still lowers it and a later one leaves it.
+    await second.store.applyBatch(batch(2, [chatSlice(s + 5, [{ nick: 'ann', room: '#a', words: ['x'] }]), chatSlice(s + 40, [{ nick: 'bob', room: '#b', words: ['y'] }])]))
+    assert.equal((await second.store.roomTotals('#a', 'all'))?.firstSeenAt, (s + 5) * 1000)
+    assert.equal((await second.store.roomTotals('#b', 'all'))?.firstSeenAt, (s + 10) * 1000)
+  })
+
+  it('loads a version 2 snapshot: its rooms\' first-seen times are unknown (null) and stay so, saved back as version 3', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'v2.json')
+    const s = DAY + 3600
+    await writeFile(path, snapshotTextAt([
+      metaV2,
+      ['top', 'rooms', ['#old', 5]],
+      ['room', '#old', { messages: 5, events: { CLEARCHAT: 1 } }],
+      ['roomTop', '#old', 'words', ['a', 5]]
+    ], 2, s * 1000))
+    const made = makeStore(t, path, { now: (s + 1) * 1000 })
+    await made.store.open()
+    assert.deepEqual(await made.store.roomTotals('#old', 'all'), { messages: 5, events: { CLEARCHAT: 1 }, tracked: true, firstSeenAt: null })
+    assert.deepEqual((await made.store.roomTop('#old', 'words', { window: 'all', limit: 10 })).entries, [{ value: 'a', count: 5 }])
+    // A new message does not make up a first-seen time for a room with older, unknown history; a new room gets one.
+    await made.store.applyBatch(batch(4, [chatSlice(s + 1, [{ nick: 'ann', room: '#old', words: ['a'] }, { nick: 'ann', room: '#new', words: ['a'] }])]))
+    assert.equal((await made.store.roomTotals('#old', '1m'))?.firstSeenAt, null)
+    assert.equal((await made.store.roomTotals('#new', '1m'))?.firstSeenAt, (s + 1) * 1000)
+    await made.store.close()
+    const text = await readFile(path, 'utf8')
+    assert.match(text.slice(0, 200), /"version":3/)
+    assert.ok(text.includes('["room","#old",{"messages":6,"events":{"CLEARCHAT":1},"firstSeen":null}]'), 'unknown is saved as null')
+    const again = makeStore(t, path, { now: (s + 2) * 1000 })
+    await again.store.open()
+    assert.equal((await again.store.roomTotals('#old', 'all'))?.firstSeenAt, null)
+    assert.equal((await again.store.roomTotals('#new', 'all'))?.firstSeenAt, (s + 1) * 1000)
+  })
+})
+
 describe('MemoryStore snapshot versions', () => {
-  it('migrates a version 1 snapshot: window counts trimmed to the current bounds, the most active rooms kept, saved back as version 2', async (t) => {
+  it('migrates a version 1 snapshot: window counts trimmed to the current bounds, the most active rooms kept, saved back as version 3', async (t) => {
     const dir = await tempDir(t)
     const path = join(dir, 'v1.json')
     const second = DAY + 3600
@@ -265,12 +320,13 @@ describe('MemoryStore snapshot versions', () => {
       assert.deepEqual(await made.store.top('words', { window, limit: 10 }), { entries: [{ value: 'a', count: 3 }, { value: 'b', count: 2 }], maxError: 1 }, window)
     }
     assert.deepEqual(await made.store.roomTop('#big', 'words', { window: '1m', limit: 10 }), { entries: [{ value: 'a', count: 3 }], maxError: 2 })
-    assert.deepEqual(await made.store.roomTotals('#big', '1m'), { messages: 5, events: { CLEARCHAT: 1 }, tracked: true })
-    assert.deepEqual(await made.store.roomTotals('#small', 'all'), { messages: 1, events: {}, tracked: false })
+    // Version 1 kept no first-seen time: unknown.
+    assert.deepEqual(await made.store.roomTotals('#big', '1m'), { messages: 5, events: { CLEARCHAT: 1 }, tracked: true, firstSeenAt: null })
+    assert.deepEqual(await made.store.roomTotals('#small', 'all'), { messages: 1, events: {}, tracked: false, firstSeenAt: null })
     await made.store.applyBatch(batch(4, [slice(second + 1, { messages: 1, words: { a: 1 } })]))
     await made.store.close()
     const text = await readFile(path, 'utf8')
-    assert.match(text.slice(0, 200), /"version":2/)
+    assert.match(text.slice(0, 200), /"version":3/)
     const again = makeStore(t, path, { windowTop: 2, roomWindowTop: 1, maxTrackedRooms: 1, now: savedAt + 1000 })
     await again.store.open()
     assert.deepEqual(await again.store.top('words', { window: '1m', limit: 10 }), { entries: [{ value: 'a', count: 4 }, { value: 'b', count: 2 }], maxError: 1 })
@@ -326,7 +382,9 @@ describe('MemoryStore refuses a bad snapshot and leaves it untouched', () => {
 
   it('refuses an unknown version and a wrong shape even with a correct checksum', async (t) => {
     const dir = await tempDir(t)
-    await expectRefused(t, dir, 'version', snapshotText([meta], 3), /unsupported version 3/)
+    await expectRefused(t, dir, 'version', snapshotText([meta], 4), /unsupported version 4/)
+    await expectRefused(t, dir, 'v3-first-seen', snapshotText([metaV2, ['room', '#x', { messages: 1, events: {} }]], 3), /firstSeen/)
+    await expectRefused(t, dir, 'v3-first-seen-type', snapshotText([metaV2, ['room', '#x', { messages: 1, events: {}, firstSeen: 1.5 }]], 3), /firstSeen/)
     await expectRefused(t, dir, 'v2-life', snapshotText([['meta', { ...meta[1] as object, windowLife: { floor: 'x' } }]], 2), /windowLife/)
     await expectRefused(t, dir, 'v2-list', snapshotText([metaV2, ['bucket', 0, 5, 'words', ['a', 1]]], 2), /bucket 5 words/)
     await expectRefused(t, dir, 'v2-level', snapshotText([metaV2, ['bucket', 9, 5, 'words', [0]]], 2), /unknown level/)

@@ -59,7 +59,7 @@ describe('MemoryStore expiry', () => {
       assert.equal(store.structureSizes().buckets[spec.name], 0, `${spec.name} gone at its expiry`)
     }
     // The room and all-time counts stay.
-    assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 1, events: {}, tracked: true })
+    assert.deepEqual(await store.roomTotals('#a', 'all'), { messages: 1, events: {}, tracked: true, firstSeenAt: second * 1000 })
     assert.deepEqual(await store.top('words', { window: 'all', limit: 5 }).then(exact), [{ value: 'hi', count: 1 }])
   })
 
@@ -161,7 +161,7 @@ describe('MemoryStore reads', () => {
         assert.deepEqual(await store.top('words', { window, limit: 10 }).then(exact), expectedTop(model.all, 10), `${window} after write ${i}`)
         assert.deepEqual(await store.roomTop('#a', 'words', { window, limit: 10 }).then(exact), expectedTop(room, 10), `#a ${window} after write ${i}`)
       }
-      assert.deepEqual(await store.roomTotals('#a', '1m'), { messages: i + 1, events: {}, tracked: true })
+      assert.deepEqual(await store.roomTotals('#a', '1m'), { messages: i + 1, events: {}, tracked: true, firstSeenAt: second * 1000 })
     }
     // Two minutes later the 1m window is empty; set the clock back and it covers the writes again.
     clock.now = (second + 120) * 1000

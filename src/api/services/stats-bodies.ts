@@ -114,12 +114,13 @@ export class StatsBodies {
     const seconds = windowSeconds(params.window)
     // Window `all` gives the rate over the last minute.
     const rated = seconds === null ? { messages: lastMinute?.messages ?? 0, seconds: 60, allTime: totals.messages } : { messages: totals.messages, seconds, allTime: allTime?.messages ?? totals.messages }
-    const messagesPerSecond = roomRate(rated.messages, rated.allTime, rated.seconds, storeTotals.startedAt, this.clock())
+    const messagesPerSecond = roomRate(rated.messages, rated.allTime, rated.seconds, storeTotals.startedAt, totals.firstSeenAt, this.clock())
     const body: RoomBody = {
       room,
       window: params.window,
       messages: totals.messages,
       messagesPerSecond,
+      firstSeenAt: isoOrNull(totals.firstSeenAt),
       words: words.items,
       nicks: nicks.items,
       emotes: emotes.items,
@@ -203,16 +204,24 @@ export function streamRate (complete: readonly TimePoint[], span: readonly TimeP
 
 /**
  * A room's mean rate over a window of `windowSeconds` holding `windowMessages`
- * (the bucket being filled included), or over the time since the stream's
- * first write (`startedAtMs`) when that is shorter and the room has no message
- * older than the window (`allTimeMessages` equal to `windowMessages`), at
- * least one second. The store keeps no first-message time per room, so a room
- * that appears later than the stream is still averaged from the stream's start.
+ * (the bucket being filled included), or over the time since the room was
+ * first seen when that is shorter, at least one second (a rate is never
+ * infinite, never negative).
+ *
+ * `firstSeenAtMs` (RoomTotals.firstSeenAt) is the start of the first event
+ * second of the room's detail; its windowed counts hold nothing older, so
+ * the time since then is what they span. It is taken as it is, not raised to
+ * the stream's start: a message whose event time is before the store's
+ * first write (a replay, a sender's clock) is in the window's counts.
+ * Unknown (null: a room tracked before stores kept it, or an untracked one),
+ * the older rule: the time since the stream's first write (`startedAtMs`)
+ * when the room has no message older than the window (`allTimeMessages`
+ * equal to `windowMessages`), else the whole window.
  */
-export function roomRate (windowMessages: number, allTimeMessages: number, windowSeconds: number, startedAtMs: number | null, nowMs: number): number {
+export function roomRate (windowMessages: number, allTimeMessages: number, windowSeconds: number, startedAtMs: number | null, firstSeenAtMs: number | null, nowMs: number): number {
   if (windowMessages === 0 || startedAtMs === null) return 0
-  if (allTimeMessages > windowMessages) return windowMessages / windowSeconds
-  const elapsedSeconds = Math.max(1, (nowMs - startedAtMs) / 1000)
+  if (firstSeenAtMs === null && allTimeMessages > windowMessages) return windowMessages / windowSeconds
+  const elapsedSeconds = Math.max(1, (nowMs - (firstSeenAtMs ?? startedAtMs)) / 1000)
   return windowMessages / Math.min(windowSeconds, elapsedSeconds)
 }
 

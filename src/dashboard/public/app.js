@@ -8,6 +8,8 @@ const LIMIT = 10
 const MAX_ROOM_LENGTH = 100
 const WINDOWS = ['all', '1m', '5m', '15m', '1h', '24h']
 const WINDOW_LABELS = { all: 'all time', '1m': 'last minute', '5m': 'last 5 minutes', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last 24 hours' }
+/** Seconds a room's rate averages over once the room is older than that (window `all`: the last minute). */
+const RATE_SECONDS = { all: 60, '1m': 60, '5m': 300, '15m': 900, '1h': 3600, '24h': 86400 }
 /** The dashboard's defaults; only values that differ go into the URL. */
 const DEFAULTS = { window: 'all', stopwords: 'exclude', bots: 'exclude', room: null }
 /** The stream sends a snapshot every second: this long without one means it is stuck. */
@@ -432,7 +434,16 @@ function renderWorker (worker) {
   }
 }
 
-function renderRoom (room, maxError) {
+/** What a room's rate is the mean over: the window, or the time since the room was first seen when that is shorter (docs/API.md#message-rates). */
+function roomRateHint (room, at) {
+  const firstSeen = room.firstSeenAt === null || room.firstSeenAt === undefined ? NaN : Date.parse(room.firstSeenAt)
+  if (Number.isFinite(firstSeen) && at - firstSeen < (RATE_SECONDS[room.window] ?? Infinity) * 1000) {
+    return `mean since ${new Date(firstSeen).toLocaleTimeString()}, when the room was first seen`
+  }
+  return room.window === 'all' ? 'over the last minute' : `mean over the ${WINDOW_LABELS[room.window] ?? room.window}`
+}
+
+function renderRoom (room, maxError, at) {
   const wanted = state.room
   if (room === undefined || room === null) {
     for (const marker of Object.values(ui.roomApprox)) renderApproximation(marker, 0)
@@ -452,7 +463,7 @@ function renderRoom (room, maxError) {
   ui.roomWindow.textContent = WINDOW_LABELS[room.window] ?? room.window
   ui.roomRate.dataset.value = String(room.messagesPerSecond)
   ui.roomRate.textContent = formatRate(room.messagesPerSecond)
-  ui.roomRateHint.textContent = room.window === 'all' ? 'over the last minute' : `mean over the ${WINDOW_LABELS[room.window] ?? room.window}`
+  ui.roomRateHint.textContent = roomRateHint(room, at)
   const moderation = Object.entries(room.moderation).map(([command, count]) => `${command} ${integer.format(count)}`)
   ui.roomModeration.textContent = moderation.length === 0 ? 'none' : moderation.join(' · ')
   renderBars(ui.roomLists.words, room.words, 'word')
@@ -470,7 +481,7 @@ function render (snapshot, query) {
   renderBars(ui.lists.rooms, snapshot.top.rooms, 'room', roomLink)
   renderBars(ui.lists.emotes, snapshot.top.emotes, 'emote')
   for (const [key, marker] of Object.entries(ui.approx)) renderApproximation(marker, snapshot.maxError?.[key])
-  if (state.room !== null) renderRoom(snapshot.room, snapshot.maxError?.room)
+  if (state.room !== null) renderRoom(snapshot.room, snapshot.maxError?.room, snapshot.at)
   const at = new Date(snapshot.at)
   ui.updatedAt.dateTime = at.toISOString()
   ui.updatedAt.textContent = at.toLocaleTimeString()

@@ -118,9 +118,13 @@ export class BatchWriter {
     this.tracked.commit(plan)
     for (const room of plan.evicted) s.rooms.delete(room)
     forgetRoomWindows(s.levels, plan.evicted)
+    const admitted = new Set<string>()
     for (const [room, score] of plan.scores) {
       let state = s.rooms.get(room)
-      if (state === undefined) s.rooms.set(room, state = emptyRoom())
+      if (state === undefined) {
+        s.rooms.set(room, state = emptyRoom())
+        admitted.add(room)
+      }
       state.messages = score
     }
     const touched = new Set<string>()
@@ -129,6 +133,13 @@ export class BatchWriter {
         const state = s.rooms.get(room)
         if (state === undefined) continue
         touched.add(room)
+        // First seen: the earliest second of its detail since it entered tracking (slices come in any order).
+        // A room tracked before first-seen times were kept (null) stays unknown.
+        if (admitted.has(room)) {
+          if (state.firstSeen === null || slice.second < state.firstSeen) state.firstSeen = slice.second
+        } else if (state.firstSeen !== null && slice.second < state.firstSeen) {
+          state.firstSeen = slice.second
+        }
         addCounts(state.events, detail.events)
         for (const category of ROOM_CATEGORIES) {
           const list = state[category]

@@ -274,11 +274,12 @@ export class MemoryStore implements StatsStore {
     if (state === undefined) {
       const listed = this.state.top.rooms.counts.get(room)
       if (listed === undefined) return null
-      return { messages: window === 'all' ? listed : 0, events: {}, tracked: false }
+      return { messages: window === 'all' ? listed : 0, events: {}, tracked: false, firstSeenAt: null }
     }
-    if (window === 'all') return { messages: state.messages, events: Object.fromEntries(state.events), tracked: true }
+    const firstSeenAt = state.firstSeen === null ? null : state.firstSeen * 1000
+    if (window === 'all') return { messages: state.messages, events: Object.fromEntries(state.events), tracked: true, firstSeenAt }
     const { messages, events } = roomWindowTotals(coveringValues(this.state.levels, window, this.clock(), this.writer.life.marks()), room)
-    return { messages, events: Object.fromEntries(events), tracked: true }
+    return { messages, events: Object.fromEntries(events), tracked: true, firstSeenAt }
   }
 
   async roomTop (room: string, category: RoomCategory, query: TopQuery): Promise<TopList> {

@@ -57,7 +57,7 @@ class SnapshotReader {
       throw this.corrupt(1, `not a ${SNAPSHOT_FORMAT} file (format is ${JSON.stringify(h.format)})`)
     }
     if (!READABLE_VERSIONS.includes(h.version as number)) {
-      throw this.corrupt(1, `unsupported version ${JSON.stringify(h.version)} (this build reads versions ${READABLE_VERSIONS.join(' and ')})`)
+      throw this.corrupt(1, `unsupported version ${JSON.stringify(h.version)} (this build reads versions ${READABLE_VERSIONS.join(', ')})`)
     }
     if (typeof h.savedAt !== 'number' || !Number.isFinite(h.savedAt)) throw this.corrupt(1, 'savedAt is not a number')
     this.version = h.version as number
@@ -122,6 +122,8 @@ class SnapshotReader {
         const room = emptyRoom()
         room.messages = count(detail.messages, 'messages', fail, true)
         readEvents(detail.events, room.events, 'events', fail)
+        // Version 3 saves when the room was first seen (null: unknown); before, it is unknown.
+        if (this.version >= 3) room.firstSeen = nullable(detail.firstSeen, 'firstSeen', fail, Number.isSafeInteger)
         s.rooms.set(name, room)
         break
       }

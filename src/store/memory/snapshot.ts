@@ -11,16 +11,16 @@ import type { StoreState } from './state.js'
 export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
 
 /*
- * Snapshot file, version 2 (storage v2, issue 12). One JSON document laid
+ * Snapshot file, version 3 (storage v2, issue 12; rooms' first-seen times, issue 14). One JSON document laid
  * out one record per line, so it is written and read as a stream (a million
  * words never become one string) and a cut-off file is detected:
  *
- *   {"format":"chat-stats-memory-snapshot","version":2,"savedAt":<ms>,"records":[
+ *   {"format":"chat-stats-memory-snapshot","version":3,"savedAt":<ms>,"records":[
  *   ["meta",{sequence,lastEventId,totalMessages,failedMessages,events,startedAt,lastMessageAt,windowLife}],
  *   ["failed",[{raw,reason,at},...]],                 oldest first, in chunks
  *   ["series","1s"|"1m",[epochSecondOrMinute,messages,...]],
  *   ["top",category,[value,count,value,count,...]],  in chunks of CHUNK_ENTRIES (any size reads)
- *   ["room",room,{messages,events}],                 a tracked room, before its lists
+ *   ["room",room,{messages,events,firstSeen}],       a tracked room, before its lists (firstSeen: epoch second or null)
  *   ["roomTop",room,"words"|"nicks"|"emotes",[value,count,...]],
  *   ["bucket",level,bucketIndex,category,[err,value,count,...]],        a trimmed list (serialise.ts)
  *   ["roomBucket",level,bucketIndex,room,[messages,{events},words,nicks,emotes]],
@@ -37,7 +37,11 @@ export { readSnapshot, type SnapshotReadOptions } from './snapshot-reader.js'
  * with detail) is migrated on load: each bucket's counts are trimmed to the
  * store's WINDOW_TOP / ROOM_WINDOW_TOP, every bucket up to the save is taken
  * as built, and the store keeps the MAX_TRACKED_ROOMS most active rooms.
- * The next snapshot is written as version 2.
+ * The next snapshot is written as version 3.
+ *
+ * Version 2 is version 3 without `firstSeen` in room records: its rooms load
+ * with an unknown first-seen time (null; the rate falls back to the stream's
+ * start, docs/API.md#message-rates) and are saved back as version 3.
  */
 
 export { READABLE_VERSIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot-format.js'
@@ -137,7 +141,7 @@ function * snapshotRecords (state: StoreState): Generator<string> {
     for (const chunk of flatChunks(state.top[category].counts)) yield JSON.stringify(['top', category, chunk])
   }
   for (const [name, room] of state.rooms) {
-    yield JSON.stringify(['room', name, { messages: room.messages, events: eventsObject(room.events) }])
+    yield JSON.stringify(['room', name, { messages: room.messages, events: eventsObject(room.events), firstSeen: room.firstSeen }])
     for (const category of ROOM_CATEGORIES) {
       for (const chunk of flatChunks(room[category].counts)) yield JSON.stringify(['roomTop', name, category, chunk])
     }

@@ -8,6 +8,8 @@ import { BoundedCounts } from './bounded-counts.js'
 export interface RoomState {
   /** All-time messages: the count it entered with (its rooms-list count) plus every message since; its tracking score. */
   messages: number
+  /** Epoch second of the first slice with this room's detail since it entered tracking (the earliest); null = unknown (a room loaded from a version 2 snapshot). */
+  firstSeen: number | null
   events: Counts
   words: BoundedCounts
   nicks: BoundedCounts
@@ -69,8 +71,8 @@ export function emptyState (): StoreState {
   }
 }
 
-export function emptyRoom (): RoomState {
-  return { messages: 0, events: new Map(), words: new BoundedCounts(), nicks: new BoundedCounts(), emotes: new BoundedCounts() }
+export function emptyRoom (firstSeen: number | null = null): RoomState {
+  return { messages: 0, firstSeen, events: new Map(), words: new BoundedCounts(), nicks: new BoundedCounts(), emotes: new BoundedCounts() }
 }
 
 export function emptyBucketValues (): BucketValues {

@@ -77,7 +77,8 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
   const events: Counts = new Map()
   const seconds = new Map<number, number>()
   const minutes = new Map<number, number>()
-  const rooms = new Map<string, { hash: Counts, lists: Map<string, CountsSum> }>()
+  /** Tracked rooms' detail; `first`: the earliest second it appears in. */
+  const rooms = new Map<string, { hash: Counts, lists: Map<string, CountsSum>, first: number }>()
   for (const slice of batch.slices) {
     messages += slice.messages
     for (const category of CATEGORIES) allTime.get(category)!.add(slice[category])
@@ -91,8 +92,10 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
       if (!tracked.isTracked(room)) continue
       let r = rooms.get(room)
       if (r === undefined) {
-        r = { hash: new Map([[ROOM_MESSAGES_FIELD, 0]]), lists: new Map(ROOM_CATEGORIES.map((category) => [category, new CountsSum()])) }
+        r = { hash: new Map([[ROOM_MESSAGES_FIELD, 0]]), lists: new Map(ROOM_CATEGORIES.map((category) => [category, new CountsSum()])), first: slice.second }
         rooms.set(room, r)
+      } else if (slice.second < r.first) {
+        r.first = slice.second
       }
       r.hash.set(ROOM_MESSAGES_FIELD, r.hash.get(ROOM_MESSAGES_FIELD)! + detail.messages)
       for (const [command, n] of detail.events) if (n > 0) r.hash.set(ROOM_EVENT_FIELD_PREFIX + command, (r.hash.get(ROOM_EVENT_FIELD_PREFIX + command) ?? 0) + n)
@@ -136,7 +139,13 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
     entry.push(String(minute % 1440), n)
   }
   for (const entry of byDay.values()) hashIncrements.push(entry)
-  for (const [room, { hash, lists }] of rooms) {
+  // First seen: set for a room entering the tracked set (its hash was deleted when it last left), lowered otherwise.
+  const admitted = new Set(tracked.admitted)
+  const firstSeen: Packable[] = []
+  const earlier: Packable[] = []
+  for (const [room, { hash, lists, first }] of rooms) {
+    if (admitted.has(room)) firstSeen.push(k.room(room), first)
+    else earlier.push(k.room(room), first)
     // `m` always, even 0: the room's hash exists once the room is tracked.
     const entry: Packable[] = [k.room(room), 0]
     for (const [field, n] of hash) entry.push(field, n)
@@ -162,7 +171,9 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
     trackedScores,
     tracked.evicted,
     failedLog.map((entry) => JSON.stringify({ raw: entry.raw, reason: entry.reason, at: entry.at })),
-    [plans.windowState.floor, plans.windowState.newestWritten]
+    [plans.windowState.floor, plans.windowState.newestWritten],
+    firstSeen,
+    earlier
   ]
   // Every key the writes touch is declared too: on a cluster, a slot being migrated then answers
   // TRYAGAIN/ASK for the flush as a whole instead of the script writing a key the old node still holds.

@@ -19,7 +19,7 @@ import type { Category, RoomCategory } from '../types.js'
  * | `{ns}sec:<epoch minute>`     | hash   | second of the minute (0..59) -> messages                      | 24 h + 2 min after the minute ends          |
  * | `{ns}min:<epoch day>`        | hash   | minute of the day (0..1439) -> messages                       | 7 days after the day ends                   |
  * | `{ns}tracked`                | zset   | tracked rooms (drill-down kept) -> all-time messages          | none; at most MAX_TRACKED_ROOMS             |
- * | `{ns}room:<room>`            | hash   | a tracked room's `m` -> messages, `e:<COMMAND>` -> events     | none; deleted when the room leaves tracked  |
+ * | `{ns}room:<room>`            | hash   | a tracked room's `m` -> messages, `e:<COMMAND>` -> events, `f` -> first-seen epoch second | none; deleted when the room leaves tracked  |
  * | `{ns}rtop:<cat>:<room>`      | zset   | a tracked room's all-time top list                            | none; trimmed to MAX_TRACKED_PER_ROOM       |
  * | `{ns}win:<level>:<cat>:<b>`  | string | one window bucket's trimmed list (windows/serialise.ts)       | its window's need (see below)               |
  * | `{ns}rwin:<level>:<b>`       | hash   | tracked room -> its value in one window bucket                | its window's need (see below)               |
@@ -119,3 +119,5 @@ export function shardNamespace (namespace: string, index: number): string {
 /** Fields of the `{ns}room:<room>` hash. */
 export const ROOM_MESSAGES_FIELD = 'm'
 export const ROOM_EVENT_FIELD_PREFIX = 'e:'
+/** The epoch second a tracked room was first seen (since it entered tracking); absent for a room tracked before stores kept it (unknown). */
+export const ROOM_FIRST_SEEN_FIELD = 'f'

@@ -28,7 +28,7 @@ import { readMerged } from '../windows/trimmed-list.js'
 import type { RedisClient } from './clients.js'
 import { replies, toStoreError, withTimeout } from './errors.js'
 import { FlushWriter } from './flush-writer.js'
-import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from './keys.js'
+import { RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_FIRST_SEEN_FIELD, ROOM_MESSAGES_FIELD } from './keys.js'
 import { defineStoreCommands, type StoreCommands } from './read-commands.js'
 import { ResultCode } from './result-codes.js'
 import { loadScripts } from './script-runner.js'
@@ -278,10 +278,13 @@ export class RedisStore implements StatsStore {
     if (trackedScore === null) {
       // Not tracked: its count from the rooms list (docs/STORAGE.md#tracked-rooms), nothing else.
       if (listed === null) return null
-      return { messages: window === 'all' ? Number(listed) : 0, events: {}, tracked: false }
+      return { messages: window === 'all' ? Number(listed) : 0, events: {}, tracked: false, firstSeenAt: null }
     }
+    // No `f` field: the room was tracked before first-seen times were kept (unknown).
+    const firstSeen = hash[ROOM_FIRST_SEEN_FIELD]
+    const firstSeenAt = firstSeen === undefined ? null : Number(firstSeen) * 1000
     if (window === 'all') {
-      const totals: RoomTotals = { messages: 0, events: {}, tracked: true }
+      const totals: RoomTotals = { messages: 0, events: {}, tracked: true, firstSeenAt }
       for (const [field, value] of Object.entries(hash)) {
         const n = Number(value)
         if (field === ROOM_MESSAGES_FIELD) totals.messages = n
@@ -291,7 +294,7 @@ export class RedisStore implements StatsStore {
       if (listed !== null) totals.messages = Number(listed)
       return totals
     }
-    const totals: RoomTotals = { messages: 0, events: {}, tracked: true }
+    const totals: RoomTotals = { messages: 0, events: {}, tracked: true, firstSeenAt }
     for (const value of await this.windows.roomValues(room, window, this.clock())) {
       totals.messages += value.messages
       for (const [command, n] of value.events) if (n !== 0) totals.events[command] = (totals.events[command] ?? 0) + n

@@ -133,6 +133,7 @@ export class ShardedRedisStore implements StatsStore {
     }
   }
 
+  /** A room's detail, first-seen time included, lives in its own shard only (splitBatch), so that shard's is the earliest over all shards. */
   async roomTotals (room: string, window: WindowName): Promise<RoomTotals | null> {
     return await this.roomShard(room).roomTotals(room, window)
   }

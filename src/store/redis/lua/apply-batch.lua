@@ -34,6 +34,11 @@ ARGV[10] the writes, MessagePack (msgpack.ts), an array of:
   [9] rooms leaving the tracked set: ZREM
   [10] failed log entries (JSON), oldest first
   [11] { floor, newest }: the bucket life after this flush
+  [12] rooms entering the tracked set: { key, second, key, second, ... }:
+       HSET key f second (first seen: the earliest second of its detail),
+       unless the hash holds an earlier f (a hash left over, never a later time)
+  [13] rooms tracked before: { key, second, ... }: lower `f` to second when
+       the hash has an `f` above it (none: first seen unknown, kept so)
 ARGV[11] the sequence the writer last saw committed ('' = no check)
 ARGV[12] store rollbacks to add to totals.storeRollbacks ('' = none)
 ARGV[13] messages lost to add to totals.messagesLost ('' = none)
@@ -119,6 +124,17 @@ local failed = writes[10]
 if #failed > 0 then
   for _, entry in ipairs(failed) do redis.call('LPUSH', KEYS[4], entry) end
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[9]) - 1)
+end
+
+local firstSeen = writes[12]
+for i = 1, #firstSeen, 2 do
+  local current = redis.call('HGET', firstSeen[i], 'f')
+  if not current or tonumber(current) > firstSeen[i + 1] then redis.call('HSET', firstSeen[i], 'f', firstSeen[i + 1]) end
+end
+local earlier = writes[13]
+for i = 1, #earlier, 2 do
+  local current = redis.call('HGET', earlier[i], 'f')
+  if current and tonumber(current) > earlier[i + 1] then redis.call('HSET', earlier[i], 'f', earlier[i + 1]) end
 end
 
 redis.call('HSET', KEYS[5], 'floor', writes[11][1], 'newest', writes[11][2])
