@@ -234,12 +234,14 @@ describe('rate limiting', () => {
 })
 
 describe('security headers and CORS', () => {
-  it('sets helmet headers with a CSP a same-origin dashboard can live with', async (t) => {
+  it('sets helmet headers with a CSP a same-origin dashboard can live with on the pages', async (t) => {
     const api = await app(t, { store: await seededMemoryStore(t) })
-    const res = await api.inject({ url: '/stats' })
+    const res = await api.inject({ url: '/' })
+    assert.match(String(res.headers['content-type']), /^text\/html/)
     assert.equal(res.headers['x-content-type-options'], 'nosniff')
     assert.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
     assert.equal(res.headers['referrer-policy'], 'no-referrer')
+    assert.equal(res.headers['cross-origin-opener-policy'], 'same-origin')
     const csp = String(res.headers['content-security-policy'])
     for (const directive of ["default-src 'self'", "script-src 'self'", "connect-src 'self'", "style-src 'self'", "object-src 'none'", "frame-ancestors 'none'"]) {
       assert.ok(csp.includes(directive), directive)
@@ -247,8 +249,28 @@ describe('security headers and CORS', () => {
     assert.ok(!csp.includes('unsafe-inline'))
     assert.ok(!csp.includes('upgrade-insecure-requests'))
     assert.equal(res.headers['access-control-allow-origin'], undefined)
-    // Errors carry them too.
-    assert.equal((await api.inject({ url: '/stats?window=0' })).headers['x-content-type-options'], 'nosniff')
+    // The page's script gets them too.
+    assert.equal((await api.inject({ url: '/dashboard/app.js' })).headers['content-security-policy'], csp)
+  })
+
+  it('the API\'s own answers carry the headers that protect a non-document: no resources, no framing, no sniffing, same-origin, HTTPS', async (t) => {
+    const api = await app(t, { store: await seededMemoryStore(t) })
+    const API_HEADERS = {
+      'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'cross-origin-resource-policy': 'same-origin',
+      'strict-transport-security': 'max-age=31536000; includeSubDomains'
+    }
+    // Answers, errors, unknown paths, health and metrics alike.
+    for (const url of ['/stats', '/stats/words', '/stats?window=0', '/stats/timeseries', '/stats/trending', '/stats/rooms/%23nosuchroom', '/no/such/path', '/health/live', '/metrics']) {
+      const res = await api.inject({ url })
+      for (const [name, value] of Object.entries(API_HEADERS)) assert.equal(res.headers[name], value, `${url} ${name}`)
+      // What only a page uses is left out.
+      for (const name of ['referrer-policy', 'cross-origin-opener-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']) {
+        assert.equal(res.headers[name], undefined, `${url} ${name}`)
+      }
+    }
   })
 
   it('no CORS headers without CORS_ORIGIN; the configured origins with it', async (t) => {
