@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { LogController } from 'fastify'
-import type { Bindings, ChildLoggerOptions, LogFn } from 'pino'
+import type { Bindings, ChildLoggerOptions } from 'pino'
 import { withoutQuery } from '../logger.js'
 
 /** Rejected requests are summed up in one line at most this often. */
@@ -47,13 +47,14 @@ export class LazyRequestLogger implements FastifyBaseLogger {
     if (this.isLevelEnabled(level)) (this.logger[level] as (...a: unknown[]) => void)(...args)
   }
 
-  fatal: LogFn = (...args: unknown[]) => { this.write('fatal', args) }
-  error: LogFn = (...args: unknown[]) => { this.write('error', args) }
-  warn: LogFn = (...args: unknown[]) => { this.write('warn', args) }
-  info: LogFn = (...args: unknown[]) => { this.write('info', args) }
-  debug: LogFn = (...args: unknown[]) => { this.write('debug', args) }
-  trace: LogFn = (...args: unknown[]) => { this.write('trace', args) }
-  silent: LogFn = () => {}
+  // Methods on the prototype: a request's logger allocates no functions of its own.
+  fatal (...args: unknown[]): void { this.write('fatal', args) }
+  error (...args: unknown[]): void { this.write('error', args) }
+  warn (...args: unknown[]): void { this.write('warn', args) }
+  info (...args: unknown[]): void { this.write('info', args) }
+  debug (...args: unknown[]): void { this.write('debug', args) }
+  trace (...args: unknown[]): void { this.write('trace', args) }
+  silent (): void {}
 
   child (bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.logger.child(bindings, options)
