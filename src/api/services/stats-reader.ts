@@ -79,7 +79,8 @@ export class StatsReader {
   }
 
   async top<C extends Category> (category: C, params: TopParams, admit?: Admit): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
-    const key = JSON.stringify(['top', category, params.window, params.limit, params.stopwords, params.bots])
+    // Every part is a validated name or number (no ':' in any): a template, not JSON.stringify, on this hot path.
+    const key = `top:${category}:${params.window}:${params.limit}:${params.stopwords}:${params.bots}`
     return await this.sharedRead(key, async () => await this.bodies.top(category, params), undefined, admit)
   }
 
