@@ -216,6 +216,8 @@ describe('rate limiting', () => {
         assert.equal((await api.inject({ url, ...client, headers: { 'if-none-match': String(res.headers.etag) } })).statusCode, 304, url)
       }
     }
+    // A bad query reads nothing either: its 400 is answered, not counted.
+    assert.equal((await api.inject({ url: '/stats/words?limit=0', ...client })).statusCode, 400)
     // A query that needs a read of its own is refused, and the store is not asked anything for it.
     const callsBefore = storeCalls
     for (const url of ['/stats?window=9', '/stats/words?limit=9', '/stats/rooms/%23forsen?limit=9', '/stats/trending?limit=9']) {
