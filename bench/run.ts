@@ -83,7 +83,7 @@ function parseOptions (): Options {
     .option('--flush-interval <ms>', 'FLUSH_INTERVAL_MS of the worker', integer(10), 250)
     .option('--redis-url <url>', 'use this Redis instead of starting a redis-server on a free port')
     .option('--redis-save <spec>', 'persistence of the bench\'s own redis-server (e.g. "60 1" as in docker-compose.yml)', '')
-    .option('--profile', 'CPU-profile the worker of the first Redis ingest run and print its hottest functions', false)
+    .option('--profile', 'CPU-profile the worker of the first Redis ingest run (and, in the live parts, the paced worker and the API server) and print their hottest functions', false)
     .option('--json <path>', 'also write every figure as JSON')
     .parse()
   return program.opts<Options>()
@@ -342,8 +342,10 @@ class Bench {
     const liveProfileDir = this.options.profile ? join(CACHE_DIR, 'profiles', `live-${new Date().toISOString().replace(/[:.]/g, '-')}`) : null
     if (liveProfileDir !== null) mkdirSync(liveProfileDir, { recursive: true })
     const worker = Child.start('worker', liveProfileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', liveProfileDir])
-    // --expose-gc: the fan-out figure reads the API's memory after a GC.
-    const apiServer = Child.start('api', ['--expose-gc'])
+    // --expose-gc: the fan-out figure reads the API's memory after a GC. With --profile, the API's CPU profile too (where a request's time goes).
+    const apiProfileDir = liveProfileDir === null ? null : join(liveProfileDir, 'api')
+    if (apiProfileDir !== null) mkdirSync(apiProfileDir, { recursive: true })
+    const apiServer = Child.start('api', ['--expose-gc', ...(apiProfileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', apiProfileDir])])
     const bareApi = api ? Child.start('api') : null
     const before = await redisCounters(this.redis.admin)
     try {
@@ -396,6 +398,11 @@ class Bench {
       log()
     } finally {
       await Promise.all([worker.stop(), apiServer.stop(), bareApi?.stop()])
+      const apiProfile = apiProfileDir === null ? null : mainThreadProfile(apiProfileDir)
+      if (apiProfile !== null) {
+        log(`API server CPU profile (${apiProfile}), self time over the whole part:`)
+        for (const line of summariseProfile(apiProfile, 25)) log(`    ${line}`)
+      }
       const profile = liveProfileDir === null ? null : mainThreadProfile(liveProfileDir)
       if (profile !== null) {
         log(`paced worker CPU profile (${profile}), self time:`)

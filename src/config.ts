@@ -50,13 +50,13 @@ export const ConfigSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(Type.String({ description: 'Bearer token for /stats/failedMessages; unset: loopback clients only', minLength: 16 })),
   BOT_NICKS: Type.Optional(Type.String({ description: 'Comma-separated nicks that ?bots=exclude leaves out (replaces the default list)' })),
   CORS_ORIGIN: Type.Optional(Type.String({ description: 'Allowed CORS origins, comma-separated, or * (unset: no CORS)' })),
-  RATE_LIMIT_MAX: Integer('Requests per minute per client', 1200, 1),
+  RATE_LIMIT_MAX: Integer('Requests per minute per client; on GET /stats, the top lists, a room and trending only those that read the store (an answer shared from a read less than API_CACHE_MS old is not counted)', 1200, 1),
   TRUST_PROXY: Type.Optional(Type.String({ description: 'Reverse proxies whose X-Forwarded-For names the client: a hop count (1 = one proxy in front), addresses/CIDRs comma-separated, or true (any; spoofable). Rate limits and stream caps then count each user, and the admin route needs ADMIN_TOKEN (unset: the socket address is the client)', pattern: '^\\s*(true|false|\\d{1,3}|[\\w.:/]+(\\s*,\\s*[\\w.:/]+)*)\\s*$' })),
   STREAMS_PER_CLIENT: Integer('Live streams one client may hold at once (a few dashboard tabs), so one client cannot take every slot', 4, 1, 1000),
   STREAM_LIFETIME_MS: Integer('Longest a live stream stays open before the server ends it with `event: reconnect` (clients reconnect at once), so slots cannot be held forever', 600_000, 1000),
   SERIES_POINTS_PER_MINUTE: Integer('Timeseries points one client may fetch per minute (a day at 1s is 86,400), a cost-weighted limit beside RATE_LIMIT_MAX', 500_000, 86_400),
   // Serving crowds: what a proxy may cache, and what one live-stream client may leave unread.
-  API_MAX_AGE_SECONDS: Integer('Cache-Control max-age of statistics answers (GET /stats, top lists, a room), so a reverse proxy or CDN can answer a crowd; 0: no-cache (clients still revalidate with ETag and get 304s)', 1, 0, 3600),
+  API_MAX_AGE_SECONDS: Integer('Cache-Control max-age of statistics answers (GET /stats, top lists, a room, trending), so a reverse proxy or CDN can answer a crowd; 0: no-cache (clients still revalidate with ETag and get 304s)', 1, 0, 3600),
   STREAM_MAX_BUFFERED_BYTES: Integer('Bytes of live-stream events the server holds for one client that does not read them; past that the client is dropped, not buffered without bound (MAX_STREAMS of them at most)', 262_144, 16_384, 16 * 1024 * 1024),
 
   SIMULATOR_RATE: Integer('Events per second of the built-in simulator used by `start` without CHAT_INTERFACE_URL', 500, 1, 10_000_000),

@@ -28,7 +28,7 @@ import statsReaderService from './services/stats-reader.js'
 import streamSlotsService from './services/stream-slots.js'
 import trendingReaderService from './services/trending-reader.js'
 import workerStatusService, { type WorkerStatus } from './services/worker-status.js'
-import { RequestLog } from './request-log.js'
+import { lazyChildLogger, RequestLog } from './request-log.js'
 import { trustProxySetting, trustsAProxy, type TrustProxy } from './trust-proxy.js'
 import { formatValidationError, strictValidatorCompiler } from './validation.js'
 
@@ -63,6 +63,8 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   const app = Fastify({
     loggerInstance: (options.logger ?? createLogger(config)) as FastifyBaseLogger,
     logController: new RequestLog(),
+    // request.log's pino child only when a line is written (most requests write none).
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     // A hop count as Fastify applies it (its types leave numbers out): the `hop` nearest addresses are proxies.
     trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,

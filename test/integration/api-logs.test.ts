@@ -79,7 +79,8 @@ describe('bounded log lines', () => {
       const app = await buildApp({ config, store, logger: createLogger(config, stream) })
       t.after(async () => { await app.close() })
       let refused = 0
-      for (let i = 0; i < 300; i++) if ((await app.inject({ url: '/stats?window=5', remoteAddress: '198.51.100.4' })).statusCode === 429) refused++
+      // Distinct windows: each request a store read of its own, so each one counts against the limit.
+      for (let i = 0; i < 300; i++) if ((await app.inject({ url: `/stats?window=${i + 1}`, remoteAddress: '198.51.100.4' })).statusCode === 429) refused++
       assert.equal(refused, 295)
       await new Promise((resolve) => setImmediate(resolve))
       const byMessage = (msg: string): number => lines().filter((line) => line.msg === msg).length
@@ -98,7 +99,47 @@ describe('bounded log lines', () => {
         const completed = lines().find((line) => line.msg === 'request completed')
         assert.equal(completed?.url, '/stats?[redacted]', 'the path without its query')
         assert.equal(completed?.statusCode, 200)
+        // Each line names its request: the lazily made child binds the request id.
+        assert.match(String(completed?.reqId), /^req-/)
+        const ids = lines().filter((line) => line.msg === 'incoming request').map((line) => line.reqId)
+        assert.equal(new Set(ids).size, 300, 'one id per request')
       }
     }
+  })
+
+  it('request.log makes its pino child only when a line is written at an enabled level, and that line carries the request id', async (t) => {
+    const store = new MemoryStore({ maxTrackedWords: 1000, maxTrackedPerRoom: 1000, snapshotPath: null })
+    await store.open()
+    t.after(async () => { await store.close() })
+    const { stream, lines } = collector()
+    const config = loadConfig({ LOG_LEVEL: 'info', RATE_LIMIT_MAX: '1000000' }, null)
+    const logger = createLogger(config, stream)
+    let children = 0
+    const child = logger.child.bind(logger)
+    logger.child = ((...args: Parameters<typeof logger.child>) => { children++; return child(...args) }) as typeof logger.child
+    // The store fails its totals read once asked to: the 503 is logged (warn) through request.log.
+    let failing = false
+    const failingStore = new Proxy(store, {
+      get (target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown
+        if (name !== 'totals' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value
+        return async (...args: unknown[]) => {
+          if (failing) throw new Error('store down')
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+        }
+      }
+    })
+    const app = await buildApp({ config, store: failingStore, logger })
+    t.after(async () => { await app.close() })
+    const before = children
+    for (let i = 0; i < 20; i++) assert.equal((await app.inject({ url: `/stats?window=${i + 1}` })).statusCode, 200)
+    assert.equal(children, before, 'no child for requests that log nothing at info')
+    failing = true
+    assert.equal((await app.inject({ url: '/stats?window=99' })).statusCode, 503)
+    await new Promise((resolve) => setImmediate(resolve))
+    const failed = lines().find((line) => line.level === 40 || line.level === 50)
+    assert.ok(failed !== undefined, lines().map((line) => line.msg).join(', '))
+    assert.match(String(failed.reqId), /^req-/)
+    assert.ok(children > before)
   })
 })

@@ -107,7 +107,8 @@ describe('behind a reverse proxy (TRUST_PROXY)', () => {
   it('a hop count or the proxy\'s address: the rate limit keys per real client, not per proxy', async (t) => {
     const store = await seededMemoryStore(t)
     for (const TRUST_PROXY of ['1', '127.0.0.1', 'loopback']) {
-      const api = await app(t, { store, config: config({ RATE_LIMIT_MAX: '3', TRUST_PROXY }) })
+      // API_CACHE_MS=0: every request reads the store, so every one counts against the limit.
+      const api = await app(t, { store, config: config({ RATE_LIMIT_MAX: '3', TRUST_PROXY, API_CACHE_MS: '0' }) })
       for (let i = 0; i < 3; i++) assert.equal((await api.inject(viaProxy('203.0.113.5', '/stats'))).statusCode, 200, TRUST_PROXY)
       assert.equal((await api.inject(viaProxy('203.0.113.5', '/stats'))).statusCode, 429, TRUST_PROXY)
       // Another user behind the same proxy has a bucket of its own.
@@ -117,13 +118,13 @@ describe('behind a reverse proxy (TRUST_PROXY)', () => {
   })
 
   it('without TRUST_PROXY every user behind a proxy is the proxy: X-Forwarded-For is ignored', async (t) => {
-    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '3' }) })
+    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '3', API_CACHE_MS: '0' }) })
     for (let i = 0; i < 3; i++) assert.equal((await api.inject(viaProxy(`203.0.113.${i}`, '/stats'))).statusCode, 200)
     assert.equal((await api.inject(viaProxy('203.0.113.99', '/stats'))).statusCode, 429)
   })
 
   it('a client cannot forge its address past the trusted hop', async (t) => {
-    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '1' }) })
+    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '1', API_CACHE_MS: '0' }) })
     // The proxy appends the address it saw; whatever the client wrote before it is not trusted.
     for (let i = 0; i < 2; i++) assert.equal((await api.inject(viaProxy(`10.9.9.${i}, 203.0.113.7`, '/stats'))).statusCode, 200)
     assert.equal((await api.inject(viaProxy('10.9.9.99, 203.0.113.7', '/stats'))).statusCode, 429)
@@ -157,8 +158,13 @@ describe('behind a reverse proxy (TRUST_PROXY)', () => {
 describe('rate limiting', () => {
   it('answers 429 with a JSON body past RATE_LIMIT_MAX per minute; loopback health checks are exempt', async (t) => {
     const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '3' }) })
-    for (let i = 0; i < 3; i++) assert.equal((await api.inject({ url: '/stats/words', remoteAddress: '198.51.100.7' })).statusCode, 200)
-    const limited = await api.inject({ url: '/stats/words', remoteAddress: '198.51.100.7' })
+    // Distinct queries: each one a store read of its own, so each one counts.
+    for (let i = 1; i <= 3; i++) {
+      const res = await api.inject({ url: `/stats/words?limit=${i}`, remoteAddress: '198.51.100.7' })
+      assert.equal(res.statusCode, 200)
+      assert.equal(res.headers['x-ratelimit-remaining'], String(3 - i))
+    }
+    const limited = await api.inject({ url: '/stats/words?limit=4', remoteAddress: '198.51.100.7' })
     assert.equal(limited.statusCode, 429)
     assert.match(String(limited.headers['content-type']), /application\/json/)
     const body = JSON.parse(limited.body) as { statusCode: number, error: string, message: string, code: string }
@@ -167,9 +173,11 @@ describe('rate limiting', () => {
     assert.equal(body.code, 'CS_RATE_LIMITED')
     assert.match(body.message, /^Rate limit exceeded, retry in /)
     assert.ok(limited.headers['retry-after'] !== undefined)
-    // Another client is not affected; unknown paths count too.
-    assert.equal((await api.inject({ url: '/stats/words', remoteAddress: '198.51.100.8' })).statusCode, 200)
-    assert.equal((await api.inject({ url: '/no/such/path', remoteAddress: '198.51.100.7' })).statusCode, 429)
+    // Another client is not affected; unknown paths, the timeseries and the other routes count every request.
+    assert.equal((await api.inject({ url: '/stats/words?limit=5', remoteAddress: '198.51.100.8' })).statusCode, 200)
+    for (const url of ['/no/such/path', '/stats/timeseries', '/stats/trending?limit=7', '/stats?window=7', '/stats/rooms/%23forsen?limit=7', '/']) {
+      assert.equal((await api.inject({ url, remoteAddress: '198.51.100.7' })).statusCode, 429, url)
+    }
 
     for (let i = 0; i < 10; i++) {
       assert.equal((await api.inject({ url: '/health/live', remoteAddress: '127.0.0.1' })).statusCode, 200)
@@ -178,15 +186,64 @@ describe('rate limiting', () => {
     // Health checks from elsewhere are limited like anything else.
     assert.equal((await api.inject({ url: '/health/live', remoteAddress: '198.51.100.7' })).statusCode, 429)
   })
+
+  it('an answer shared from a read less than API_CACHE_MS old is not counted: the limit counts store reads on the shared-read routes', async (t) => {
+    // A long API_CACHE_MS, so that the requests below share their reads whatever the machine's speed.
+    const seeded = await seededMemoryStore(t)
+    let storeCalls = 0
+    const store = new Proxy(seeded, {
+      get (target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => { storeCalls++; return (value as (...a: unknown[]) => unknown).apply(target, args) }
+      }
+    })
+    const api = await app(t, { store, config: config({ RATE_LIMIT_MAX: '4', API_CACHE_MS: '10000' }) })
+    const client = { remoteAddress: '198.51.100.9' }
+    const shared = ['/stats', '/stats/words', '/stats/rooms/%23forsen', '/stats/trending']
+    // One store read each: counted (the X-RateLimit headers say so).
+    for (const url of shared) {
+      const res = await api.inject({ url, ...client })
+      assert.equal(res.statusCode, 200, url)
+      assert.ok(res.headers['x-ratelimit-remaining'] !== undefined, url)
+    }
+    // The client's minute is spent, yet the same answers come from the shared reads, uncounted; a 304 too.
+    for (let i = 0; i < 20; i++) {
+      for (const url of shared) {
+        const res = await api.inject({ url, ...client })
+        assert.equal(res.statusCode, 200, url)
+        assert.equal(res.headers['x-ratelimit-remaining'], undefined, url)
+        assert.equal((await api.inject({ url, ...client, headers: { 'if-none-match': String(res.headers.etag) } })).statusCode, 304, url)
+      }
+    }
+    // A bad query reads nothing either: its 400 is answered, not counted.
+    assert.equal((await api.inject({ url: '/stats/words?limit=0', ...client })).statusCode, 400)
+    // A query that needs a read of its own is refused, and the store is not asked anything for it.
+    const callsBefore = storeCalls
+    for (const url of ['/stats?window=9', '/stats/words?limit=9', '/stats/rooms/%23forsen?limit=9', '/stats/trending?limit=9']) {
+      assert.equal((await api.inject({ url, ...client })).statusCode, 429, url)
+    }
+    const burst = await Promise.all(Array.from({ length: 10 }, async () => await api.inject({ url: '/stats/nicks?limit=9', ...client })))
+    assert.deepEqual(burst.map((res) => res.statusCode), Array.from({ length: 10 }, () => 429))
+    assert.equal(storeCalls, callsBefore, 'no store read for a refused request')
+  })
+
+  it('with API_CACHE_MS=0 nothing is shared: every request to these routes counts', async (t) => {
+    const api = await app(t, { store: await seededMemoryStore(t), config: config({ RATE_LIMIT_MAX: '3', API_CACHE_MS: '0' }) })
+    for (let i = 0; i < 3; i++) assert.equal((await api.inject({ url: '/stats/words', remoteAddress: '198.51.100.10' })).statusCode, 200)
+    assert.equal((await api.inject({ url: '/stats/words', remoteAddress: '198.51.100.10' })).statusCode, 429)
+  })
 })
 
 describe('security headers and CORS', () => {
-  it('sets helmet headers with a CSP a same-origin dashboard can live with', async (t) => {
+  it('sets helmet headers with a CSP a same-origin dashboard can live with on the pages', async (t) => {
     const api = await app(t, { store: await seededMemoryStore(t) })
-    const res = await api.inject({ url: '/stats' })
+    const res = await api.inject({ url: '/' })
+    assert.match(String(res.headers['content-type']), /^text\/html/)
     assert.equal(res.headers['x-content-type-options'], 'nosniff')
     assert.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
     assert.equal(res.headers['referrer-policy'], 'no-referrer')
+    assert.equal(res.headers['cross-origin-opener-policy'], 'same-origin')
     const csp = String(res.headers['content-security-policy'])
     for (const directive of ["default-src 'self'", "script-src 'self'", "connect-src 'self'", "style-src 'self'", "object-src 'none'", "frame-ancestors 'none'"]) {
       assert.ok(csp.includes(directive), directive)
@@ -194,8 +251,28 @@ describe('security headers and CORS', () => {
     assert.ok(!csp.includes('unsafe-inline'))
     assert.ok(!csp.includes('upgrade-insecure-requests'))
     assert.equal(res.headers['access-control-allow-origin'], undefined)
-    // Errors carry them too.
-    assert.equal((await api.inject({ url: '/stats?window=0' })).headers['x-content-type-options'], 'nosniff')
+    // The page's script gets them too.
+    assert.equal((await api.inject({ url: '/dashboard/app.js' })).headers['content-security-policy'], csp)
+  })
+
+  it('the API\'s own answers carry the headers that protect a non-document: no resources, no framing, no sniffing, same-origin, HTTPS', async (t) => {
+    const api = await app(t, { store: await seededMemoryStore(t) })
+    const API_HEADERS = {
+      'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'cross-origin-resource-policy': 'same-origin',
+      'strict-transport-security': 'max-age=31536000; includeSubDomains'
+    }
+    // Answers, errors, unknown paths, health and metrics alike.
+    for (const url of ['/stats', '/stats/words', '/stats?window=0', '/stats/timeseries', '/stats/trending', '/stats/rooms/%23nosuchroom', '/no/such/path', '/health/live', '/metrics']) {
+      const res = await api.inject({ url })
+      for (const [name, value] of Object.entries(API_HEADERS)) assert.equal(res.headers[name], value, `${url} ${name}`)
+      // What only a page uses is left out.
+      for (const name of ['referrer-policy', 'cross-origin-opener-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']) {
+        assert.equal(res.headers[name], undefined, `${url} ${name}`)
+      }
+    }
   })
 
   it('no CORS headers without CORS_ORIGIN; the configured origins with it', async (t) => {

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Errors } from '../errors.js'
 import { clientKey } from '../net.js'
 import { SeriesBudget } from '../series-budget.js'
-import { STORE_ROUTE_ERRORS } from '../schemas/common.js'
+import { LIMITED_ON_STORE_READ } from '../plugins/rate-limit.js'
+import { NotModified, STORE_ROUTE_ERRORS } from '../schemas/common.js'
 import {
   DEFAULT_RATE_WINDOW_SECONDS, DEFAULT_SERIES_WINDOW, MAX_SECOND_SERIES_WINDOW, StatsBody, StatsQuery, Timeseries, TimeseriesQuery
 } from '../schemas/stats.js'
@@ -14,15 +15,16 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const budget = new SeriesBudget(app.config.SERIES_POINTS_PER_MINUTE)
   const cacheControl = statsCacheControl(app.config.API_MAX_AGE_SECONDS)
   app.get('/stats', {
+    config: LIMITED_ON_STORE_READ,
     schema: {
       summary: 'Global counters and the message rate',
       description: 'Total chat messages, failed messages, system events by command, the first and last write times (ISO 8601, or null) and the mean messages per second over the last `window` complete seconds (the second being filled is left out). ' + CACHING_DESCRIPTION,
       tags: ['stats'],
       querystring: StatsQuery,
-      response: { 200: StatsBody, ...STORE_ROUTE_ERRORS }
+      response: { 200: StatsBody, 304: NotModified, ...STORE_ROUTE_ERRORS }
     }
   }, async (request, reply) => {
-    const body = await app.statsReader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS)
+    const body = await app.statsReader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS, app.storeReadAdmission(request, reply))
     return await sendSharedAnswer(request, reply, body, cacheControl)
   })
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CATEGORIES, type Category, type WindowName } from '../../store/types.js'
-import { DEFAULT_LIMIT, STORE_ROUTE_ERRORS, withWindowedAnswerHeaders, type FilterMode } from '../schemas/common.js'
+import { LIMITED_ON_STORE_READ } from '../plugins/rate-limit.js'
+import { DEFAULT_LIMIT, NotModified, STORE_ROUTE_ERRORS, withWindowedAnswerHeaders, type FilterMode } from '../schemas/common.js'
 import { TOP_LIST_SCHEMAS, TOP_QUERY_SCHEMAS } from '../schemas/stats.js'
 import { CACHING_DESCRIPTION, sendSharedAnswer, statsCacheControl } from '../shared-answer.js'
 import { setWindowHeaders } from '../window-headers.js'
@@ -30,17 +31,18 @@ const topRoutes: FastifyPluginAsyncTypebox = async (app) => {
   for (const category of CATEGORIES) {
     const { summary, what } = TOP_ROUTES[category]
     app.get(`/stats/${category}`, {
+      config: LIMITED_ON_STORE_READ,
       schema: {
         summary,
         description: `${what} ${ORDER} ${WINDOWS} ${CACHING_DESCRIPTION}`,
         tags: ['top'],
         querystring: TOP_QUERY_SCHEMAS[category],
-        response: { 200: withWindowedAnswerHeaders(TOP_LIST_SCHEMAS[category]), ...STORE_ROUTE_ERRORS }
+        response: { 200: withWindowedAnswerHeaders(TOP_LIST_SCHEMAS[category]), 304: NotModified, ...STORE_ROUTE_ERRORS }
       }
     }, async (request, reply) => {
       const query: TopListQuery = request.query
       const window = query.window ?? 'all'
-      const answer = await app.statsReader.top(category, { window, limit: query.limit ?? DEFAULT_LIMIT, stopwords: query.stopwords, bots: query.bots })
+      const answer = await app.statsReader.top(category, { window, limit: query.limit ?? DEFAULT_LIMIT, stopwords: query.stopwords, bots: query.bots }, app.storeReadAdmission(request, reply))
       setWindowHeaders(reply, window, app.clock(), answer.maxError)
       return await sendSharedAnswer(request, reply, answer.items, cacheControl, String(answer.maxError))
     })

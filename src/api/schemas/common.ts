@@ -21,6 +21,9 @@ export const NotFound = errorExample(404, 'Not Found', 'room "#nosuchroom" has n
 export const TooManyRequests = errorExample(429, 'Too Many Requests', 'Rate limit exceeded, retry in 1 minute', 'CS_RATE_LIMITED')
 export const ServiceUnavailable = errorExample(503, 'Service Unavailable', 'the statistics store did not answer within 2000 ms', 'CS_STORE_TIMEOUT')
 
+/** The answer to an If-None-Match naming the current ETag (shared-answer.ts): no body. */
+export const NotModified = Type.Null({ description: 'Not Modified: If-None-Match names the current ETag; no body (the ETag and Cache-Control headers are sent again)' })
+
 /** Error answers every store-backed route can give. */
 export const STORE_ROUTE_ERRORS = { 400: BadRequest, 429: TooManyRequests, 503: ServiceUnavailable }
 

@@ -6,7 +6,7 @@ import { Errors } from '../errors.js'
 import {
   MAX_MINUTE_SERIES_WINDOW, MAX_RATE_WINDOW_SECONDS, MAX_SECOND_SERIES_WINDOW, type StatsBody, type StreamSnapshot, type TOP_KEYS
 } from '../schemas/stats.js'
-import { SharedReads } from './shared-reads.js'
+import { type Admit, SharedReads } from './shared-reads.js'
 import { seriesPoints, StatsBodies, type RoomAnswer, type SnapshotParams, type TopAnswer, type TopParams } from './stats-bodies.js'
 import { guardStoreCall } from './store-guard.js'
 import type { WorkerStatus } from './worker-status.js'
@@ -72,20 +72,22 @@ export class StatsReader {
     await guardStoreCall(async () => await this.store.ping(), this.timeoutMs, 'ping')
   }
 
-  async stats (rateWindowSeconds: number): Promise<StatsBody> {
+  /** `admit` (here and in top and room): awaited before this request starts a store read of its own, not when it shares one (SharedReads.run). */
+  async stats (rateWindowSeconds: number, admit?: Admit): Promise<StatsBody> {
     assertWindow('window', rateWindowSeconds, MAX_RATE_WINDOW_SECONDS)
-    return await this.sharedRead(`stats:${rateWindowSeconds}`, async () => await this.bodies.stats(rateWindowSeconds))
+    return await this.sharedRead(`stats:${rateWindowSeconds}`, async () => await this.bodies.stats(rateWindowSeconds), undefined, admit)
   }
 
-  async top<C extends Category> (category: C, params: TopParams): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
-    const key = JSON.stringify(['top', category, params.window, params.limit, params.stopwords, params.bots])
-    return await this.sharedRead(key, async () => await this.bodies.top(category, params))
+  async top<C extends Category> (category: C, params: TopParams, admit?: Admit): Promise<TopAnswer<typeof TOP_KEYS[C]>> {
+    // Every part is a validated name or number (no ':' in any): a template, not JSON.stringify, on this hot path.
+    const key = `top:${category}:${params.window}:${params.limit}:${params.stopwords}:${params.bots}`
+    return await this.sharedRead(key, async () => await this.bodies.top(category, params), undefined, admit)
   }
 
   /** A room's drill-down, or null when the room was never seen. */
-  async room (room: string, params: TopParams): Promise<RoomAnswer | null> {
+  async room (room: string, params: TopParams, admit?: Admit): Promise<RoomAnswer | null> {
     const key = JSON.stringify(['room', room, params.window, params.limit, params.stopwords, params.bots])
-    return await this.sharedRead(key, async () => await this.bodies.room(room, params))
+    return await this.sharedRead(key, async () => await this.bodies.room(room, params), undefined, admit)
   }
 
   /**
@@ -125,8 +127,8 @@ export class StatsReader {
     return { ...snapshot, worker }
   }
 
-  private async sharedRead<T> (key: string, read: () => Promise<T>, ttlMs?: number): Promise<T> {
-    return await this.reads.run(key, async () => await guardStoreCall(read, this.timeoutMs), ttlMs)
+  private async sharedRead<T> (key: string, read: () => Promise<T>, ttlMs?: number, admit?: Admit): Promise<T> {
+    return await this.reads.run(key, async () => await guardStoreCall(read, this.timeoutMs), ttlMs, admit)
   }
 }
 

@@ -3,7 +3,7 @@ import { rankTrending, type TrendingCandidate, type TrendingScope } from '../../
 import type { StatsStore, TopList, WindowName } from '../../store/types.js'
 import { windowSpec } from '../../store/windows.js'
 import { TRENDING_CANDIDATES, type TrendingBaseline, type TrendingBody, type TrendingKind, type TrendingWindow } from '../schemas/trending.js'
-import { SharedReads } from './shared-reads.js'
+import { type Admit, SharedReads } from './shared-reads.js'
 import { guardStoreCall } from './store-guard.js'
 
 declare module 'fastify' {
@@ -53,10 +53,10 @@ export class TrendingReader {
     this.reads = new SharedReads(reuseMs)
   }
 
-  /** The trending list, or null for a room never seen. */
-  async trending (params: TrendingParams): Promise<TrendingAnswer | null> {
+  /** The trending list, or null for a room never seen. `admit`: awaited before this request starts a read of its own (SharedReads.run). */
+  async trending (params: TrendingParams, admit?: Admit): Promise<TrendingAnswer | null> {
     const key = JSON.stringify(['trending', params.kind, params.window, params.baseline, params.room ?? null, params.limit])
-    return await this.reads.run(key, async () => await guardStoreCall(async () => await this.read(params), this.timeoutMs))
+    return await this.reads.run(key, async () => await guardStoreCall(async () => await this.read(params), this.timeoutMs), undefined, admit)
   }
 
   private async read (params: TrendingParams): Promise<TrendingAnswer | null> {
