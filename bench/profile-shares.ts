@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { formatNumber } from './report.js'
 
 /**
@@ -24,7 +23,6 @@ const RULES: Rule[] = [
   ['garbage collector', (f) => f.functionName === '(garbage collector)'],
   ['(program)', (f) => f.functionName === '(program)'],
   [STARTUP, (f) => /^node:internal\/modules\//.test(f.url)],
-  ['waiting for the counting thread', (f) => /worker\/count-thread\.[jt]s$/.test(f.url) && f.functionName === 'waitUntil'],
   ['parse (decodePayloadInto: JSON.parse)', (f) => /^decodePayload/.test(f.functionName)],
   ['tokenize (forEachWord)', (f) => f.functionName === 'forEachWord'],
   ['emote extraction', (f) => /^(forEachEmote|emotesTag)$/.test(f.functionName)],
@@ -33,8 +31,7 @@ const RULES: Rule[] = [
   ['counting (batch-builder)', (f) => /worker\/batch-builder\.[jt]s$/.test(f.url)],
   ['flush encoding (flush-encoding, msgpack)', (f) => /store\/redis\/(flush-encoding|msgpack)\.[jt]s$/.test(f.url)],
   ['the store\'s flush planning (windows, top order, store)', (f) => /\/src\/store\//.test(f.url)],
-  ['SSE framing (stream-parser)', (f) => /ingest\/stream-parser\.[jt]s$/.test(f.url)],
-  ['moving records and batches (counting thread)', (f) => /worker\/count-thread(-entry)?\.[jt]s$/.test(f.url)]
+  ['SSE framing (stream-parser)', (f) => /ingest\/stream-parser\.[jt]s$/.test(f.url)]
 ]
 
 const FALLBACK: Rule[] = [
@@ -73,16 +70,4 @@ export function profileShares (path: string): string[] {
     lines.push(`${(100 * t / Math.max(1, busy)).toFixed(1).padStart(5)} %  ${formatNumber(t / 1000).padStart(6)} ms  ${name}`)
   }
   return lines
-}
-
-/** The counting thread's profile among a run's profiles (the one that ran count-thread-entry), or null. */
-export function countingThreadProfile (dir: string): string | null {
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-    const path = join(dir, file)
-    if (readFileSync(path, 'utf8').includes('count-thread-entry')) {
-      const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile
-      if (profile.nodes.some((node) => node.callFrame.functionName === 'decodePayloadInto')) return path
-    }
-  }
-  return null
 }

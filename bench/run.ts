@@ -14,7 +14,7 @@ import { DAY_PARTS, type DayPart, runDay } from './day.js'
 // The bench starts its cluster the way the tests do.
 import { startRedisCluster } from '../test/helpers/redis-cluster.js'
 import { type BenchRedis, counterDelta, deleteNamespace, redisCounters, startOwnRedis, useRedis } from './redis.js'
-import { countingThreadProfile, profileShares } from './profile-shares.js'
+import { profileShares } from './profile-shares.js'
 import { formatNumber, formatSpread, mib, type Spread, spread, summariseProfile } from './report.js'
 import { measureFanout } from './sse-fanout.js'
 import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
@@ -296,8 +296,6 @@ class Bench {
           log(`  worker CPU profile (${profile}), self time:`)
           for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
           log('  worker main thread, ' + profileShares(profile).join('\n    '))
-          const counting = countingThreadProfile(storeProfileDir!)
-          if (counting !== null) log(`  counting thread (${counting}), ` + profileShares(counting).join('\n    '))
         }
       }
     }
