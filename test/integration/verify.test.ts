@@ -88,6 +88,26 @@ describe('chat-stats verify', () => {
     }
   })
 
+  it('more rooms than MAX_TRACKED_ROOMS: an untracked room the stream named only in system events is not missing; a room with messages still must be there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-stats-verify-rooms-'))
+    try {
+      // The rooms list keeps every room (MAX_TRACKED_WORDS above the stream's breadth); only 3 rooms keep detail.
+      // Seed 5's first 1,500 events name 7 rooms in system events only, which no all-time count lists.
+      const env = { MAX_TRACKED_WORDS: '10000000', MAX_TRACKED_PER_ROOM: '100', MAX_TRACKED_ROOMS: '3', SNAPSHOT_PATH: join(dir, 'snapshot.json') }
+      await countWholeRun(env)
+      const kept = await runCli(['verify', '--seed', String(SEED), '--count', String(COUNT)], env)
+      assert.equal(kept.status, 0, kept.stdout + kept.stderr)
+      assert.match(kept.stdout, /^consistent: /m)
+      assert.doesNotMatch(kept.stdout, /missing from the store/)
+      // Checked against a longer stream, the rooms its later events bring (with messages) are missing.
+      const longer = await runCli(['verify', '--seed', String(SEED), '--count', String(2 * COUNT)], env)
+      assert.equal(longer.status, 1, longer.stdout + longer.stderr)
+      assert.match(longer.stdout, /^ {2}room #\S+: missing from the store$/m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   describe('on Redis', () => {
     const redis = createTestRedis()
     const namespaces: string[] = []
