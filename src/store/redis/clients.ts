@@ -152,9 +152,9 @@ export function createRedisClient (options: RedisClientOptions): Redis {
 
 /**
  * quit() ends the connection to the primary but leaves the failover
- * detector's subscriptions to the sentinels open (ioredis issue #1362, fixed
- * upstream by PR #2198 after the installed 5.11): a closed store would keep
- * sockets, and the process, alive. Once the client has ended, its connector
+ * detector's subscriptions to the sentinels open (ioredis issue #1362; the
+ * installed 5.11.1 has it, upstream PR #2198 fixes it): a closed store would
+ * keep sockets, and the process, alive. Once the client has ended, its connector
  * lets them go; a later connect() starts a new detector.
  */
 function closeFailoverDetector (client: Redis): void {
