@@ -28,6 +28,8 @@ export const ConfigSchema = Type.Object({
   REDIS_NAMESPACE: Type.String({ description: 'Prefix of every Redis key', default: 'chat-stats:', minLength: 1, maxLength: 200 }),
   REDIS_SENTINELS: Type.Optional(Type.String({ description: 'Comma-separated host:port of Redis Sentinels: the store connects to the primary they name (REDIS_SENTINEL_NAME) and follows a failover; REDIS_URL then gives only the user, password and database', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The primary\'s name at the sentinels (their `sentinel monitor NAME ...`), with REDIS_SENTINELS', minLength: 1 })),
+  REDIS_SENTINEL_USERNAME: Type.Optional(Type.String({ description: 'ACL user the sentinels themselves require (a `user` in sentinel.conf), with REDIS_SENTINEL_PASSWORD; unset: the default user', minLength: 1 })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ description: 'Password the sentinels themselves require (`requirepass` in sentinel.conf, or the ACL user\'s), with REDIS_SENTINELS; never logged. The primary\'s password stays in REDIS_URL', minLength: 1 })),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ description: 'Comma-separated host:port seeds of a Redis Cluster; the store then shards over it (instead of REDIS_URL/REDIS_HOST)', pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
   STORE_SHARDS: Type.Optional(Type.Integer({ description: 'Shards each statistic is spread over, each under its own hash tag (default 1 on a single Redis, 16 on a cluster)', minimum: 1, maximum: 1024 })),
 
@@ -74,7 +76,7 @@ export class ConfigError extends Error {
 }
 
 /** Secret-bearing variables: never printed back in an error. */
-const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'CHAT_INTERFACE_URL'])
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'CHAT_INTERFACE_URL', 'REDIS_SENTINEL_PASSWORD'])
 
 /** Which cross-field rules apply: a command checks the combinations of the variables it uses. */
 export interface ConfigUses {
@@ -144,6 +146,12 @@ export function checkStoreConfig (config: Config): void {
   }
   if (config.REDIS_SENTINELS !== undefined && config.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the name the sentinels monitor the primary under')
+  }
+  if (config.REDIS_SENTINELS === undefined && (config.REDIS_SENTINEL_USERNAME !== undefined || config.REDIS_SENTINEL_PASSWORD !== undefined)) {
+    throw new ConfigError(config.REDIS_SENTINEL_PASSWORD !== undefined ? 'REDIS_SENTINEL_PASSWORD' : 'REDIS_SENTINEL_USERNAME', 'is only used with REDIS_SENTINELS (the primary\'s user and password go in REDIS_URL)')
+  }
+  if (config.REDIS_SENTINEL_USERNAME !== undefined && config.REDIS_SENTINEL_PASSWORD === undefined) {
+    throw new ConfigError('REDIS_SENTINEL_USERNAME', 'needs REDIS_SENTINEL_PASSWORD: a sentinel\'s ACL user logs in with a password')
   }
   if (config.REDIS_SENTINELS !== undefined && (cluster || config.REDIS_HOST !== undefined)) {
     throw new ConfigError('REDIS_SENTINELS', 'cannot be combined with REDIS_CLUSTER_NODES or REDIS_HOST (REDIS_URL may give the password)')

@@ -34,10 +34,11 @@ export function redactUrlsInText (text: string): string {
   return text.replace(URL_CREDENTIALS, '$1***@').replace(URL_QUERY, `$1?${REDACTED}`)
 }
 
-/** The literal secret strings of a configuration: the admin token, Redis passwords, the interface URL's query and credentials. */
+/** The literal secret strings of a configuration: the admin token, Redis and sentinel passwords, the interface URL's query and credentials. */
 export function configSecrets (config: Partial<Config>): string[] {
   const secrets: string[] = []
   if (config.ADMIN_TOKEN !== undefined) secrets.push(config.ADMIN_TOKEN)
+  if (config.REDIS_SENTINEL_PASSWORD !== undefined) secrets.push(config.REDIS_SENTINEL_PASSWORD)
   for (const value of [config.REDIS_URL, config.CHAT_INTERFACE_URL]) {
     if (value === undefined) continue
     try {
@@ -116,7 +117,9 @@ export const REDACT_PATHS = [
   'config.ADMIN_TOKEN',
   'config.REDIS_URL',
   'config.CHAT_INTERFACE_URL',
+  'config.REDIS_SENTINEL_PASSWORD',
   'ADMIN_TOKEN',
+  'REDIS_SENTINEL_PASSWORD',
   'password',
   '*.password'
 ]

@@ -55,7 +55,7 @@ export function createStore (config: Config, logger: Logger): StoreHandle {
     }
   }
   const sentinels = config.REDIS_SENTINELS?.split(',')
-  const redis = createRedisClient({ url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, commandTimeoutMs, sentinels, sentinelName: config.REDIS_SENTINEL_NAME })
+  const redis = createRedisClient({ url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, commandTimeoutMs, sentinels, sentinelName: config.REDIS_SENTINEL_NAME, sentinelUsername: config.REDIS_SENTINEL_USERNAME, sentinelPassword: config.REDIS_SENTINEL_PASSWORD })
   const where = sentinels !== undefined
     ? `primary ${config.REDIS_SENTINEL_NAME ?? ''} via sentinels ${sentinels.join(',')}`
     : config.REDIS_URL !== undefined ? redactUrl(config.REDIS_URL) : `${config.REDIS_HOST ?? '127.0.0.1'}:${config.REDIS_PORT}`

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { expectedCounts, startSimulator } from '../../src/simulator/index.js'
 import { RedisKeys } from '../../src/store/redis/keys.js'
 import { differences, dumpRedisCounts } from '../helpers/dump.js'
-import { cleanupProcesses, lostAndDoubled, makeTempDir, redisWorkerEnv, startChatStats, waitUntil } from '../helpers/processes.js'
-import { freePort, startRedisServer } from '../helpers/redis-server.js'
+import { cleanupProcesses, lostAndDoubled, redisWorkerEnv, startChatStats, waitUntil } from '../helpers/processes.js'
+import { startRedisServer } from '../helpers/redis-server.js'
+import { startSentinel } from '../helpers/redis-sentinel.js'
 
 /**
  * A Sentinel-managed primary: a primary, one replica, three sentinels, all
@@ -23,32 +21,13 @@ const EVENTS = 10_000
 const RATE = 2500
 const NAME = 'chatstats'
 
-async function startSentinel (primaryPort: number): Promise<{ port: number, process: ChildProcess }> {
-  const port = await freePort()
-  const dir = makeTempDir('sentinel')
-  const config = join(dir, 'sentinel.conf')
-  writeFileSync(config, [
-    `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-    `sentinel monitor ${NAME} 127.0.0.1 ${primaryPort} 2`,
-    `sentinel down-after-milliseconds ${NAME} 1000`,
-    `sentinel failover-timeout ${NAME} 5000`,
-    `sentinel parallel-syncs ${NAME} 1`, ''
-  ].join('\n'))
-  const child = spawn('redis-server', [config, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' })
-  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, lazyConnect: true })
-  client.on('error', () => {})
-  await waitUntil(async () => await client.call('PING').then(() => true, () => false), `sentinel on ${port}`, 15_000, 50)
-  client.disconnect()
-  return { port, process: child }
-}
-
 describe('Redis Sentinel failover: the worker follows the promoted replica, counts exact', () => {
   after(cleanupProcesses)
 
   it('primary SIGKILLed mid-run, replica promoted by three sentinels', { timeout: 120_000 }, async (t) => {
     const primary = await startRedisServer()
     const replica = await startRedisServer(['--replicaof', '127.0.0.1', String(primary.port)])
-    const sentinels = await Promise.all([0, 1, 2].map(async () => await startSentinel(primary.port)))
+    const sentinels = await Promise.all([0, 1, 2].map(async () => await startSentinel({ name: NAME, primaryPort: primary.port, quorum: 2 })))
     const simulator = await startSimulator({ seed: SEED, rate: RATE, count: EVENTS, port: 0, host: '127.0.0.1' })
     const replicaClient = new Redis({ port: replica.port, host: '127.0.0.1', maxRetriesPerRequest: 1 })
     replicaClient.on('error', () => {})
@@ -56,7 +35,7 @@ describe('Redis Sentinel failover: the worker follows the promoted replica, coun
       await cleanupProcesses()
       await simulator.close()
       replicaClient.disconnect()
-      for (const sentinel of sentinels) sentinel.process.kill('SIGKILL')
+      for (const sentinel of sentinels) await sentinel.close()
       await primary.close()
       await replica.close()
     })

@@ -21,6 +21,10 @@ export interface RedisClientOptions {
   sentinels?: string[] | undefined
   /** The primary's name at the sentinels (REDIS_SENTINEL_NAME). */
   sentinelName?: string | undefined
+  /** The ACL user the sentinels themselves require (REDIS_SENTINEL_USERNAME); needs sentinelPassword. */
+  sentinelUsername?: string | undefined
+  /** The password the sentinels themselves require (REDIS_SENTINEL_PASSWORD); the primary's is in `url`. */
+  sentinelPassword?: string | undefined
 }
 
 function hostPort (node: string): { host: string, port: number } {
@@ -31,6 +35,17 @@ function hostPort (node: string): { host: string, port: number } {
 /** The last connection error of each client, and where it connects: for a message that says what went wrong. */
 const lastErrors = new WeakMap<object, Error>()
 const addresses = new WeakMap<object, string>()
+/**
+ * The last error of each sentinel a client asked for the primary, by
+ * `host:port`, since the client last reached the primary (one entry per
+ * sentinel: bounded by the sentinels the client knows).
+ */
+const sentinelErrors = new WeakMap<object, Map<string, string>>()
+
+// ioredis's words for a sentinel that failed, and for the round in which every sentinel failed.
+const SENTINEL_FAILED = /^failed to connect to sentinel (\S+) because (.*)$/s
+const ALL_SENTINELS_FAILED = /All sentinels are unreachable/
+const AUTH_REFUSED = /WRONGPASS|NOAUTH|invalid password|invalid username-password|without any password configured/i
 
 function watchErrors (client: Redis | Cluster, address: string, onError: ((err: Error) => void) | undefined): void {
   addresses.set(client, address)
@@ -38,20 +53,48 @@ function watchErrors (client: Redis | Cluster, address: string, onError: ((err: 
     lastErrors.set(client, err)
     onError?.(err)
   })
+  if (client instanceof Redis && client.options.sentinels != null) {
+    const bySentinel = new Map<string, string>()
+    sentinelErrors.set(client, bySentinel)
+    client.on('sentinelError', (err: Error) => {
+      const match = SENTINEL_FAILED.exec(err.message)
+      if (match !== null) bySentinel.set(match[1]!, match[2]!)
+    })
+    // Connected to the primary: the sentinels answered.
+    client.on('connect', () => bySentinel.clear())
+  }
+}
+
+/** The sentinels that refused this client's user or password, and why, in words; null when none did. */
+function sentinelAuthFailure (client: RedisClient, seen: Error[]): string | null {
+  const refused = [...(sentinelErrors.get(client) ?? new Map<string, string>())].filter(([, message]) => AUTH_REFUSED.test(message))
+  const inRound = seen.some((e) => ALL_SENTINELS_FAILED.test(e.message) && AUTH_REFUSED.test(e.message))
+  if (refused.length === 0 && !inRound) return null
+  const who = refused.length === 0 ? 'a sentinel' : `${refused.length === 1 ? 'sentinel' : 'sentinels'} ${refused.map(([sentinel]) => sentinel).join(', ')}`
+  const messages = refused.length === 0 ? seen.map((e) => e.message) : refused.map(([, message]) => message)
+  // NOAUTH alone: the sentinel wants a password and got none; anything else: it got the wrong one.
+  return messages.every((m) => !AUTH_REFUSED.test(m) || /NOAUTH/.test(m))
+    ? `${who} refused authentication: no password given (set REDIS_SENTINEL_PASSWORD, and REDIS_SENTINEL_USERNAME for an ACL user)`
+    : `${who} refused authentication: wrong user or password (check REDIS_SENTINEL_USERNAME and REDIS_SENTINEL_PASSWORD)`
 }
 
 /**
  * Why a client cannot reach Redis, in words an operator can act on:
- * refused, host not found, authentication failed, timed out, with the
- * address (never the password). `err` is the error the caller saw.
+ * refused, host not found, authentication failed (at the primary, or at a
+ * sentinel, named), timed out, with the address (never the password). `err`
+ * is the error the caller saw.
  */
 export function describeConnectionFailure (client: RedisClient, err: Error): string {
   const address = addresses.get(client) ?? 'Redis'
   const seen = [lastErrors.get(client), err].filter((e): e is Error => e !== undefined)
   const text = (e: Error): string => `${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`
   const any = (pattern: RegExp): boolean => seen.some((e) => pattern.test(text(e)))
+  // A sentinel's refusal is reported as such: REDIS_URL's password is the primary's, not theirs.
+  const sentinelAuth = sentinelAuthFailure(client, seen)
+  const primaryAuth = seen.some((e) => !ALL_SENTINELS_FAILED.test(e.message) && !SENTINEL_FAILED.test(e.message) && AUTH_REFUSED.test(text(e)))
   let what: string
-  if (any(/WRONGPASS|NOAUTH|invalid password|invalid username-password|without any password configured/i)) what = 'authentication failed (check the user and password in REDIS_URL)'
+  if (primaryAuth) what = 'authentication failed (check the user and password in REDIS_URL)'
+  else if (sentinelAuth !== null) what = sentinelAuth
   else if (any(/ECONNREFUSED/)) what = 'connection refused (is Redis running and listening there?)'
   else if (any(/ENOTFOUND|EAI_AGAIN|EAI_NONAME/)) what = 'host not found (check the host name)'
   else if (any(/ETIMEDOUT|did not answer within|timed? ?out/i)) what = 'timed out (no answer: a firewall, or the wrong address?)'
@@ -80,17 +123,22 @@ export function createRedisClient (options: RedisClientOptions): Redis {
   let address: string
   if (options.sentinels !== undefined && options.sentinels.length > 0) {
     if (options.sentinelName === undefined || options.sentinelName === '') throw new RangeError('Redis Sentinel needs the primary\'s name (REDIS_SENTINEL_NAME)')
+    if (options.sentinelUsername !== undefined && options.sentinelPassword === undefined) throw new RangeError('a sentinel user (REDIS_SENTINEL_USERNAME) needs its password (REDIS_SENTINEL_PASSWORD)')
     const credentials = options.url === undefined ? {} : urlCredentials(options.url)
     client = new Redis({
       ...common,
       ...credentials,
       sentinels: options.sentinels.map(hostPort),
       name: options.sentinelName,
+      // The sentinels' own login (requirepass or an ACL user in sentinel.conf), apart from the primary's.
+      sentinelUsername: options.sentinelUsername,
+      sentinelPassword: options.sentinelPassword,
       // Failover is Sentinel's job: keep asking it for the current primary.
       sentinelRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxDelay),
       failoverDetector: true
     })
     address = `primary ${options.sentinelName} via sentinels ${options.sentinels.join(',')}`
+    closeFailoverDetector(client)
   } else if (options.url !== undefined) {
     client = new Redis(options.url, common)
     address = `${client.options.host ?? '127.0.0.1'}:${client.options.port ?? 6379}`
@@ -100,6 +148,20 @@ export function createRedisClient (options: RedisClientOptions): Redis {
   }
   watchErrors(client, address, options.onError)
   return client
+}
+
+/**
+ * quit() ends the connection to the primary but leaves the failover
+ * detector's subscriptions to the sentinels open (ioredis issue #1362; the
+ * installed 5.11.1 has it, upstream PR #2198 fixes it): a closed store would
+ * keep sockets, and the process, alive. Once the client has ended, its connector
+ * lets them go; a later connect() starts a new detector.
+ */
+function closeFailoverDetector (client: Redis): void {
+  client.on('end', () => {
+    const connector = (client as unknown as { connector?: { disconnect?: () => void } }).connector
+    connector?.disconnect?.()
+  })
 }
 
 /** The user, password, database and TLS of a redis:// or rediss:// URL (its host is for a single server). */
