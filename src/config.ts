@@ -108,6 +108,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: st
   // An empty variable means unset, as in most twelve-factor tools.
   for (const [key, value] of Object.entries(merged)) if (value.trim() === '') delete merged[key]
 
+  // Convert would cut "64.5" to 64: a number with a fraction is refused for a whole-number setting, not truncated.
+  for (const [key, value] of Object.entries(merged)) {
+    const schema = (ConfigSchema.properties as Record<string, { type?: string, description?: string }>)[key]
+    const n = Number(value)
+    if (schema?.type === 'integer' && Number.isFinite(n) && !Number.isInteger(n)) {
+      throw new ConfigError(key, `must be integer (got ${JSON.stringify(value)})${schema.description !== undefined ? `: ${schema.description}` : ''}`)
+    }
+  }
   const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, { ...merged }))
   const [first] = Value.Errors(ConfigSchema, candidate)
   if (first !== undefined) {
