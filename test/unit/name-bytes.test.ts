@@ -190,7 +190,7 @@ describe('MAX_NAME_BYTES: configuration', () => {
   it('accepts its range, 32 to 1024', () => {
     assert.equal(loadConfig({ MAX_NAME_BYTES: '32' }, null).MAX_NAME_BYTES, 32)
     assert.equal(loadConfig({ MAX_NAME_BYTES: '1024' }, null).MAX_NAME_BYTES, 1024)
-    const schema = ConfigSchema.properties.MAX_NAME_BYTES
+    const schema = ConfigSchema.properties.MAX_NAME_BYTES as { minimum?: number, maximum?: number, default?: number }
     assert.deepEqual([schema.minimum, schema.maximum, schema.default], [32, 1024, DEFAULT_MAX_NAME_BYTES])
   })
 
