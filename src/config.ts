@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseDotenv } from 'dotenv'
 import { Type, type Static } from 'typebox'
 import Value from 'typebox/value'
+import { DEFAULT_MAX_NAME_BYTES } from './model/names.js'
 
 /**
  * The one configuration schema (README.md#configuration). Every entry point calls
@@ -35,6 +36,7 @@ export const ConfigSchema = Type.Object({
 
   FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
   MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),
+  MAX_NAME_BYTES: Integer('Longest nick, room name or emote counted, in UTF-8 bytes: a chat message with a longer nick or room is a failed message, a longer emote is skipped; it bounds the members of those lists (ARCHITECTURE.md#memory-bounds). Twitch logins have at most 25 characters', DEFAULT_MAX_NAME_BYTES, 32, 1024),
   STREAM_STALL_MS: Integer('How long a connected stream may deliver nothing countable (no chat message or system event: only failed lines, keep-alives) before readiness fails and chat_stats_stream_uncounted_seconds says so', 60_000, 1000, 3_600_000),
   // Storage bounds (docs/STORAGE.md#bounds); ARCHITECTURE.md#memory-bounds gives the formula and each default's reason.
   MAX_TRACKED_WORDS: Integer('Members kept in each all-time list: words, nicks, rooms, emotes (lowest counts trimmed); 200,000 keeps every word said more than a handful of times a day', 200_000, 100),
@@ -108,6 +110,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenvPath: st
   // An empty variable means unset, as in most twelve-factor tools.
   for (const [key, value] of Object.entries(merged)) if (value.trim() === '') delete merged[key]
 
+  // Convert would cut "64.5" to 64: a number with a fraction is refused for a whole-number setting, not truncated.
+  for (const [key, value] of Object.entries(merged)) {
+    const schema = (ConfigSchema.properties as Record<string, { type?: string, description?: string }>)[key]
+    const n = Number(value)
+    if (schema?.type === 'integer' && Number.isFinite(n) && !Number.isInteger(n)) {
+      throw new ConfigError(key, `must be integer (got ${JSON.stringify(value)})${schema.description !== undefined ? `: ${schema.description}` : ''}`)
+    }
+  }
   const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, { ...merged }))
   const [first] = Value.Errors(ConfigSchema, candidate)
   if (first !== undefined) {

@@ -2,8 +2,11 @@
  * Emotes of a chat message from its IRCv3 `emotes` tag:
  * `ID:START-END,START-END/ID:START-END`, inclusive ranges into the body in
  * Unicode code points. The emote is the body text at the range, verbatim.
- * A malformed or out-of-range entry is skipped; it never fails the message.
+ * A malformed or out-of-range entry is skipped; it never fails the message,
+ * and so is one whose text is longer than MAX_NAME_BYTES of UTF-8
+ * (docs/COUNTING.md#long-names).
  */
+import { bytesOver, DEFAULT_MAX_NAME_BYTES } from './names.js'
 
 /** The value of the `emotes` tag in a `key=value;key=value` tag string, or ''. */
 export function emotesTag (tags: string): string {
@@ -31,8 +34,8 @@ function digitsAt (tag: string, from: number, to: number): number {
   return value
 }
 
-/** Calls `onEmote` for each emote occurrence named by `tag` in `body`. */
-export function forEachEmote (body: string, tag: string, onEmote: (emote: string) => void): void {
+/** Calls `onEmote` for each emote occurrence named by `tag` in `body` of at most `maxBytes` (MAX_NAME_BYTES) of UTF-8. */
+export function forEachEmote (body: string, tag: string, onEmote: (emote: string) => void, maxBytes = DEFAULT_MAX_NAME_BYTES): void {
   if (tag === '') return
   // Code-point offsets equal UTF-16 offsets unless the body has surrogate pairs.
   let codePoints: string[] | null = null
@@ -53,11 +56,18 @@ export function forEachEmote (body: string, tag: string, onEmote: (emote: string
           const end = digitsAt(tag, dash + 1, rangeEnd)
           if (start !== -1 && end !== -1 && end >= start) {
             hasSurrogates ??= SURROGATE.test(body)
-            if (hasSurrogates) {
+            // A code point is at least one byte: a range of more than maxBytes is skipped before it is cut out.
+            if (end - start >= maxBytes) {
+              // Skipped, like a malformed entry.
+            } else if (hasSurrogates) {
               codePoints ??= Array.from(body)
-              if (end < codePoints.length) onEmote(codePoints.slice(start, end + 1).join(''))
+              if (end < codePoints.length) {
+                const emote = codePoints.slice(start, end + 1).join('')
+                if (bytesOver(emote, maxBytes) === 0) onEmote(emote)
+              }
             } else if (end < body.length) {
-              onEmote(body.slice(start, end + 1))
+              const emote = body.slice(start, end + 1)
+              if (bytesOver(emote, maxBytes) === 0) onEmote(emote)
             }
           }
         }
@@ -68,9 +78,9 @@ export function forEachEmote (body: string, tag: string, onEmote: (emote: string
   }
 }
 
-/** The emotes of a body, in tag order, with repeats. */
-export function emotesOf (body: string, tags: string): string[] {
+/** The emotes of a body, in tag order, with repeats (those of at most `maxBytes` of UTF-8). */
+export function emotesOf (body: string, tags: string, maxBytes = DEFAULT_MAX_NAME_BYTES): string[] {
   const out: string[] = []
-  forEachEmote(body, emotesTag(tags), (emote) => out.push(emote))
+  forEachEmote(body, emotesTag(tags), (emote) => out.push(emote), maxBytes)
   return out
 }

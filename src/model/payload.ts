@@ -2,6 +2,7 @@
  * Decoding a privmsg payload and deciding what it counts as (docs/COUNTING.md#what-counts).
  * Pure functions: no I/O, no clock.
  */
+import { bytesOver, DEFAULT_MAX_NAME_BYTES } from './names.js'
 
 export interface ChatPayload {
   command: string
@@ -20,6 +21,7 @@ export const FailureReason = {
   notObject: 'JSON is not an object',
   wrongFieldType: (field: string) => `field "${field}" is not a string`,
   tooLarge: (maxBytes: number) => `event larger than MAX_EVENT_BYTES (${maxBytes} bytes)`,
+  nameTooLong: (field: string, bytes: number, maxBytes: number) => `field "${field}" is ${bytes} bytes, longer than MAX_NAME_BYTES (${maxBytes} bytes)`,
   invalidUtf8: 'invalid UTF-8',
   unrecognizedLine: 'unrecognized line'
 } as const
@@ -28,8 +30,12 @@ export type DecodeResult =
   | { ok: true, payload: ChatPayload }
   | { ok: false, reason: string }
 
-/** Parses the data of a privmsg event. Unknown fields are ignored; a missing field is "". */
-export function decodePayload (data: string): DecodeResult {
+/**
+ * Parses the data of a privmsg event. Unknown fields are ignored; a missing
+ * field is "". A chat message whose nick or room is longer than
+ * `maxNameBytes` (MAX_NAME_BYTES) of UTF-8 fails (nameFailure).
+ */
+export function decodePayload (data: string, maxNameBytes = DEFAULT_MAX_NAME_BYTES): DecodeResult {
   let value: unknown
   try {
     value = JSON.parse(data)
@@ -47,7 +53,8 @@ export function decodePayload (data: string): DecodeResult {
     if (typeof fieldValue !== 'string') return { ok: false, reason: FailureReason.wrongFieldType(field) }
     payload[field] = fieldValue
   }
-  return { ok: true, payload }
+  const failure = nameFailure(payload, maxNameBytes)
+  return failure === null ? { ok: true, payload } : { ok: false, reason: failure }
 }
 
 /**
@@ -55,7 +62,7 @@ export function decodePayload (data: string): DecodeResult {
  * and returns null, or returns the failure reason, leaving `into` undefined.
  * Same rules and reasons as decodePayload, without its allocations.
  */
-export function decodePayloadInto (data: string, into: ChatPayload): string | null {
+export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes = DEFAULT_MAX_NAME_BYTES): string | null {
   let value: unknown
   try {
     value = JSON.parse(data)
@@ -77,6 +84,22 @@ export function decodePayloadInto (data: string, into: ChatPayload): string | nu
   into.target = target ?? ''
   into.body = body ?? ''
   into.tags = tags ?? ''
+  return nameFailure(into, maxNameBytes)
+}
+
+/**
+ * The failure reason when `payload` is a chat message whose nick, or whose
+ * room (the field roomOf takes it from), is longer than `maxNameBytes` of
+ * UTF-8, else null (docs/COUNTING.md#long-names). A system event's names are
+ * never list members, so they are not checked.
+ */
+export function nameFailure (payload: ChatPayload, maxNameBytes: number): string | null {
+  if (!isChatMessage(payload)) return null
+  const nickBytes = bytesOver(payload.nick, maxNameBytes)
+  if (nickBytes !== 0) return FailureReason.nameTooLong('nick', nickBytes, maxNameBytes)
+  const field = payload.room !== '' ? 'room' : 'target'
+  const roomBytes = bytesOver(payload[field], maxNameBytes)
+  if (roomBytes !== 0) return FailureReason.nameTooLong(field, roomBytes, maxNameBytes)
   return null
 }
 

@@ -1,5 +1,6 @@
 import { StreamParser } from '../ingest/stream-parser.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
+import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { classifyPayload, decodePayload } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import { compareTopEntries, compareValues } from '../store/top-order.js'
@@ -152,14 +153,17 @@ const EVENTS_PER_CHUNK = 512
  * The counts after events 1..count of run `seed`, found by reading the
  * generated text exactly as the worker does: the project's stream parser,
  * payload decoding, classification, word and emote rules. `shape` is the
- * profile's (default: the default profile).
+ * profile's (default: the default profile); `maxNameBytes` is the worker's
+ * MAX_NAME_BYTES (the simulator's nicks are ASCII logins of at most 25
+ * characters, its rooms those with a `#`, its emotes shorter: under the
+ * setting's least value, 32, so any setting gives the same counts).
  */
-export function expectedCounts (seed: number, count: number, shape: StreamShape = DEFAULT_SHAPE): ExpectedCounts {
+export function expectedCounts (seed: number, count: number, shape: StreamShape = DEFAULT_SHAPE, maxNameBytes = DEFAULT_MAX_NAME_BYTES): ExpectedCounts {
   checkCount(count)
   const tally = new Tally()
   const parser = new StreamParser({
     onEvent: (data) => {
-      const decoded = decodePayload(data)
+      const decoded = decodePayload(data, maxNameBytes)
       if (!decoded.ok) {
         tally.failed++
         return
@@ -171,7 +175,7 @@ export function expectedCounts (seed: number, count: number, shape: StreamShape 
       }
       const detail = tally.message(event.nick, event.room)
       forEachWord(event.body, (word) => tally.word(word, detail))
-      forEachEmote(event.body, emotesTag(event.tags), (emote) => tally.emote(emote, detail))
+      forEachEmote(event.body, emotesTag(event.tags), (emote) => tally.emote(emote, detail), maxNameBytes)
     },
     onFailure: () => { tally.failed++ },
     onSkipped: () => { tally.skipped++ }

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { DEFAULT_MAX_OPEN_ENTRIES } from './windows/bucket-life.js'
 import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS, WINDOW_SPECS } from './windows.js'
 
@@ -63,6 +64,8 @@ export interface MemoryBoundSettings {
    * lists of WINDOW_TOP each, so those multiply by the shards.
    */
   shards?: number | undefined
+  /** MAX_NAME_BYTES (default 64): the longest nick, room or emote, the worst case's member size (worstCaseMembers). */
+  maxNameBytes?: number | undefined
 }
 
 /** Average bytes of what is stored as members (UTF-8 in Redis; characters in V8). */
@@ -75,15 +78,23 @@ export interface MemberSizes {
   wide: boolean
 }
 
+/** The longest word of ASCII letters: 64 code points (docs/COUNTING.md#words). */
+export const WORST_CASE_WORD_BYTES = 64
+
 /**
- * The worst case's members: 64 bytes each, the longest word of 64 ASCII
- * letters (Twitch nicks have at most 25 characters, room names 26), held in
- * V8 as two-byte strings (twice the bytes: one character past U+00FF makes
- * a whole string two-byte). Longer members (64 four-byte characters, or a
- * nick or room name as long as MAX_EVENT_BYTES allows) cost more: every
- * list entry grows by the extra bytes (see ARCHITECTURE.md, "Memory bounds").
+ * The worst case's members under MAX_NAME_BYTES `maxNameBytes`: nicks,
+ * rooms and emotes of that many bytes (docs/COUNTING.md#long-names), words
+ * of 64 ASCII letters (the longer of the two for the lists that hold both),
+ * held in V8 as two-byte strings (twice the bytes: one character past U+00FF
+ * makes a whole string two-byte). Longer words (64 four-byte characters)
+ * cost more: every list entry grows by the extra bytes (see ARCHITECTURE.md, "Memory bounds").
  */
-export const WORST_CASE_MEMBERS: MemberSizes = { memberBytes: 64, roomBytes: 64, wide: true }
+export function worstCaseMembers (maxNameBytes: number = DEFAULT_MAX_NAME_BYTES): MemberSizes {
+  return { memberBytes: Math.max(WORST_CASE_WORD_BYTES, maxNameBytes), roomBytes: maxNameBytes, wide: true }
+}
+
+/** The worst case at the default MAX_NAME_BYTES: every member 64 bytes (Twitch nicks have at most 25 characters, room names 26). */
+export const WORST_CASE_MEMBERS: MemberSizes = worstCaseMembers()
 /** The real firehose: words average about 6 bytes, nicks about 11, emotes about 8, rooms about 12 with the `#`. */
 export const TYPICAL_MEMBERS: MemberSizes = { memberBytes: 10, roomBytes: 12, wide: false }
 
@@ -196,9 +207,9 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
 /** The four figures ARCHITECTURE.md gives for `settings`: worst case and the real firehose, in Redis and in the embedded store. */
 export function memoryFigures (settings: MemoryBoundSettings): Record<'redisWorst' | 'redisTypical' | 'embeddedWorst' | 'embeddedTypical', MemoryBound> {
   return {
-    redisWorst: memoryBound(settings, WORST_CASE_MEMBERS, 'redis'),
+    redisWorst: memoryBound(settings, worstCaseMembers(settings.maxNameBytes), 'redis'),
     redisTypical: memoryBound(settings, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS),
-    embeddedWorst: memoryBound(settings, WORST_CASE_MEMBERS, 'embedded'),
+    embeddedWorst: memoryBound(settings, worstCaseMembers(settings.maxNameBytes), 'embedded'),
     embeddedTypical: memoryBound(settings, TYPICAL_MEMBERS, 'embedded', FIREHOSE_ROOM_WINDOWS)
   }
 }

@@ -1,6 +1,7 @@
 import { addCounts } from '../model/counts.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
 import { eventTime } from '../model/event-time.js'
+import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage, roomOf, systemCommand } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
@@ -82,13 +83,14 @@ export class BatchBuilder {
   /** Events seen since the builder was created, by outcome. */
   readonly tally: EventTally = { messages: 0, system: 0, failed: 0, skipped: 0 }
 
-  constructor (private readonly clock: () => number = Date.now) {}
+  /** `maxNameBytes`: MAX_NAME_BYTES, the longest nick, room or emote counted (docs/COUNTING.md#long-names). */
+  constructor (private readonly clock: () => number = Date.now, private readonly maxNameBytes = DEFAULT_MAX_NAME_BYTES) {}
 
   /** Counts one privmsg event's data as a chat message, a system event or a failed message. */
   addEvent (data: string, id: string): void {
     const now = this.clock()
     const payload = this.payload
-    const failure = decodePayloadInto(data, payload)
+    const failure = decodePayloadInto(data, payload, this.maxNameBytes)
     if (failure !== null) {
       this.addFailureAt(data, failure, id, now)
       return
@@ -112,7 +114,7 @@ export class BatchBuilder {
       const tag = emotesTag(payload.tags)
       if (tag !== '') {
         this.emotes = detail.emotes
-        forEachEmote(payload.body, tag, this.countEmote)
+        forEachEmote(payload.body, tag, this.countEmote, this.maxNameBytes)
       }
       // The time of the latest chat message (the stores keep the latest across batches too).
       if (this.lastMessageAt === undefined || at > this.lastMessageAt) this.lastMessageAt = at

@@ -24,6 +24,8 @@ export interface FlushPipelineOptions {
   onStoreBehind: () => Promise<void>
   onFlush?: ((durationMs: number, batch: Batch) => void) | undefined
   onStoreError?: ((err: unknown) => void) | undefined
+  /** MAX_NAME_BYTES (default 64). */
+  maxNameBytes?: number | undefined
 }
 
 interface CutBatch {
@@ -64,7 +66,7 @@ export class FlushPipeline {
 
   constructor (options: FlushPipelineOptions) {
     this.options = options
-    this.builder = new BatchBuilder(options.clock)
+    this.builder = new BatchBuilder(options.clock, options.maxNameBytes)
   }
 
   /** Unflushed counter updates held: being counted, cut, and sent but unconfirmed. */
@@ -128,7 +130,7 @@ export class FlushPipeline {
   dropUncommitted (): void {
     this.stop()
     const tally = this.builder.tally
-    this.builder = new BatchBuilder(this.options.clock)
+    this.builder = new BatchBuilder(this.options.clock, this.options.maxNameBytes)
     // The tally counts what this process read, dropped or not (progress and its rate must not go backwards).
     Object.assign(this.builder.tally, tally)
     this.unconfirmed = null

@@ -21,6 +21,8 @@ export interface WorkerOptions {
   flushIntervalMs?: number
   /** MAX_EVENT_BYTES, default 64 KiB. */
   maxEventBytes?: number
+  /** MAX_NAME_BYTES: a chat message with a longer nick or room fails, a longer emote is skipped. Default 64. */
+  maxNameBytes?: number
   /** MAX_PENDING_UPDATES: above this many unflushed counter updates the worker stops reading. Default 2,000,000. */
   maxPendingUpdates?: number
   /** LEASE_TTL_MS; the lease keeps one active worker per namespace. Default 10 s. */
@@ -117,6 +119,7 @@ export class Worker {
       logger: this.log,
       clock: this.clock,
       flushIntervalMs: options.flushIntervalMs ?? 250,
+      maxNameBytes: options.maxNameBytes,
       isActive,
       onLeaseRefused: async () => await this.lease.recover(),
       onStoreBehind: async () => await this.storeWentBack(),

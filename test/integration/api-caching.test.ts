@@ -31,8 +31,8 @@ async function memoryStore (t: TestContext, clock?: () => number): Promise<Memor
 
 let batches = 0
 
-async function write (store: StatsStore, messages: Array<{ room?: string, nick?: string, body: string }>, id: string): Promise<void> {
-  const builder = new BatchBuilder()
+async function write (store: StatsStore, messages: Array<{ room?: string, nick?: string, body: string }>, id: string, maxNameBytes?: number): Promise<void> {
+  const builder = new BatchBuilder(undefined, maxNameBytes)
   for (const m of messages) builder.addEvent(JSON.stringify({ command: '', room: m.room ?? '#forsen', nick: m.nick ?? 'alice', target: '', body: m.body, tags: '' }), id)
   await store.applyBatch(builder.take(++batches))
 }
@@ -259,9 +259,9 @@ describe('live-stream fan-out', () => {
 
   it('a client that does not read is dropped once STREAM_MAX_BUFFERED_BYTES is unread; readers keep their stream', { timeout: 120_000 }, async (t) => {
     const memory = await memoryStore(t)
-    // Long nicks and rooms (counted verbatim, not cut like words) make each snapshot a few hundred KB, so unread bytes pile up fast.
-    const messages = Array.from({ length: 100 }, (_, i) => ({ room: `#${String(i).padStart(3, '0')}${'r'.repeat(2000)}`, nick: `${String(i).padStart(3, '0')}${'n'.repeat(2000)}`, body: `w${i}` }))
-    await write(memory, messages, '1')
+    // Long nicks and rooms (up to MAX_NAME_BYTES, at its greatest 1024) make each snapshot about 200 KB, so unread bytes pile up fast.
+    const messages = Array.from({ length: 100 }, (_, i) => ({ room: `#${String(i).padStart(3, '0')}${'r'.repeat(1000)}`, nick: `${String(i).padStart(3, '0')}${'n'.repeat(1000)}`, body: `w${i}` }))
+    await write(memory, messages, '1', 1024)
     const api = await app(t, memory, { STREAM_MAX_BUFFERED_BYTES: '16384' })
     await api.listen({ host: '127.0.0.1', port: 0 })
     const address = api.server.address()

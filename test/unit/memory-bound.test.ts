@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { ConfigSchema } from '../../src/config.js'
 import {
-  memoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS
+  memoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
 } from '../../src/store/memory-bound.js'
 
 const SETTINGS: MemoryBoundSettings = {
@@ -57,6 +57,15 @@ describe('memory bound formula', () => {
     assert.equal(named(sharded, 'tracked rooms').entries, 16 * 63)
   })
 
+  it('takes the worst case\'s nicks, rooms and emotes at MAX_NAME_BYTES, and words at 64 bytes at least', () => {
+    assert.deepEqual(WORST_CASE_MEMBERS, worstCaseMembers(64))
+    assert.deepEqual(worstCaseMembers(32), { memberBytes: 64, roomBytes: 32, wide: true })
+    assert.deepEqual(worstCaseMembers(1024), { memberBytes: 1024, roomBytes: 1024, wide: true })
+    const at = (maxNameBytes: number): number => memoryFigures({ ...SETTINGS, maxNameBytes }).redisWorst.total
+    assert.ok(at(1024) > at(64) && at(64) > at(32), `${at(1024)} > ${at(64)} > ${at(32)}`)
+    assert.equal(memoryFigures(SETTINGS).redisWorst.total, at(64))
+  })
+
   describe('at the defaults, as ARCHITECTURE.md states them', () => {
     const defaults = (name: keyof typeof ConfigSchema.properties): number => {
       const value = (ConfigSchema.properties[name] as { default?: unknown }).default
@@ -69,7 +78,8 @@ describe('memory bound formula', () => {
       maxTrackedRooms: defaults('MAX_TRACKED_ROOMS'),
       windowTop: defaults('WINDOW_TOP'),
       roomWindowTop: defaults('ROOM_WINDOW_TOP'),
-      failedLogSize: 1000
+      failedLogSize: 1000,
+      maxNameBytes: defaults('MAX_NAME_BYTES')
     }
     const doc = readFileSync(new URL('../../ARCHITECTURE.md', import.meta.url), 'utf8')
 

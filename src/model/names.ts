@@ -1,0 +1,20 @@
+/**
+ * The length bound on names: nicks, rooms and emotes are counted verbatim
+ * (docs/COUNTING.md#long-names), so MAX_NAME_BYTES bounds the members of
+ * those lists as the 64-code-point rule bounds words.
+ */
+
+/** MAX_NAME_BYTES's default: the member size of the memory formula (ARCHITECTURE.md#memory-bounds); Twitch logins have at most 25 characters. */
+export const DEFAULT_MAX_NAME_BYTES = 64
+
+/**
+ * The UTF-8 length of `text` when it is more than `maxBytes`, else 0. Cheap
+ * on the hot path: a UTF-16 code unit is at most 3 bytes of UTF-8 (a
+ * surrogate pair, two units, is 4), so a string of at most maxBytes / 3
+ * units is surely within and its bytes are only counted when it may not be.
+ */
+export function bytesOver (text: string, maxBytes: number): number {
+  if (text.length * 3 <= maxBytes) return 0
+  const bytes = Buffer.byteLength(text, 'utf8')
+  return bytes > maxBytes ? bytes : 0
+}
