@@ -90,11 +90,16 @@ export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes
 /**
  * The failure reason when `payload` is a chat message whose nick, or whose
  * room (the field roomOf takes it from), is longer than `maxNameBytes` of
- * UTF-8, else null (docs/COUNTING.md#long-names). A system event's names are
- * never list members, so they are not checked.
+ * UTF-8, or a system event whose command is, else null
+ * (docs/COUNTING.md#long-names). A system event's other names are never
+ * list members or hash fields, so they are not checked; its command is a
+ * field of the events hashes (docs/COUNTING.md#system-event-commands).
  */
 export function nameFailure (payload: ChatPayload, maxNameBytes: number): string | null {
-  if (!isChatMessage(payload)) return null
+  if (!isChatMessage(payload)) {
+    const commandBytes = bytesOver(payload.command, maxNameBytes)
+    return commandBytes === 0 ? null : FailureReason.nameTooLong('command', commandBytes, maxNameBytes)
+  }
   const nickBytes = bytesOver(payload.nick, maxNameBytes)
   if (nickBytes !== 0) return FailureReason.nameTooLong('nick', nickBytes, maxNameBytes)
   const field = payload.room !== '' ? 'room' : 'target'
