@@ -35,7 +35,7 @@ export const ConfigSchema = Type.Object({
 
   FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
   MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),
-  MAX_NAME_BYTES: Integer('Longest nick, room name, emote or system-event command counted, in UTF-8 bytes: a chat message with a longer nick or room, or a system event with a longer command, is a failed message, a longer emote is skipped; it bounds the members of those lists (ARCHITECTURE.md#memory-bounds). Twitch logins have at most 25 characters', DEFAULT_MAX_NAME_BYTES, 32, 1024),
+  MAX_NAME_BYTES: Integer('Longest nick, room name or emote counted, in UTF-8 bytes: a chat message with a longer nick or room is a failed message, a longer emote is skipped; it bounds the members of those lists (ARCHITECTURE.md#memory-bounds). Twitch logins have at most 25 characters. A system event whose command is longer is a failed message too', DEFAULT_MAX_NAME_BYTES, 32, 1024),
   MAX_EVENT_COMMANDS: Integer('Distinct system-event commands counted (docs/COUNTING.md#system-event-commands): once this many are, a system event of a new command is a failed message; known ones always count. Twitch sends about 15, so 64 is several times its set', DEFAULT_MAX_EVENT_COMMANDS, 8, 10_000),
   STREAM_STALL_MS: Integer('How long a connected stream may deliver nothing countable (no chat message or system event: only failed lines, keep-alives) before readiness fails and chat_stats_stream_uncounted_seconds says so', 60_000, 1000, 3_600_000),
   // Storage bounds (docs/STORAGE.md#bounds); ARCHITECTURE.md#memory-bounds gives the formula and each default's reason.
