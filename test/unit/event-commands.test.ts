@@ -11,11 +11,14 @@ import { DEFAULT_MAX_EVENT_COMMANDS, EventCommands, tooManyCommands } from '../.
 import { decodePayload } from '../../src/model/payload.js'
 import { expectedCounts, intendedCounts } from '../../src/simulator/index.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
+import { RedisKeys, ROOM_EVENT_FIELD_PREFIX } from '../../src/store/redis/keys.js'
+import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
 import { BackPressure } from '../../src/worker/back-pressure.js'
 import { BatchBuilder } from '../../src/worker/batch-builder.js'
 import { FlushPipeline } from '../../src/worker/flush-pipeline.js'
 import { StreamPosition } from '../../src/worker/stream-position.js'
 import { Worker } from '../../src/worker/worker.js'
+import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 
 /**
  * MAX_EVENT_COMMANDS (docs/COUNTING.md#system-event-commands): the worker
@@ -197,6 +200,40 @@ describe('MAX_EVENT_COMMANDS: the worker into the embedded store', () => {
     const totals = await store.totals()
     assert.deepEqual(Object.keys(totals.events).sort(), commands.slice(0, 8).sort())
     assert.equal(totals.failedMessages, 22)
+  })
+})
+
+describe('MAX_EVENT_COMMANDS: the worker into Redis', () => {
+  it('the events hash and a room\'s e:<COMMAND> fields stop at the bound, across a restart of the worker', async (t) => {
+    const namespace = randomPrefix('event-commands')
+    const admin = createTestRedis()
+    t.after(async () => { await deleteKeysWithPrefix(admin, namespace); admin.disconnect() })
+    const dir = mkdtempSync(join(tmpdir(), 'chat-stats-event-commands-'))
+    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+    const run = async (lines: string[]): Promise<void> => {
+      const path = join(dir, 'capture.ndjson')
+      writeFileSync(path, lines.join('\n') + '\n')
+      const store = new RedisStore({ redis: createRedisClient({ ...TEST_REDIS }), namespace, maxTrackedWords: 1000, maxTrackedPerRoom: 100, maxTrackedRooms: 10 })
+      await store.open()
+      try {
+        await new Worker({ store, source: fileSource(path), logger: silent, flushIntervalMs: 20, append: true, maxEventCommands: 16 }).run()
+      } finally {
+        await store.close()
+      }
+    }
+    const keys = new RedisKeys(namespace)
+    const roomCommands = async (): Promise<string[]> => (await admin.hkeys(keys.room('#a'))).filter((f) => f.startsWith(ROOM_EVENT_FIELD_PREFIX)).map((f) => f.slice(ROOM_EVENT_FIELD_PREFIX.length)).sort()
+    const commands = randomCommands(200)
+    await run([event({ nick: 'ann', room: '#a', body: 'hello' }), ...commands.map((command) => event({ command, target: '#a' }))])
+    assert.deepEqual((await admin.hkeys(keys.events)).sort(), commands.slice(0, 16).sort())
+    assert.deepEqual(await roomCommands(), commands.slice(0, 16).sort())
+    assert.equal(await admin.hget(keys.totals, 'failed'), '184')
+
+    await run([...randomCommands(5, 'fresh').map((command) => event({ command, target: '#a' })), event({ command: commands[15]!, target: '#a' })])
+    assert.deepEqual((await admin.hkeys(keys.events)).sort(), commands.slice(0, 16).sort())
+    assert.deepEqual(await roomCommands(), commands.slice(0, 16).sort())
+    assert.equal(await admin.hget(keys.events, commands[15]!), '2')
+    assert.equal(await admin.hget(keys.totals, 'failed'), '189')
   })
 })
 
