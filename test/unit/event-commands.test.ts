@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { ConfigError, ConfigSchema, loadConfig } from '../../src/config.js'
 import { fileSource } from '../../src/ingest/sources.js'
-import { DEFAULT_MAX_EVENT_COMMANDS, EventCommands, tooManyCommands } from '../../src/model/event-commands.js'
+import { commandTooLong, DEFAULT_MAX_EVENT_COMMANDS, EventCommands, MAX_COMMAND_BYTES, tooManyCommands } from '../../src/model/event-commands.js'
 import { decodePayload } from '../../src/model/payload.js'
 import { expectedCounts, intendedCounts } from '../../src/simulator/index.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
@@ -41,9 +41,10 @@ function randomCommands (count: number, salt = ''): string[] {
 }
 
 describe('MAX_EVENT_COMMANDS: the rule', () => {
-  it('defaults to 64', () => {
-    assert.equal(DEFAULT_MAX_EVENT_COMMANDS, 64)
-    assert.equal(new EventCommands().max, 64)
+  it('defaults to 16, commands of at most 32 bytes', () => {
+    assert.equal(DEFAULT_MAX_EVENT_COMMANDS, 16)
+    assert.equal(new EventCommands().max, 16)
+    assert.equal(MAX_COMMAND_BYTES, 32)
   })
 
   it('takes in new commands up to the bound, refuses the next one naming the setting, and keeps counting known ones', () => {
@@ -72,12 +73,15 @@ describe('MAX_EVENT_COMMANDS: the rule', () => {
     assert.deepEqual([commands.has('A'), commands.has('B'), commands.size], [false, true, 1])
   })
 
-  it('a system event whose command is longer than MAX_NAME_BYTES fails naming the field; chat messages are not touched', () => {
-    assert.equal(decodePayload(event({ command: 'C'.repeat(64), room: '#a' })).ok, true)
-    assert.deepEqual(decodePayload(event({ command: 'C'.repeat(65), room: '#a' })), { ok: false, reason: 'field "command" is 65 bytes, longer than MAX_NAME_BYTES (64 bytes)' })
-    // With a nick it is still a system event (not "", PRIVMSG or USERNOTICE).
-    assert.deepEqual(decodePayload(event({ command: 'é'.repeat(33), nick: 'ann' })), { ok: false, reason: 'field "command" is 66 bytes, longer than MAX_NAME_BYTES (64 bytes)' })
-    assert.deepEqual(decodePayload(event({ command: 'C'.repeat(40) }), 32), { ok: false, reason: 'field "command" is 40 bytes, longer than MAX_NAME_BYTES (32 bytes)' })
+  it('a system event whose command is longer than 32 bytes fails naming the field; chat messages are not touched', () => {
+    assert.equal(decodePayload(event({ command: 'C'.repeat(32), room: '#a' })).ok, true)
+    assert.deepEqual(decodePayload(event({ command: 'C'.repeat(33), room: '#a' })), { ok: false, reason: commandTooLong(33) })
+    assert.equal(commandTooLong(33), 'field "command" is 33 bytes, longer than 32 bytes (the longest system-event command counted)')
+    // UTF-8 bytes; with a nick it is still a system event (not "", PRIVMSG or USERNOTICE).
+    assert.equal(decodePayload(event({ command: 'é'.repeat(16), nick: 'ann' })).ok, true)
+    assert.deepEqual(decodePayload(event({ command: 'é'.repeat(17), nick: 'ann' })), { ok: false, reason: commandTooLong(34) })
+    // A fixed cap: MAX_NAME_BYTES does not move it.
+    assert.deepEqual(decodePayload(event({ command: 'C'.repeat(40) }), 1024), { ok: false, reason: commandTooLong(40) })
     assert.equal(decodePayload(event({ command: 'PRIVMSG', nick: 'ann', room: '#a' })).ok, true)
   })
 })
@@ -97,7 +101,7 @@ describe('MAX_EVENT_COMMANDS: the batch builder', () => {
     assert.deepEqual([...slice.roomDetail.get('#a')!.events.keys()].sort(), commands.slice(0, 8).sort())
     // 12 new commands past the bound, PRIVMSG (an empty command) new past it too, and the long one.
     assert.equal(batch.failedCount, 14)
-    assert.deepEqual(batch.failedLog.map((f) => f.reason), [...Array(13).fill(tooManyCommands(8)), 'field "command" is 65 bytes, longer than MAX_NAME_BYTES (64 bytes)'])
+    assert.deepEqual(batch.failedLog.map((f) => f.reason), [...Array(13).fill(tooManyCommands(8)), commandTooLong(65)])
     assert.equal(batch.lastEventId, '23')
     assert.deepEqual({ ...builder.tally }, { messages: 0, system: 9, failed: 14, skipped: 0 })
   })
@@ -169,7 +173,7 @@ describe('MAX_EVENT_COMMANDS: the worker into the embedded store', () => {
     assert.equal(failed.length, 1000 - DEFAULT_MAX_EVENT_COMMANDS)
     assert.ok(failed.every((f) => f.reason === tooManyCommands(DEFAULT_MAX_EVENT_COMMANDS)))
     const roomA = await store.roomTotals('#a', 'all')
-    assert.equal(roomA.tracked, true)
+    assert.ok(roomA !== null && roomA.tracked)
     assert.deepEqual(Object.keys(roomA.events).sort(), counted.filter((_, i) => i % 2 === 0).sort())
     await store.close()
 
@@ -178,12 +182,12 @@ describe('MAX_EVENT_COMMANDS: the worker into the embedded store', () => {
     t.after(async () => { await store.close() })
     const second = join(dir, 'second.ndjson')
     const fresh = randomCommands(10, 'fresh')
-    writeFileSync(second, [...fresh.map((command) => event({ command, target: '#a' })), event({ command: counted[0]!, target: '#a' }), event({ command: counted[63]!, target: '#b' })].join('\n') + '\n')
+    writeFileSync(second, [...fresh.map((command) => event({ command, target: '#a' })), event({ command: counted[0]!, target: '#a' }), event({ command: counted.at(-1)!, target: '#b' })].join('\n') + '\n')
     await new Worker({ store, source: fileSource(second), logger: silent, flushIntervalMs: 20, append: true }).run()
     totals = await store.totals()
     assert.deepEqual(Object.keys(totals.events).sort(), [...counted].sort())
     assert.equal(totals.events[counted[0]!], 2)
-    assert.equal(totals.events[counted[63]!], 2)
+    assert.equal(totals.events[counted.at(-1)!], 2)
     assert.equal(totals.failedMessages, 1000 - DEFAULT_MAX_EVENT_COMMANDS + 10)
   })
 
@@ -213,7 +217,7 @@ describe('MAX_EVENT_COMMANDS: the worker into Redis', () => {
     const run = async (lines: string[]): Promise<void> => {
       const path = join(dir, 'capture.ndjson')
       writeFileSync(path, lines.join('\n') + '\n')
-      const store = new RedisStore({ redis: createRedisClient({ ...TEST_REDIS }), namespace, maxTrackedWords: 1000, maxTrackedPerRoom: 100, maxTrackedRooms: 10 })
+      const store = new RedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 10_000 }), namespace, maxTrackedWords: 1000, maxTrackedPerRoom: 100, maxTrackedRooms: 10 })
       await store.open()
       try {
         await new Worker({ store, source: fileSource(path), logger: silent, flushIntervalMs: 20, append: true, maxEventCommands: 16 }).run()
@@ -249,8 +253,8 @@ describe('MAX_EVENT_COMMANDS: configuration and the simulator', () => {
     }
   })
 
-  it('accepts its range, default 64', () => {
-    assert.equal(loadConfig({}, null).MAX_EVENT_COMMANDS, 64)
+  it('accepts its range, default 16', () => {
+    assert.equal(loadConfig({}, null).MAX_EVENT_COMMANDS, 16)
     assert.equal(loadConfig({ MAX_EVENT_COMMANDS: '8' }, null).MAX_EVENT_COMMANDS, 8)
     assert.equal(loadConfig({ MAX_EVENT_COMMANDS: '10000' }, null).MAX_EVENT_COMMANDS, 10_000)
     const schema = ConfigSchema.properties.MAX_EVENT_COMMANDS as { minimum?: number, maximum?: number, default?: number }
