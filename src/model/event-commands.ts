@@ -8,29 +8,30 @@
  */
 
 /**
- * MAX_EVENT_COMMANDS's default. Twitch sends about 15 commands (about 8 of
- * them aimed at a room: CLEARCHAT, CLEARMSG, NOTICE, ROOMSTATE, USERNOTICE,
- * HOSTTARGET, USERSTATE, a PRIVMSG without nick), so 16 leaves room for new
- * ones. It is kept low because every tracked room's window value in every
+ * MAX_EVENT_COMMANDS's default. Twitch sends about 15 commands, about 8 of
+ * them aimed at a room (CLEARCHAT, CLEARMSG, NOTICE, ROOMSTATE, USERNOTICE,
+ * HOSTTARGET, USERSTATE, a PRIVMSG without nick); 12 leaves room for a few
+ * more. It is kept low because every tracked room's window value in every
  * live bucket may carry each command: the memory formula's largest line
- * grows by MAX_EVENT_COMMANDS × (16 + MAX_COMMAND_BYTES) bytes a value
- * (ARCHITECTURE.md#memory-bounds).
+ * grows by MAX_EVENT_COMMANDS × (16 + MAX_COMMAND_BYTES) bytes of text a
+ * value, 6 MiB of the embedded worst case per command
+ * (ARCHITECTURE.md#memory-bounds); 12 keeps that case under 1 GiB.
  */
-export const DEFAULT_MAX_EVENT_COMMANDS = 16
+export const DEFAULT_MAX_EVENT_COMMANDS = 12
 
 /**
  * The longest system-event command counted, in UTF-8 bytes. IRC commands are
- * a word or a 3-digit numeric (RFC 1459 §2.3.1); Twitch's longest is
- * GLOBALUSERSTATE, 15 bytes. A fixed cap rather than MAX_NAME_BYTES: a
- * command is a field of every tracked room's values, so its size multiplies
- * by MAX_EVENT_COMMANDS there, and raising MAX_NAME_BYTES for long nicks
- * should not raise it.
+ * a word or a 3-digit numeric (RFC 1459 §2.3.1); the longest known are
+ * Twitch's GLOBALUSERSTATE (15) and IRCv3's AUTHENTICATE (12). A fixed cap
+ * rather than MAX_NAME_BYTES: a command may be in every tracked room's
+ * values, so its size multiplies by MAX_EVENT_COMMANDS there, and raising
+ * MAX_NAME_BYTES for long nicks should not raise it.
  */
-export const MAX_COMMAND_BYTES = 32
+export const MAX_COMMAND_BYTES = 16
 
 /** The failure reason of a system event whose command is longer than MAX_COMMAND_BYTES. */
 export const commandTooLong = (bytes: number): string =>
-  `field "command" is ${bytes} bytes, longer than ${MAX_COMMAND_BYTES} bytes (the longest system-event command counted)`
+  `field "command" is ${bytes} bytes, longer than MAX_COMMAND_BYTES (${MAX_COMMAND_BYTES} bytes, the longest system-event command counted)`
 
 /** The failure reason of a system event whose command is new once MAX_EVENT_COMMANDS are counted. */
 export const tooManyCommands = (max: number): string =>

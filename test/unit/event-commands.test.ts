@@ -41,10 +41,10 @@ function randomCommands (count: number, salt = ''): string[] {
 }
 
 describe('MAX_EVENT_COMMANDS: the rule', () => {
-  it('defaults to 16, commands of at most 32 bytes', () => {
-    assert.equal(DEFAULT_MAX_EVENT_COMMANDS, 16)
-    assert.equal(new EventCommands().max, 16)
-    assert.equal(MAX_COMMAND_BYTES, 32)
+  it('defaults to 12, commands of at most 16 bytes', () => {
+    assert.equal(DEFAULT_MAX_EVENT_COMMANDS, 12)
+    assert.equal(new EventCommands().max, 12)
+    assert.equal(MAX_COMMAND_BYTES, 16)
   })
 
   it('takes in new commands up to the bound, refuses the next one naming the setting, and keeps counting known ones', () => {
@@ -73,13 +73,14 @@ describe('MAX_EVENT_COMMANDS: the rule', () => {
     assert.deepEqual([commands.has('A'), commands.has('B'), commands.size], [false, true, 1])
   })
 
-  it('a system event whose command is longer than 32 bytes fails naming the field; chat messages are not touched', () => {
-    assert.equal(decodePayload(event({ command: 'C'.repeat(32), room: '#a' })).ok, true)
-    assert.deepEqual(decodePayload(event({ command: 'C'.repeat(33), room: '#a' })), { ok: false, reason: commandTooLong(33) })
-    assert.equal(commandTooLong(33), 'field "command" is 33 bytes, longer than 32 bytes (the longest system-event command counted)')
+  it('a system event whose command is longer than 16 bytes fails naming the field; chat messages are not touched', () => {
+    assert.equal(decodePayload(event({ command: 'GLOBALUSERSTATE', room: '#a' })).ok, true)
+    assert.equal(decodePayload(event({ command: 'C'.repeat(16), room: '#a' })).ok, true)
+    assert.deepEqual(decodePayload(event({ command: 'C'.repeat(17), room: '#a' })), { ok: false, reason: commandTooLong(17) })
+    assert.equal(commandTooLong(17), 'field "command" is 17 bytes, longer than MAX_COMMAND_BYTES (16 bytes, the longest system-event command counted)')
     // UTF-8 bytes; with a nick it is still a system event (not "", PRIVMSG or USERNOTICE).
-    assert.equal(decodePayload(event({ command: 'é'.repeat(16), nick: 'ann' })).ok, true)
-    assert.deepEqual(decodePayload(event({ command: 'é'.repeat(17), nick: 'ann' })), { ok: false, reason: commandTooLong(34) })
+    assert.equal(decodePayload(event({ command: 'é'.repeat(8), nick: 'ann' })).ok, true)
+    assert.deepEqual(decodePayload(event({ command: 'é'.repeat(9), nick: 'ann' })), { ok: false, reason: commandTooLong(18) })
     // A fixed cap: MAX_NAME_BYTES does not move it.
     assert.deepEqual(decodePayload(event({ command: 'C'.repeat(40) }), 1024), { ok: false, reason: commandTooLong(40) })
     assert.equal(decodePayload(event({ command: 'PRIVMSG', nick: 'ann', room: '#a' })).ok, true)
@@ -253,8 +254,8 @@ describe('MAX_EVENT_COMMANDS: configuration and the simulator', () => {
     }
   })
 
-  it('accepts its range, default 16', () => {
-    assert.equal(loadConfig({}, null).MAX_EVENT_COMMANDS, 16)
+  it('accepts its range, default 12', () => {
+    assert.equal(loadConfig({}, null).MAX_EVENT_COMMANDS, 12)
     assert.equal(loadConfig({ MAX_EVENT_COMMANDS: '8' }, null).MAX_EVENT_COMMANDS, 8)
     assert.equal(loadConfig({ MAX_EVENT_COMMANDS: '10000' }, null).MAX_EVENT_COMMANDS, 10_000)
     const schema = ConfigSchema.properties.MAX_EVENT_COMMANDS as { minimum?: number, maximum?: number, default?: number }
