@@ -164,7 +164,10 @@ export class FlushPipeline {
   /**
    * The store went back to `position` and the stream cannot be replayed:
    * carry on from there with what is held (it was never committed, so it is
-   * not lost), on top of the store's `storeMessages`.
+   * not lost), on top of the store's `storeMessages`. The commands counted
+   * stay as they are: what is held still reaches the store, and a command
+   * only the lost writes had is kept until the next start, so the store
+   * holds fewer than MAX_EVENT_COMMANDS then, never more.
    */
   rebase (position: Position, storeMessages: number): void {
     this.committed = position
