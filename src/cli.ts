@@ -59,6 +59,7 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
     flushIntervalMs: config.FLUSH_INTERVAL_MS,
     maxEventBytes: config.MAX_EVENT_BYTES,
     maxNameBytes: config.MAX_NAME_BYTES,
+    maxEventCommands: config.MAX_EVENT_COMMANDS,
     maxPendingUpdates: config.MAX_PENDING_UPDATES,
     leaseTtlMs: config.LEASE_TTL_MS,
     streamStallMs: config.STREAM_STALL_MS,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseDotenv } from 'dotenv'
 import { Type, type Static } from 'typebox'
 import Value from 'typebox/value'
+import { DEFAULT_MAX_EVENT_COMMANDS } from './model/event-commands.js'
 import { DEFAULT_MAX_NAME_BYTES } from './model/names.js'
 
 /**
@@ -37,6 +38,7 @@ export const ConfigSchema = Type.Object({
   FLUSH_INTERVAL_MS: Integer('How often the worker writes its counts to the store', 250, 10, 60000),
   MAX_EVENT_BYTES: Integer('Largest event accepted from the stream; larger ones are failed messages', 65536, 256, 16 * 1024 * 1024),
   MAX_NAME_BYTES: Integer('Longest nick, room name or emote counted, in UTF-8 bytes: a chat message with a longer nick or room is a failed message, a longer emote is skipped; it bounds the members of those lists (ARCHITECTURE.md#memory-bounds). Twitch logins have at most 25 characters', DEFAULT_MAX_NAME_BYTES, 32, 1024),
+  MAX_EVENT_COMMANDS: Integer('Distinct system-event commands counted (docs/COUNTING.md#system-event-commands): once this many are, a system event of a new command is a failed message; known ones always count. Twitch sends about 15, about 8 of them to rooms; each may sit in every tracked room\'s window values, about 6 MiB of the worst case per command (ARCHITECTURE.md#memory-bounds)', DEFAULT_MAX_EVENT_COMMANDS, 8, 10_000),
   STREAM_STALL_MS: Integer('How long a connected stream may deliver nothing countable (no chat message or system event: only failed lines, keep-alives) before readiness fails and chat_stats_stream_uncounted_seconds says so', 60_000, 1000, 3_600_000),
   // Storage bounds (docs/STORAGE.md#bounds); ARCHITECTURE.md#memory-bounds gives the formula and each default's reason.
   MAX_TRACKED_WORDS: Integer('Members kept in each all-time list: words, nicks, rooms, emotes (lowest counts trimmed); 200,000 keeps every word said more than a handful of times a day', 200_000, 100),

@@ -2,6 +2,7 @@
  * Decoding a privmsg payload and deciding what it counts as (docs/COUNTING.md#what-counts).
  * Pure functions: no I/O, no clock.
  */
+import { commandTooLong, MAX_COMMAND_BYTES } from './event-commands.js'
 import { bytesOver, DEFAULT_MAX_NAME_BYTES } from './names.js'
 
 export interface ChatPayload {
@@ -90,11 +91,16 @@ export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes
 /**
  * The failure reason when `payload` is a chat message whose nick, or whose
  * room (the field roomOf takes it from), is longer than `maxNameBytes` of
- * UTF-8, else null (docs/COUNTING.md#long-names). A system event's names are
- * never list members, so they are not checked.
+ * UTF-8 (docs/COUNTING.md#long-names), or a system event whose command is
+ * longer than MAX_COMMAND_BYTES (docs/COUNTING.md#system-event-commands),
+ * else null. A system event's other names are never list members or hash
+ * fields, so they are not checked.
  */
 export function nameFailure (payload: ChatPayload, maxNameBytes: number): string | null {
-  if (!isChatMessage(payload)) return null
+  if (!isChatMessage(payload)) {
+    const commandBytes = bytesOver(payload.command, MAX_COMMAND_BYTES)
+    return commandBytes === 0 ? null : commandTooLong(commandBytes)
+  }
   const nickBytes = bytesOver(payload.nick, maxNameBytes)
   if (nickBytes !== 0) return FailureReason.nameTooLong('nick', nickBytes, maxNameBytes)
   const field = payload.room !== '' ? 'room' : 'target'

@@ -1,4 +1,5 @@
 import { StreamParser } from '../ingest/stream-parser.js'
+import { DEFAULT_MAX_EVENT_COMMANDS, EventCommands } from '../model/event-commands.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
 import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { classifyPayload, decodePayload } from '../model/payload.js'
@@ -156,11 +157,14 @@ const EVENTS_PER_CHUNK = 512
  * profile's (default: the default profile); `maxNameBytes` is the worker's
  * MAX_NAME_BYTES (the simulator's nicks are ASCII logins of at most 25
  * characters, its rooms those with a `#`, its emotes shorter: under the
- * setting's least value, 32, so any setting gives the same counts).
+ * setting's least value, 32, so any setting gives the same counts);
+ * `maxEventCommands` is its MAX_EVENT_COMMANDS, applied from an empty store
+ * (the simulator sends 6 commands, under the setting's least value, 8).
  */
-export function expectedCounts (seed: number, count: number, shape: StreamShape = DEFAULT_SHAPE, maxNameBytes = DEFAULT_MAX_NAME_BYTES): ExpectedCounts {
+export function expectedCounts (seed: number, count: number, shape: StreamShape = DEFAULT_SHAPE, maxNameBytes = DEFAULT_MAX_NAME_BYTES, maxEventCommands = DEFAULT_MAX_EVENT_COMMANDS): ExpectedCounts {
   checkCount(count)
   const tally = new Tally()
+  const commands = new EventCommands(maxEventCommands)
   const parser = new StreamParser({
     onEvent: (data) => {
       const decoded = decodePayload(data, maxNameBytes)
@@ -170,7 +174,8 @@ export function expectedCounts (seed: number, count: number, shape: StreamShape 
       }
       const event = classifyPayload(decoded.payload)
       if (event.kind === 'system') {
-        tally.system(event.command, event.room)
+        if (commands.admit(event.command) === null) tally.system(event.command, event.room)
+        else tally.failed++
         return
       }
       const detail = tally.message(event.nick, event.room)

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_EVENT_COMMANDS, MAX_COMMAND_BYTES } from '../model/event-commands.js'
 import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { DEFAULT_MAX_OPEN_ENTRIES } from './windows/bucket-life.js'
 import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS, WINDOW_SPECS } from './windows.js'
@@ -34,13 +35,15 @@ export const EMBEDDED_PAIR_BYTES = 80
 export const COMPACT_ENTRY_BYTES = 16
 /** jemalloc's size classes are a quarter of a power of two apart: a value of a few KB takes up to 25 % more than its bytes. */
 export const REDIS_ALLOCATION_ROUNDING = 1.25
-/** A room's per-bucket value besides its lists: messages, events by command and the lists' error bounds. */
+/** A room's per-bucket value besides its lists and its events by command: messages and the lists' error bounds. */
 export const ROOM_BUCKET_FIXED_BYTES = 120
-/** A room's all-time hash: `m`, `f` (first seen) and `e:<COMMAND>` for the handful of system commands a room sees. */
-export const ROOM_HASH_FIELDS = 9
+/** A room's all-time hash besides its `e:<COMMAND>` fields: `m` (messages) and `f` (first seen). */
+export const ROOM_HASH_FIELDS = 2
+/** A hash field's name and value besides the name's own text: a count of up to 16 digits and the like. */
+const HASH_FIELD_TEXT_BYTES = 16
 /** Bytes of one kept failed message: the raw text cut at 2 KiB plus its reason, time and JSON. */
 export const FAILED_MESSAGE_BYTES = 2048 + 150
-/** Lease, position, totals, events, roll-up marks and the like: a few small keys. */
+/** Lease, position, totals, roll-up marks and the like: a few small keys. */
 export const FIXED_BYTES = 16 * 1024
 
 export interface MemoryBoundSettings {
@@ -66,6 +69,12 @@ export interface MemoryBoundSettings {
   shards?: number | undefined
   /** MAX_NAME_BYTES (default 64): the longest nick, room or emote, the worst case's member size (worstCaseMembers). */
   maxNameBytes?: number | undefined
+  /**
+   * MAX_EVENT_COMMANDS (default 16): system-event commands counted, each at
+   * most MAX_COMMAND_BYTES. Each is a field of the events hash and of every
+   * tracked room's hash, and may be in every room window value.
+   */
+  maxEventCommands?: number | undefined
 }
 
 /** Average bytes of what is stored as members (UTF-8 in Redis; characters in V8). */
@@ -107,10 +116,12 @@ export const TYPICAL_MEMBERS: MemberSizes = { memberBytes: 10, roomBytes: 12, wi
 export interface RoomWindowFill {
   rooms: readonly number[]
   members: readonly number[]
+  /** The share of MAX_EVENT_COMMANDS commands a value holds (0: the few a room sees fit in ROOM_BUCKET_FIXED_BYTES). */
+  commands: number
 }
 
-/** The worst case: every tracked room has more than ROOM_WINDOW_TOP distinct words, nicks and emotes in every bucket. */
-export const FULL_ROOM_WINDOWS: RoomWindowFill = { rooms: [1, 1, 1, 1, 1], members: [1, 1, 1, 1, 1] }
+/** The worst case: every tracked room has more than ROOM_WINDOW_TOP distinct words, nicks and emotes, and every system-event command, in every bucket. */
+export const FULL_ROOM_WINDOWS: RoomWindowFill = { rooms: [1, 1, 1, 1, 1], members: [1, 1, 1, 1, 1], commands: 1 }
 /**
  * The real firehose's 1,000 most active rooms (about 2,000 msg/s over tens of
  * thousands of rooms, the top rooms carrying most of it): many get less than
@@ -118,7 +129,7 @@ export const FULL_ROOM_WINDOWS: RoomWindowFill = { rooms: [1, 1, 1, 1, 1], membe
  * a few members; from 15 s up most rooms have a value, and from 1 min up it
  * is full. Estimates, checked against the measured day (BENCHMARKS.md).
  */
-export const FIREHOSE_ROOM_WINDOWS: RoomWindowFill = { rooms: [0.35, 0.7, 0.9, 1, 1], members: [0.1, 0.3, 0.5, 0.9, 1] }
+export const FIREHOSE_ROOM_WINDOWS: RoomWindowFill = { rooms: [0.35, 0.7, 0.9, 1, 1], members: [0.1, 0.3, 0.5, 0.9, 1], commands: 0 }
 
 export type StoreKind = 'redis' | 'embedded'
 
@@ -154,6 +165,7 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
   const T = S * Math.ceil(settings.maxTrackedRooms / S)
   const m = sizes.memberBytes
   const r = sizes.roomBytes
+  const C = settings.maxEventCommands ?? DEFAULT_MAX_EVENT_COMMANDS
   const redis = store === 'redis'
   // What one member of a list costs, and one key (a JS Map entry holding the structure in the embedded store).
   const string = (bytes: number): number => redis ? bytes : EMBEDDED_STRING_BYTES + (sizes.wide ? 2 * bytes : bytes)
@@ -170,7 +182,9 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     : settings.roomBucketSeconds.map((seconds, i) => liveBuckets(seconds, bucketTtlSeconds(WINDOW_SPECS[i] ?? WINDOW_SPECS.at(-1)!)))
   const roomBuckets = roomLevels.reduce((sum, n) => sum + n, 0)
   // One room's value in one bucket is its compact text (JSON), a Redis hash field or a V8 string (Map entry) beside the room's name.
-  const roomValueText = (members: number): number => ROOM_BUCKET_FIXED_BYTES + members * (COMPACT_ENTRY_BYTES + m)
+  // Its events are `"COMMAND":count,` entries, like the lists' (docs/COUNTING.md#system-event-commands).
+  const roomEventsText = Math.round(C * fill.commands) * (COMPACT_ENTRY_BYTES + MAX_COMMAND_BYTES)
+  const roomValueText = (members: number): number => ROOM_BUCKET_FIXED_BYTES + roomEventsText + members * (COMPACT_ENTRY_BYTES + m)
   const roomValue = (members: number): number => hashField + string(r) + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * roomValueText(members)) : string(roomValueText(members)))
   // Filled values, summed over levels: (room, bucket) values and their mean size.
   let roomValues = 0
@@ -190,7 +204,7 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     part('all-time lists: words, nicks, emotes (MAX_TRACKED_WORDS each)', 3 * W, listEntry(m)),
     part('all-time list: rooms (MAX_TRACKED_WORDS)', W, listEntry(r)),
     part('tracked rooms (MAX_TRACKED_ROOMS)', T, listEntry(r)),
-    part('per-room all-time totals (a hash per tracked room)', T, key + r + ROOM_HASH_FIELDS * (hashField + 16)),
+    part('per-room all-time totals (a hash per tracked room: messages, first seen, MAX_EVENT_COMMANDS events)', T, key + r + ROOM_HASH_FIELDS * (hashField + HASH_FIELD_TEXT_BYTES) + C * (hashField + HASH_FIELD_TEXT_BYTES + string(2 + MAX_COMMAND_BYTES))),
     part('per-room all-time lists (3 per tracked room, MAX_TRACKED_PER_ROOM each)', 3 * T * P, listEntry(m)),
     part('per-room all-time list keys', 3 * T, key + r + 10),
     part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists${S === 1 ? '' : ` x ${S} shards`}, WINDOW_TOP each)`, S * streamBuckets * 4, key + 40 + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * K * compactEntry(m)) : K * compactEntry(m))),
@@ -198,7 +212,8 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     part('per-second series (a hash of 60 seconds per minute, 24 h)', minuteHashes, key + 30 + 60 * (redis ? REDIS_LISTPACK_FIELD_BYTES + 8 : EMBEDDED_MAP_ENTRY_BYTES)),
     part('per-minute series (a hash of 1,440 minutes per day, 7 days)', dayHashes, key + 30 + 1440 * (hashField + 16)),
     part('failed-message log', settings.failedLogSize, FAILED_MESSAGE_BYTES),
-    part('lease, position, totals, events, marks', S, FIXED_BYTES),
+    part('system events by command (MAX_EVENT_COMMANDS)', C, hashField + HASH_FIELD_TEXT_BYTES + string(MAX_COMMAND_BYTES)),
+    part('lease, position, totals, marks', S, FIXED_BYTES),
     ...(redis ? [] : [part('open 1 s buckets of the writer (at most 500,000 members)', DEFAULT_MAX_OPEN_ENTRIES, EMBEDDED_MAP_ENTRY_BYTES + string(m))])
   ]
   return { parts, total: parts.reduce((sum, p) => sum + p.bytes, 0) }

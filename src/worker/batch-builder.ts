@@ -1,5 +1,6 @@
 import { addCounts } from '../model/counts.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
+import { EventCommands } from '../model/event-commands.js'
 import { eventTime } from '../model/event-time.js'
 import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage, roomOf, systemCommand } from '../model/payload.js'
@@ -83,8 +84,18 @@ export class BatchBuilder {
   /** Events seen since the builder was created, by outcome. */
   readonly tally: EventTally = { messages: 0, system: 0, failed: 0, skipped: 0 }
 
-  /** `maxNameBytes`: MAX_NAME_BYTES, the longest nick, room or emote counted (docs/COUNTING.md#long-names). */
-  constructor (private readonly clock: () => number = Date.now, private readonly maxNameBytes = DEFAULT_MAX_NAME_BYTES) {}
+  /**
+   * `maxNameBytes`: MAX_NAME_BYTES, the longest nick, room, emote or command
+   * counted (docs/COUNTING.md#long-names). `commands`: the system-event
+   * commands counted so far, bounded by MAX_EVENT_COMMANDS
+   * (docs/COUNTING.md#system-event-commands); the flush pipeline shares one
+   * with its builders and loads it from the store.
+   */
+  constructor (
+    private readonly clock: () => number = Date.now,
+    private readonly maxNameBytes = DEFAULT_MAX_NAME_BYTES,
+    private readonly commands: EventCommands = new EventCommands()
+  ) {}
 
   /** Counts one privmsg event's data as a chat message, a system event or a failed message. */
   addEvent (data: string, id: string): void {
@@ -95,12 +106,20 @@ export class BatchBuilder {
       this.addFailureAt(data, failure, id, now)
       return
     }
+    const chat = isChatMessage(payload)
+    const command = chat ? '' : systemCommand(payload)
+    if (!chat) {
+      const refused = this.commands.admit(command)
+      if (refused !== null) {
+        this.addFailureAt(data, refused, id, now)
+        return
+      }
+    }
     const at = eventTime(payload.tags, now)
     const slice = this.sliceAt(at)
     const room = roomOf(payload)
-    if (!isChatMessage(payload)) {
+    if (!chat) {
       this.tally.system++
-      const command = systemCommand(payload)
       this.bump(slice.events, command)
       if (room !== '') this.bump(this.roomSlice(slice, room).events, command)
     } else {

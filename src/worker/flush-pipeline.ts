@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { type Batch, LeaseLostError, type Position, type StatsStore, StoreBehindError } from '../store/types.js'
 import type { BackPressure } from './back-pressure.js'
+import { DEFAULT_MAX_EVENT_COMMANDS, EventCommands } from '../model/event-commands.js'
 import { BatchBuilder } from './batch-builder.js'
 import type { StreamPosition } from './stream-position.js'
 
@@ -26,6 +27,8 @@ export interface FlushPipelineOptions {
   onStoreError?: ((err: unknown) => void) | undefined
   /** MAX_NAME_BYTES (default 64). */
   maxNameBytes?: number | undefined
+  /** MAX_EVENT_COMMANDS (default 64). */
+  maxEventCommands?: number | undefined
 }
 
 interface CutBatch {
@@ -63,10 +66,16 @@ export class FlushPipeline {
   private timer: NodeJS.Timeout | null = null
   private tick: (() => void) | null = null
   private flushing: Promise<void> | null = null
+  /**
+   * The system-event commands counted: the store's on start(), plus those
+   * the builders took in since (docs/COUNTING.md#system-event-commands).
+   */
+  readonly commands: EventCommands
 
   constructor (options: FlushPipelineOptions) {
     this.options = options
-    this.builder = new BatchBuilder(options.clock, options.maxNameBytes)
+    this.commands = new EventCommands(options.maxEventCommands ?? DEFAULT_MAX_EVENT_COMMANDS)
+    this.builder = new BatchBuilder(options.clock, options.maxNameBytes, this.commands)
   }
 
   /** Unflushed counter updates held: being counted, cut, and sent but unconfirmed. */
@@ -81,9 +90,16 @@ export class FlushPipeline {
     return this.unconfirmed === null && this.cut.length === 0 && this.builder.isEmpty
   }
 
-  /** Starts from a committed position (on becoming active): flushes every FLUSH_INTERVAL_MS from now on. */
-  start (committed: Position, storeMessages: number, position: StreamPosition, backPressure: BackPressure): void {
+  /**
+   * Starts from a committed position (on becoming active): flushes every
+   * FLUSH_INTERVAL_MS from now on. `storeCommands`: the system-event
+   * commands the store holds (its `Totals.events`), read with the position.
+   * Nothing uncommitted is held here (a first start, or after
+   * dropUncommitted), so the commands counted are exactly the store's.
+   */
+  start (committed: Position, storeMessages: number, storeCommands: Iterable<string>, position: StreamPosition, backPressure: BackPressure): void {
     this.committed = committed
+    this.commands.reset(storeCommands)
     this.storeMessages = storeMessages
     this.position = position
     this.backPressure = backPressure
@@ -130,7 +146,7 @@ export class FlushPipeline {
   dropUncommitted (): void {
     this.stop()
     const tally = this.builder.tally
-    this.builder = new BatchBuilder(this.options.clock, this.options.maxNameBytes)
+    this.builder = new BatchBuilder(this.options.clock, this.options.maxNameBytes, this.commands)
     // The tally counts what this process read, dropped or not (progress and its rate must not go backwards).
     Object.assign(this.builder.tally, tally)
     this.unconfirmed = null
@@ -148,7 +164,10 @@ export class FlushPipeline {
   /**
    * The store went back to `position` and the stream cannot be replayed:
    * carry on from there with what is held (it was never committed, so it is
-   * not lost), on top of the store's `storeMessages`.
+   * not lost), on top of the store's `storeMessages`. The commands counted
+   * stay as they are: what is held still reaches the store, and a command
+   * only the lost writes had is kept until the next start, so the store
+   * holds fewer than MAX_EVENT_COMMANDS then, never more.
    */
   rebase (position: Position, storeMessages: number): void {
     this.committed = position

@@ -23,6 +23,8 @@ export interface WorkerOptions {
   maxEventBytes?: number
   /** MAX_NAME_BYTES: a chat message with a longer nick or room fails, a longer emote is skipped. Default 64. */
   maxNameBytes?: number
+  /** MAX_EVENT_COMMANDS: a system event with a new command once this many are counted fails. Default 64. */
+  maxEventCommands?: number
   /** MAX_PENDING_UPDATES: above this many unflushed counter updates the worker stops reading. Default 2,000,000. */
   maxPendingUpdates?: number
   /** LEASE_TTL_MS; the lease keeps one active worker per namespace. Default 10 s. */
@@ -120,6 +122,7 @@ export class Worker {
       clock: this.clock,
       flushIntervalMs: options.flushIntervalMs ?? 250,
       maxNameBytes: options.maxNameBytes,
+      maxEventCommands: options.maxEventCommands,
       isActive,
       onLeaseRefused: async () => await this.lease.recover(),
       onStoreBehind: async () => await this.storeWentBack(),
@@ -242,9 +245,10 @@ export class Worker {
     if (!await this.lease.acquire(() => this.stopping)) return false
     let plan: ResumePlan
     let storeMessages: number
+    let storeCommands: string[]
     for (;;) {
       try {
-        [plan, storeMessages] = await this.readResumePlan()
+        [plan, storeMessages, storeCommands] = await this.readResumePlan()
         break
       } catch (err) {
         this.hooks.onStoreError?.(err)
@@ -257,16 +261,18 @@ export class Worker {
     this.replay = this.source.startsOver === true ? new CaptureReplay(plan.from, this.source.label, this.append) : null
     this.role = 'active'
     this.log.info({ position: plan.from.lastEventId, sequence: plan.from.sequence }, 'active: ingesting from the committed position')
-    this.pipeline.start(plan.from, storeMessages, this.position, this.backPressure)
+    if (storeCommands.length >= this.pipeline.commands.max) this.log.warn({ commands: storeCommands.length, maxEventCommands: this.pipeline.commands.max }, 'the store holds MAX_EVENT_COMMANDS system-event commands or more: system events of any other command are failed messages')
+    this.pipeline.start(plan.from, storeMessages, storeCommands, this.position, this.backPressure)
     return true
   }
 
-  private async readResumePlan (): Promise<[ResumePlan, number]> {
+  /** The store's resume plan, message total and system-event commands (docs/COUNTING.md#system-event-commands). */
+  private async readResumePlan (): Promise<[ResumePlan, number, string[]]> {
     const [plan, totals] = await Promise.all([
       this.store.resumePlan !== undefined ? this.store.resumePlan() : this.store.position().then((from) => ({ from, commitPoints: [] })),
       this.store.totals()
     ])
-    return [plan, totals.totalMessages]
+    return [plan, totals.totalMessages, Object.keys(totals.events)]
   }
 
   /** False when the event is not to be counted: a capture's part the store already holds, or a refused capture. */

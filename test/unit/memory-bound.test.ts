@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { ConfigSchema } from '../../src/config.js'
+import { MAX_COMMAND_BYTES } from '../../src/model/event-commands.js'
 import {
-  memoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
+  FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
 } from '../../src/store/memory-bound.js'
 
 const SETTINGS: MemoryBoundSettings = {
@@ -66,6 +67,23 @@ describe('memory bound formula', () => {
     assert.equal(memoryFigures(SETTINGS).redisWorst.total, at(64))
   })
 
+  it('bounds system events by MAX_EVENT_COMMANDS: the events hash, each tracked room\'s hash and, at worst, every room window value', () => {
+    const at = (maxEventCommands: number, store: 'redis' | 'embedded' = 'redis'): MemoryBound => memoryBound({ ...SETTINGS, maxEventCommands }, WORST_CASE_MEMBERS, store)
+    const named = (bound: MemoryBound, start: string): { entries: number, bytes: number } => bound.parts.find((p) => p.name.startsWith(start))!
+    assert.equal(named(at(100), 'system events by command').entries, 100)
+    for (const start of ['system events by command', 'per-room all-time totals', 'per-room window buckets']) {
+      assert.ok(named(at(100), start).bytes > named(at(10), start).bytes, start)
+      assert.ok(named(at(100, 'embedded'), start).bytes > named(at(10, 'embedded'), start).bytes, start)
+    }
+    // Each command in every room window value: entries x (16 B + MAX_COMMAND_BYTES), rounded up by at most 25 % in Redis.
+    const windowGrowth = named(at(11), 'per-room window buckets').bytes - named(at(10), 'per-room window buckets').bytes
+    const values = named(at(10), 'per-room window buckets').entries
+    assert.ok(windowGrowth >= values * (16 + MAX_COMMAND_BYTES) && windowGrowth <= values * Math.ceil(1.25 * (16 + MAX_COMMAND_BYTES)) + values, `${windowGrowth}`)
+    // The typical firehose's few commands fit in the room value's fixed bytes.
+    assert.equal(memoryBound({ ...SETTINGS, maxEventCommands: 100 }, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS).parts.find((p) => p.name.startsWith('per-room window buckets'))!.bytes,
+      memoryBound({ ...SETTINGS, maxEventCommands: 10 }, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS).parts.find((p) => p.name.startsWith('per-room window buckets'))!.bytes)
+  })
+
   describe('at the defaults, as ARCHITECTURE.md states them', () => {
     const defaults = (name: keyof typeof ConfigSchema.properties): number => {
       const value = (ConfigSchema.properties[name] as { default?: unknown }).default
@@ -79,7 +97,8 @@ describe('memory bound formula', () => {
       windowTop: defaults('WINDOW_TOP'),
       roomWindowTop: defaults('ROOM_WINDOW_TOP'),
       failedLogSize: 1000,
-      maxNameBytes: defaults('MAX_NAME_BYTES')
+      maxNameBytes: defaults('MAX_NAME_BYTES'),
+      maxEventCommands: defaults('MAX_EVENT_COMMANDS')
     }
     const doc = readFileSync(new URL('../../ARCHITECTURE.md', import.meta.url), 'utf8')
 
