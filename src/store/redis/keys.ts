@@ -13,7 +13,7 @@ import type { Category, RoomCategory } from '../types.js'
  * | `{ns}lease`                  | string | token of the worker holding the lease                         | PX = lease TTL                              |
  * | `{ns}position`               | string | `<sequence>` or `<sequence>:<lastEventId>`                    | none                                        |
  * | `{ns}totals`                 | hash   | messages, failed, startedAt, lastMessageAt                    | none                                        |
- * | `{ns}events`                 | hash   | system events, command -> count                               | none                                        |
+ * | `{ns}events`                 | hash   | system events, command -> count (at most MAX_EVENT_COMMANDS)  | none                                        |
  * | `{ns}failed`                 | list   | failed messages as JSON {raw, reason, at}, newest first       | none; LTRIM to maxFailedLog                 |
  * | `{ns}top:<cat>`              | zset   | all-time top list                                             | none; trimmed to MAX_TRACKED_WORDS          |
  * | `{ns}sec:<epoch minute>`     | hash   | second of the minute (0..59) -> messages                      | 24 h + 2 min after the minute ends          |
