@@ -43,7 +43,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
   }, null)
   const store: StatsStore = message.store === 'memory'
     // No snapshot file: writing one is not what the ingest figure measures.
-    ? new MemoryStore({ snapshotPath: null, maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, logger })
+    // Every bound from the configuration, as createStore passes them (the day's formula is computed from the same settings).
+    ? new MemoryStore({ snapshotPath: null, maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, maxTrackedRooms: config.MAX_TRACKED_ROOMS, windowTop: config.WINDOW_TOP, roomWindowTop: config.ROOM_WINDOW_TOP, logger })
     : createStore(config, logger).store
   await store.open()
 
