@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis'
 import { type Config, storeShards } from '../src/config.js'
-import { FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
+import { FIREHOSE_ROOM_WINDOWS, type MemoryBound, memoryBound, type MemoryBoundSettings, type StoreKind as BoundStore, TYPICAL_MEMBERS, WORST_CASE_MEMBERS } from '../src/store/memory-bound.js'
 import { Child } from './child.js'
 import type { StoreKind } from './children/ipc.js'
 import { type BenchRedis, counterDelta, deleteNamespace, parseInfo, redisCounters, type RedisCounters } from './redis.js'
 import { formatNumber, formatSpread, mib, spread } from './report.js'
+import type { TestRedisCluster } from '../test/helpers/redis-cluster.js'
 
 /**
  * The simulated day (docs/PERFORMANCE.md#memory, issue 12): the day profile's block
@@ -33,6 +34,42 @@ export interface DaySample {
   /** Redis used_memory less what it was before the run (null for the embedded store). */
   storeMemory: number | null
   keys: number | null
+  /** A cluster's masters: each one's used_memory less its own before the run (null otherwise). */
+  perMaster?: number[] | null
+}
+
+/** What the day needs of the bench's Redis Cluster (test/helpers/redis-cluster.ts). */
+export type DayCluster = Pick<TestRedisCluster, 'nodes' | 'deleteKeysWithPrefix' | 'ownerOf'>
+
+/**
+ * Parts of the formula a sharded store keeps in shard 0 only
+ * (ShardedRedisStore reads totals, series and failed messages there);
+ * every other part is ceil(bound / shards) or one list set per shard, so
+ * an even share of it lives in each shard.
+ */
+const SHARD_ZERO_PARTS = ['per-second series', 'per-minute series', 'failed-message log']
+
+/**
+ * The formula's figure for each master of a cluster: its shards' share of
+ * the spread parts, plus the shard-0 parts on the master that holds shard 0.
+ * `shardsByMaster[m]` lists the shard indexes master m owns.
+ */
+export function perMasterBound (bound: MemoryBound, shardsByMaster: number[][]): number[] {
+  const shards = shardsByMaster.reduce((sum, list) => sum + list.length, 0)
+  let shardZero = 0
+  for (const p of bound.parts) if (SHARD_ZERO_PARTS.some((name) => p.name.startsWith(name))) shardZero += p.bytes
+  const spread = bound.total - shardZero
+  return shardsByMaster.map((list) => spread * list.length / shards + (list.includes(0) ? shardZero : 0))
+}
+
+/** Which shards each master owns: shard i's keys carry the hash tag {s<i>} (src/store/redis/keys.ts shardNamespace). */
+async function shardsByMaster (cluster: DayCluster, admin: Redis, shards: number): Promise<number[][]> {
+  const byMaster: number[][] = cluster.nodes.map(() => [])
+  for (let i = 0; i < shards; i++) {
+    const slot = await admin.cluster('KEYSLOT', `{s${i}}`) as number
+    byMaster[await cluster.ownerOf(slot)]!.push(i)
+  }
+  return byMaster
 }
 
 export interface DayContext {
@@ -48,7 +85,7 @@ export interface DayContext {
 
 /** The Redis processes a day writes to: the bench's own, or the cluster's masters. */
 interface MemorySource {
-  read: () => Promise<{ usedMemory: number, keys: number, counters: RedisCounters[] }>
+  read: () => Promise<{ usedMemory: number, keys: number, counters: RedisCounters[], perMaster: number[] }>
   close: () => Promise<void>
 }
 
@@ -70,7 +107,7 @@ function memorySource (admins: Redis[], owned: boolean): MemorySource {
         usedMemory += c.usedMemory
         keys += keysIn(await admin.info('keyspace'))
       }
-      return { usedMemory, keys, counters }
+      return { usedMemory, keys, counters, perMaster: counters.map((c) => c.usedMemory) }
     },
     close: async () => {
       if (owned) for (const admin of admins) admin.disconnect()
@@ -110,10 +147,12 @@ interface DayRun {
   at: number[]
   firstHalfGrowth: number
   secondHalfGrowth: number
+  /** A cluster's masters at the end, each over its start (null otherwise). */
+  perMasterAtEnd: number[] | null
 }
 
 /** Runs the day part for one store, --runs times, each in a fresh namespace and worker process. */
-export async function runDay (context: DayContext, part: DayPart, cluster: { nodes: string[], deleteKeysWithPrefix: (prefix: string) => Promise<unknown> } | null, namespace: () => string): Promise<unknown> {
+export async function runDay (context: DayContext, part: DayPart, cluster: DayCluster | null, namespace: () => string): Promise<unknown> {
   const { runs, events, messages, log } = context
   const store = DAY_PARTS[part]
   const redisBacked = store !== 'memory'
@@ -126,6 +165,18 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
   const shards = storeShards(store === 'cluster' ? { ...context.config, REDIS_CLUSTER_NODES: cluster?.nodes.join(',') ?? 'cluster' } : context.config)
   const worst = settings === null ? null : memoryBound({ ...settings, shards }, WORST_CASE_MEMBERS, boundStore)
   const typical = settings === null ? null : memoryBound({ ...settings, shards }, TYPICAL_MEMBERS, boundStore, FIREHOSE_ROOM_WINDOWS)
+  // On a cluster the formula is for all masters together; each master holds the shards whose hash tags fall in its slots.
+  let masters: { shards: number[][], worst: number[], typical: number[] } | null = null
+  if (store === 'cluster' && worst !== null && typical !== null) {
+    const admin = new Redis(`redis://${cluster!.nodes[0]!}`, { maxRetriesPerRequest: 1 })
+    try {
+      const byMaster = await shardsByMaster(cluster!, admin, shards)
+      masters = { shards: byMaster, worst: perMasterBound(worst, byMaster), typical: perMasterBound(typical, byMaster) }
+    } finally {
+      admin.disconnect()
+    }
+    log(`  formula per master (${shards} shards: ${masters.shards.map((list, m) => `master ${m + 1} s${list.join(',s')}`).join('; ')}): worst ${masters.worst.map(mib).join(' / ')}, typical ${masters.typical.map(mib).join(' / ')}; all masters: worst ${mib(worst.total)}, typical ${mib(typical.total)}`)
+  }
   const rows: DayRun[] = []
   for (let run = 1; run <= runs; run++) {
     const admins = store === 'cluster' ? cluster!.nodes.map((node) => new Redis(`redis://${node}`, { maxRetriesPerRequest: 1 })) : [context.redis.admin]
@@ -143,6 +194,9 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
     log(`  ${formatNumber(r.messages / r.seconds)} msg/s over ${formatNumber(r.seconds)} s; worker ${formatNumber(r.workerCpuPerMessage, 2)} µs CPU/msg${r.redisCpuPerMessage === null ? '' : `; Redis ${formatNumber(r.redisCpuPerMessage, 2)} µs CPU/msg`}`)
     const ratio = r.secondHalfGrowth / r.firstHalfGrowth
     log(`  growth: first half ${mib(r.firstHalfGrowth)}, second half ${mib(r.secondHalfGrowth)} (ratio ${formatNumber(ratio, 2)}): ${ratio <= LEVELS_OFF_RATIO ? 'levels off' : `still growing (levels off at a ratio <= ${LEVELS_OFF_RATIO})`}`)
+    if (masters !== null && r.perMasterAtEnd !== null) {
+      log(`  per master at the end: ${r.perMasterAtEnd.map((bytes, m) => `${mib(bytes)} (worst ${mib(masters!.worst[m]!)}${bytes <= masters!.worst[m]! ? '' : ', OVER'})`).join(' / ')}`)
+    }
     if (worst === null || typical === null) {
       log('  formula: none for this store: it has no MAX_TRACKED_ROOMS / WINDOW_TOP setting, so its per-room and window structures are bounded by nothing (ARCHITECTURE.md, "Memory bounds")')
     } else {
@@ -169,7 +223,7 @@ export async function runDay (context: DayContext, part: DayPart, cluster: { nod
   log(`  2nd-half growth / 1st-half growth  ${formatSpread(summary.growthRatio, 2)}   levels off at <= ${LEVELS_OFF_RATIO}`)
   if (worst !== null) log(`  formula: worst case ${mib(worst.total)}, typical ${mib(typical!.total)}   target: measured within the formula, worst case < 1 GiB`)
   log()
-  return { store, events, messages, runs: rows, summary, formula: worst === null ? null : { settings, worst, typical } }
+  return { store, events, messages, runs: rows, summary, formula: worst === null ? null : { settings, worst, typical, masters } }
 }
 
 function printFormula (context: DayContext, worst: ReturnType<typeof memoryBound> | null, typical: ReturnType<typeof memoryBound> | null, settings: MemoryBoundSettings | null): void {
@@ -187,7 +241,8 @@ function sampleAt (samples: DaySample[], committed: number): DaySample {
 
 function fractionLine (fraction: number, memory: number, sample: DaySample, redisBacked: boolean): string {
   const keys = sample.keys === null ? '' : `, ${formatNumber(sample.keys)} keys`
-  return `  ${formatNumber(100 * fraction).padStart(3)} % of the day (${formatNumber(sample.committed)} msgs): ${redisBacked ? 'Redis used_memory' : 'worker RSS'} ${mib(memory).padStart(12)} over its start${keys}; worker RSS ${mib(sample.rss)}`
+  const masters = sample.perMaster === null || sample.perMaster === undefined || sample.perMaster.length < 2 ? '' : ` (masters ${sample.perMaster.map(mib).join(' / ')})`
+  return `  ${formatNumber(100 * fraction).padStart(3)} % of the day (${formatNumber(sample.committed)} msgs): ${redisBacked ? 'Redis used_memory' : 'worker RSS'} ${mib(memory).padStart(12)} over its start${masters}${keys}; worker RSS ${mib(sample.rss)}`
 }
 
 /** Waits (at most a minute) until no Redis below has objects left to free in the background. */
@@ -204,7 +259,12 @@ async function lazyFreeDone (urls: string[]): Promise<void> {
   }
 }
 
-async function dayRun (context: DayContext, store: StoreKind, source: MemorySource | null, ns: string, cluster: { nodes: string[] } | null): Promise<DayRun> {
+/** Each master's used_memory over its own value at the start. */
+function overStart (now: { perMaster: number[] }, start: { perMaster: number[] }): number[] {
+  return now.perMaster.map((bytes, i) => bytes - start.perMaster[i]!)
+}
+
+async function dayRun (context: DayContext, store: StoreKind, source: MemorySource | null, ns: string, cluster: DayCluster | null): Promise<DayRun> {
   const { events, messages } = context
   // The previous run's keys were UNLINKed: Redis frees them in the background, and a start read before that would count them.
   if (source !== null) await lazyFreeDone(store === 'cluster' ? cluster!.nodes.map((node) => `redis://${node}`) : [context.redis.url])
@@ -230,11 +290,11 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
       if (source === null || start === null) {
         record({ committed, rss, storeMemory: null, keys: null })
       } else if (samples.length === 0) {
-        record({ committed, rss, storeMemory: 0, keys: start.keys })
+        record({ committed, rss, storeMemory: 0, keys: start.keys, perMaster: start.perMaster.map(() => 0) })
       } else {
         // One INFO reading at a time: a slow one (Redis busy with a flush) skips the next.
         reading ??= source.read().then((now) => {
-          record({ committed, rss, storeMemory: now.usedMemory - start.usedMemory, keys: now.keys })
+          record({ committed, rss, storeMemory: now.usedMemory - start.usedMemory, keys: now.keys, perMaster: overStart(now, start) })
         }, () => {}).finally(() => { reading = null })
       }
     })
@@ -254,7 +314,8 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
     if (worker.storedMessages !== messages) context.log(`  WARNING: the store counted ${worker.storedMessages} messages, the stream had ${messages}`)
     const end = source === null ? null : await source.read()
     const rss = worker.samples.at(-1)?.rss ?? 0
-    samples.push({ committed: worker.messages, rss, storeMemory: end === null || start === null ? null : end.usedMemory - start.usedMemory, keys: end?.keys ?? null })
+    const perMasterAtEnd = end === null || start === null ? null : overStart(end, start)
+    samples.push({ committed: worker.messages, rss, storeMemory: end === null || start === null ? null : end.usedMemory - start.usedMemory, keys: end?.keys ?? null, perMaster: perMasterAtEnd })
     context.log(fractionLine(1, memoryOf(samples.at(-1)!), samples.at(-1)!, source !== null))
     const at = REPORTED_FRACTIONS.map((f) => memoryOf(f === 1 ? samples.at(-1)! : sampleAt(samples, f * messages)))
     let redisCpuPerMessage: number | null = null
@@ -271,7 +332,8 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
       samples,
       at,
       firstHalfGrowth: middle - memoryOf(samples[0]!),
-      secondHalfGrowth: at.at(-1)! - middle
+      secondHalfGrowth: at.at(-1)! - middle,
+      perMasterAtEnd: store === 'cluster' ? perMasterAtEnd : null
     }
   } finally {
     await child.stop()

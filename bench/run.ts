@@ -27,7 +27,11 @@ import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamB
  * min / median / max over --runs runs. Never part of `npm test`.
  */
 
-const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', 'api', 'fanout', 'memory', ...Object.keys(DAY_PARTS) as DayPart[]] as const
+/** Freshness into a store other than Redis: the embedded store (the API in the worker's process, as `chat-stats start` runs it) and the 3-master cluster. */
+const FRESHNESS_PARTS = { 'freshness-embedded': 'memory', 'freshness-cluster': 'cluster' } as const satisfies Record<string, StoreKind>
+type FreshnessPart = keyof typeof FRESHNESS_PARTS
+
+const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', ...Object.keys(FRESHNESS_PARTS) as FreshnessPart[], 'api', 'fanout', 'memory', ...Object.keys(DAY_PARTS) as DayPart[]] as const
 type Part = typeof PARTS[number]
 
 interface Options {
@@ -67,7 +71,7 @@ function parts (value: string): Part[] {
 
 function parseOptions (): Options {
   const program = new Command('npm run bench --')
-    .description('Measures the performance targets (docs/PERFORMANCE.md): ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness, api, memory, and a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster).')
+    .description('Measures the performance targets (docs/PERFORMANCE.md): ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness (into Redis; freshness-embedded, freshness-cluster into the other stores), api, memory, and a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster).')
     .option('--only <parts>', `comma-separated parts to run (${PARTS.join(', ')})`, parts, [...PARTS])
     .option('--runs <n>', 'runs of each figure (min / median / max)', integer(1), 3)
     .option('--events <n>', 'events per ingest run', integer(1000), 1_000_000)
@@ -336,39 +340,53 @@ class Bench {
     if (script > 0) log(`    Lua interpreter overhead (EVALSHA time not spent in its commands): ${formatNumber(Math.max(0, script - inner) / messages, 2)} µs/msg`)
   }
 
-  /** Freshness and API figures: the worker ingests a paced stream into Redis while the API serves it. */
-  async live (freshness: boolean, api: boolean, fanout = false): Promise<void> {
+  /**
+   * Freshness and API figures: the worker ingests a paced stream into `store` while the API serves it
+   * (into the embedded store the API runs in the worker's process, as `chat-stats start` does). The api and fanout parts run over Redis only.
+   */
+  async live (freshness: boolean, api: boolean, fanout = false, store: StoreKind = 'redis'): Promise<void> {
     const { rate, runs, freshnessSeconds, apiSeconds, connections } = this.options
+    if (store !== 'redis' && (api || fanout)) throw new Error('the api and fanout parts measure the API over Redis only')
+    const where = store === 'redis' ? 'Redis' : store === 'cluster' ? `a 3-master Redis Cluster (${CLUSTER_SHARDS} shards)` : 'the embedded store (the API in the worker\'s process)'
+    const cluster = store === 'cluster' ? await startRedisCluster() : null
+    const redisUrl = cluster === null ? this.redis.url : cluster.nodes.join(',')
+    // The Redis processes whose CPU the parts use: none for the embedded store.
+    const admins = cluster !== null ? cluster.admins : store === 'redis' ? [this.redis.admin] : []
     const ns = namespace()
     // With --profile, the paced worker's CPU profile too (where a flush's time goes at a sustained rate).
     const liveProfileDir = this.options.profile ? join(CACHE_DIR, 'profiles', `live-${new Date().toISOString().replace(/[:.]/g, '-')}`) : null
     if (liveProfileDir !== null) mkdirSync(liveProfileDir, { recursive: true })
     const worker = Child.start('worker', liveProfileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', liveProfileDir])
     // --expose-gc: the fan-out figure reads the API's memory after a GC. With --profile, the API's CPU profile too (where a request's time goes).
-    const apiProfileDir = liveProfileDir === null ? null : join(liveProfileDir, 'api')
+    // Into the embedded store the API runs in the worker's process (no API child).
+    const apiProfileDir = liveProfileDir === null || store === 'memory' ? null : join(liveProfileDir, 'api')
     if (apiProfileDir !== null) mkdirSync(apiProfileDir, { recursive: true })
-    const apiServer = Child.start('api', ['--expose-gc', ...(apiProfileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', apiProfileDir])])
+    const apiServer = store === 'memory' ? null : Child.start('api', ['--expose-gc', ...(apiProfileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', apiProfileDir])])
     const bareApi = api ? Child.start('api') : null
-    const before = await redisCounters(this.redis.admin)
+    const before = await Promise.all(admins.map(redisCounters))
     try {
-      apiServer.send({ type: 'serve-api', redisUrl: this.redis.url, namespace: ns })
-      const apiUrl = (await apiServer.next('listening', 60_000)).url as string
+      let apiUrl = ''
+      if (apiServer !== null) {
+        apiServer.send({ type: 'serve-api', redisUrl, namespace: ns, store: store === 'cluster' ? 'cluster' : 'redis' })
+        apiUrl = (await apiServer.next('listening', 60_000)).url as string
+      }
       let bareUrl = ''
       if (bareApi !== null) {
         bareApi.send({ type: 'serve-bare-api' })
         bareUrl = (await bareApi.next('listening', 60_000)).url as string
       }
-      const apiRatio = async (label: string): Promise<ApiRatioResult> => await measureApiRatios({ apiUrl, bareUrl, apiPid: apiServer.pid, barePid: bareApi?.pid, runs, seconds: apiSeconds, connections, label, log })
+      const apiRatio = async (label: string): Promise<ApiRatioResult> => await measureApiRatios({ apiUrl, bareUrl, apiPid: apiServer!.pid, barePid: bareApi?.pid, runs, seconds: apiSeconds, connections, label, log })
       // The worker idle (not started yet): nothing writes to the store while the API is measured.
       if (api) results.apiIdle = await apiRatio('worker idle')
       // A stream long enough for every measurement; the worker is stopped when they are done.
       const events = Math.ceil(rate * 1.2 * (10 + runs * ((freshness ? freshnessSeconds : 0) + (api ? (1 + API_ROUTES.length) * apiSeconds + 2 : 0)) + (fanout ? this.options.fanoutSeconds + 30 : 0)))
-      worker.send({ type: 'run-worker', store: 'redis', streamUrl: this.streamUrl(events, rate, freshness), redisUrl: this.redis.url, namespace: ns, expectedMessages: 0, flushIntervalMs: this.options.flushInterval, sampleMemoryMs: 0 })
+      worker.send({ type: 'run-worker', store, streamUrl: this.streamUrl(events, rate, freshness), redisUrl, namespace: ns, expectedMessages: 0, flushIntervalMs: this.options.flushInterval, sampleMemoryMs: 0, serveApi: apiServer === null })
+      if (apiServer === null) apiUrl = (await worker.next('listening', 60_000)).url as string
       await worker.next('connected', 60_000)
       const startedAt = performance.now()
 
       if (freshness) {
-        log(`== freshness: stream paced at ${formatNumber(rate)} chat messages/s into Redis; delay from the load generator's write to the API's GET /stats totalMessages counting it (polled every 10 ms)`)
+        log(`== freshness: stream paced at ${formatNumber(rate)} chat messages/s into ${where}; delay from the load generator's write to the API's GET /stats totalMessages counting it (polled every 10 ms)`)
         const p50: number[] = []
         const p99: number[] = []
         for (let run = 1; run <= runs; run++) {
@@ -383,23 +401,26 @@ class Bench {
           p99.push(r.p99 as number)
           log(`run ${run}: p50 ${formatNumber(r.p50 as number)} ms, p99 ${formatNumber(r.p99 as number)} ms, max ${formatNumber(r.max as number)} ms over ${formatNumber(r.messages as number)} messages (${r.polls as number} polls)`)
         }
-        results.freshness = { rate, p50, p99, summary: { p50: spread(p50), p99: spread(p99) } }
+        results[store === 'redis' ? 'freshness' : store === 'memory' ? 'freshness-embedded' : 'freshness-cluster'] = { rate, p50, p99, summary: { p50: spread(p50), p99: spread(p99) } }
         if (p99.length === 0) log(`freshness summary: not measurable at ${formatNumber(rate)} msg/s (behind in every run)   target p99 <= 500 ms`)
         else log(`freshness summary (min / median / max over ${p99.length} runs): p50 ${formatSpread(spread(p50), 0, ' ms')}, p99 ${formatSpread(spread(p99), 0, ' ms')}   target p99 <= 500 ms`)
         log()
       }
 
       if (api) results.api = await apiRatio(`while the worker ingests ${formatNumber(rate)} msg/s into Redis`)
-      if (fanout) results.fanout = await measureFanout({ apiUrl, api: apiServer, clients: this.options.sseClients, seconds: this.options.fanoutSeconds, log })
+      if (fanout) results.fanout = await measureFanout({ apiUrl, api: apiServer!, clients: this.options.sseClients, seconds: this.options.fanoutSeconds, log })
       worker.send({ type: 'stop' })
       const result = await worker.next('worker-result', 120_000) as unknown as WorkerResult
       const seconds = (performance.now() - startedAt) / 1000
-      log(`(during these parts the worker committed ${formatNumber(result.messages / seconds)} msg/s for a paced ${formatNumber(rate)} msg/s; mean flush ${formatNumber(result.meanFlushMs)} ms, max ${formatNumber(result.maxFlushMs)} ms)`)
-      const delta = counterDelta(before, await redisCounters(this.redis.admin))
-      log(`(Redis CPU during these parts: ${formatNumber(100 * delta.cpuSeconds / seconds)} % of one core)`)
+      log(`(during these parts the worker committed ${formatNumber(result.messages / seconds)} msg/s for a paced ${formatNumber(rate)} msg/s into ${where}; ${formatNumber(1e6 * result.cpuSeconds / result.messages, 2)} µs worker CPU/msg${apiServer === null ? ' with the API\'s in the same process' : ''}; mean flush ${formatNumber(result.meanFlushMs)} ms, max ${formatNumber(result.maxFlushMs)} ms)`)
+      if (admins.length > 0) {
+        const after = await Promise.all(admins.map(redisCounters))
+        const cpuSeconds = after.reduce((sum, counters, i) => sum + counterDelta(before[i]!, counters).cpuSeconds, 0)
+        log(`(Redis CPU during these parts: ${formatNumber(100 * cpuSeconds / seconds)} % of one core${admins.length > 1 ? `, summed over the ${admins.length} masters` : ''})`)
+      }
       log()
     } finally {
-      await Promise.all([worker.stop(), apiServer.stop(), bareApi?.stop()])
+      await Promise.all([worker.stop(), apiServer?.stop(), bareApi?.stop()])
       const apiProfile = apiProfileDir === null ? null : mainThreadProfile(apiProfileDir)
       if (apiProfile !== null) {
         log(`API server CPU profile (${apiProfile}), self time over the whole part:`)
@@ -410,7 +431,11 @@ class Bench {
         log(`paced worker CPU profile (${profile}), self time:`)
         for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
       }
-      await deleteNamespace(this.redis.admin, ns)
+      if (store === 'redis') await deleteNamespace(this.redis.admin, ns)
+      if (cluster !== null) {
+        await cluster.deleteKeysWithPrefix(ns)
+        await cluster.close()
+      }
     }
   }
 
@@ -477,6 +502,7 @@ async function main (): Promise<void> {
     await bench.start(dayParts.length > 0)
     if (only.has('ingest') || only.has('embedded') || only.has('cluster')) await bench.ingest(only.has('ingest'), only.has('embedded'), only.has('cluster'))
     if (only.has('freshness') || only.has('api') || only.has('fanout')) await bench.live(only.has('freshness'), only.has('api'), only.has('fanout'))
+    for (const [part, store] of Object.entries(FRESHNESS_PARTS)) if (only.has(part as FreshnessPart)) await bench.live(true, false, false, store)
     if (only.has('memory')) await bench.memory()
     if (dayParts.length > 0) await bench.day(dayParts)
     log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)

@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import { startApiServer } from '../../src/api/server.js'
 import { loadConfig } from '../../src/config.js'
 import { createStore } from '../../src/runtime.js'
-import { type FromParent, onParentMessage, sendToParent } from './ipc.js'
+import { CLUSTER_SHARDS, type FromParent, onParentMessage, sendToParent } from './ipc.js'
 
 /**
  * The two HTTP servers the API figure compares: the real API (the same
@@ -26,7 +26,7 @@ async function serveApi (message: Extract<FromParent, { type: 'serve-api' }>): P
     NODE_HOST: '127.0.0.1',
     NODE_PORT: '0',
     LOG_LEVEL: 'silent',
-    REDIS_URL: message.redisUrl,
+    ...(message.store === 'cluster' ? { REDIS_CLUSTER_NODES: message.redisUrl, STORE_SHARDS: String(CLUSTER_SHARDS) } : { REDIS_URL: message.redisUrl }),
     REDIS_NAMESPACE: message.namespace,
     RATE_LIMIT_MAX: String(Number.MAX_SAFE_INTEGER),
     // The fan-out figure opens every live-stream slot from loopback.

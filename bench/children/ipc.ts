@@ -15,10 +15,14 @@ export type FromParent =
   /** The blocks the parent generated, by their cache path (StreamBlock.base). */
   | { type: 'load', blocks: Array<{ profile: ProfileName, base: string, events: number }> }
   | { type: 'probe', apiUrl: string, intervalMs: number, warmupMs: number, durationMs: number }
-  /** progressMs > 0: a 'progress' message ({ committed, rss, heapUsed, cpuSeconds }) that often while the stream runs. */
-  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number, progressMs?: number }
+  /**
+   * progressMs > 0: a 'progress' message ({ committed, rss, heapUsed, cpuSeconds }) that often while the stream runs.
+   * serveApi: the API on the worker's own store in the same process, as `chat-stats start` runs the embedded store; 'listening' ({ url }) once it listens.
+   */
+  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number, progressMs?: number, serveApi?: boolean }
   | { type: 'run-bare', streamUrl: string, expectedEvents: number }
-  | { type: 'serve-api', redisUrl: string, namespace: string }
+  /** store 'cluster': redisUrl holds the cluster's nodes (host:port, comma-separated) and the API reads CLUSTER_SHARDS shards. */
+  | { type: 'serve-api', redisUrl: string, namespace: string, store?: 'redis' | 'cluster' }
   | { type: 'serve-bare-api' }
   /** The API child's memory (after a GC when --expose-gc) and its store reads so far. */
   | { type: 'report' }

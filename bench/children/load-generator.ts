@@ -138,6 +138,8 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
   res.flushHeaders()
   const stamp = stampsFor(served.block)
+  // A recorded stream counts its chat messages from 0 (a fresh namespace): the marks of an earlier one would never be reached.
+  if (record) marks.length = 0
   const serving = rate > 0 ? servePaced(res, served, events, rate, record, stamp) : serveUnpaced(res, served, events, stamp)
   serving.then(() => sendToParent({ type: 'served', events }), (err: unknown) => sendToParent({ type: 'error', message: String(err) }))
 })

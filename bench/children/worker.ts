@@ -1,4 +1,5 @@
 import { pino } from 'pino'
+import { type ApiServer, startApiServer } from '../../src/api/server.js'
 import { loadConfig } from '../../src/config.js'
 import { httpSource } from '../../src/ingest/sources.js'
 import { createStore } from '../../src/runtime.js'
@@ -39,13 +40,21 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     LOG_LEVEL: 'warn',
     REDIS_NAMESPACE: message.namespace,
     ...(message.store === 'redis' ? { REDIS_URL: message.redisUrl } : {}),
-    ...(message.store === 'cluster' ? { REDIS_CLUSTER_NODES: message.redisUrl, STORE_SHARDS: String(CLUSTER_SHARDS) } : {})
+    ...(message.store === 'cluster' ? { REDIS_CLUSTER_NODES: message.redisUrl, STORE_SHARDS: String(CLUSTER_SHARDS) } : {}),
+    // The API beside the worker (serveApi) on a free loopback port, its rate limit lifted as in the api child.
+    ...(message.serveApi === true ? { NODE_HOST: '127.0.0.1', NODE_PORT: '0', RATE_LIMIT_MAX: String(Number.MAX_SAFE_INTEGER) } : {})
   }, null)
   const store: StatsStore = message.store === 'memory'
     // No snapshot file: writing one is not what the ingest figure measures.
-    ? new MemoryStore({ snapshotPath: null, maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, logger })
+    // Every bound from the configuration, as createStore passes them (the day's formula is computed from the same settings).
+    ? new MemoryStore({ snapshotPath: null, maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, maxTrackedRooms: config.MAX_TRACKED_ROOMS, windowTop: config.WINDOW_TOP, roomWindowTop: config.ROOM_WINDOW_TOP, logger })
     : createStore(config, logger).store
   await store.open()
+  let api: ApiServer | null = null
+  if (message.serveApi === true) {
+    api = await startApiServer({ config, store, logger: pino({ level: 'silent' }), port: 0 })
+    sendToParent({ type: 'listening', url: api.address })
+  }
 
   let startedAt = 0
   let cpuAtStart = process.cpuUsage()
@@ -104,6 +113,7 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
   await worker.stop()
   await running
   const totals = await store.totals()
+  await api?.close()
   await store.close()
   sendToParent({
     type: 'worker-result',
