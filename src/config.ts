@@ -52,6 +52,7 @@ export const ConfigSchema = Type.Object({
   LEASE_TTL_MS: Integer('Lifetime of the worker lease; a standby worker takes over after it lapses', 10000, 500, 600000),
   STORE_TIMEOUT_MS: Integer('How long the API waits for the store before answering 503', 2000, 50, 60000),
   API_CACHE_MS: Integer('How long the API answers identical statistics requests from one store read (0: every request reads the store)', 100, 0, 10000),
+  API_STALE_MS: Integer('How long past API_CACHE_MS an answer may still be served to identical requests while its new read is in flight (stale-while-revalidate; 0: they wait for the read)', 1000, 0, 60000),
 
   ADMIN_TOKEN: Type.Optional(Type.String({ description: 'Bearer token for /stats/failedMessages; unset: loopback clients only', minLength: 16 })),
   BOT_NICKS: Type.Optional(Type.String({ description: 'Comma-separated nicks that ?bots=exclude leaves out (replaces the default list)' })),

@@ -4,26 +4,54 @@ export type Admit = () => Promise<void>
 /** Expired entries are dropped at most this often (a sweep walks every entry). */
 const SWEEP_INTERVAL_MS = 100
 
+interface Entry {
+  /** When a request may no longer share this read: started + ttl. */
+  expiresAt: number
+  result: Promise<unknown>
+  /** Set when `result` resolved. */
+  value?: { answer: unknown }
+  /** While `result` is in flight: the answer of the read before it, served to other requests until `until`. */
+  previous?: { answer: unknown, until: number }
+}
+
 /**
  * The API's read cache (API_CACHE_MS): the result of a read, keyed by what
  * was asked, is shared with every identical read started less than a ttl
  * ago, including one still in flight. A failed read is not shared: the next
- * request tries again. Entries live at most their ttl and expired ones are
- * swept as requests come, so the map holds about the distinct requests of
- * the last ttl (bounded by the rate limit).
+ * request tries again.
+ *
+ * Stale while revalidating (API_STALE_MS, as HTTP's stale-while-revalidate):
+ * once a result is older than its ttl, the next request starts a new read
+ * and waits for it; requests that arrive while that read is in flight get
+ * the previous answer at once, for at most `staleMs` past its ttl. A store
+ * that is busy (Redis running a worker's flush script) then slows the one
+ * request that reads, not every request behind it; nobody waits longer for
+ * the new answer than before, and no answer is served more than
+ * ttl + staleMs after its read started. An in-flight read is shared past
+ * its ttl too, so a slow store gets one read at a time per key, not one
+ * every ttl.
+ *
+ * Entries live at most ttl + staleMs past their start (longer only while in
+ * flight) and expired ones are swept as requests come, so the map holds
+ * about the distinct requests of that span (bounded by the rate limit).
  */
 export class SharedReads {
-  private readonly entries = new Map<string, { expiresAt: number, result: Promise<unknown> }>()
+  private readonly entries = new Map<string, Entry>()
   private sweptAt = 0
 
-  /** @param defaultTtlMs how long a result is shared unless `run` says otherwise; 0: never. */
-  constructor (private readonly defaultTtlMs: number) {}
+  /**
+   * @param defaultTtlMs how long a result is shared unless `run` says otherwise; 0: never.
+   * @param staleMs how long past its ttl a result may still answer requests while a new read is in flight; 0: they wait for it.
+   */
+  constructor (private readonly defaultTtlMs: number, private readonly staleMs = 0) {}
 
   /**
    * `work()`, or the shared result of an identical `key` started less than
-   * `ttlMs` ago. `admit` is awaited before this call starts a read of its
-   * own (never when it shares one): a rejection there (e.g. the rate
-   * limiter's 429) ends the call and starts nothing.
+   * `ttlMs` ago (or still in flight), or, while a newer read of `key` is in
+   * flight, the previous answer within `staleMs` past its ttl. `admit` is
+   * awaited before this call starts a read of its own (never when it shares
+   * one): a rejection there (e.g. the rate limiter's 429) ends the call and
+   * starts nothing.
    */
   async run<T> (key: string, work: () => Promise<T>, ttlMs = this.defaultTtlMs, admit?: Admit): Promise<T> {
     if (ttlMs === 0) {
@@ -38,20 +66,36 @@ export class SharedReads {
       const started = this.shared<T>(key)
       if (started !== undefined) return await started
     }
-    const result = work()
-    this.entries.set(key, { expiresAt: performance.now() + ttlMs, result })
-    result.catch(() => { if (this.entries.get(key)?.result === result) this.entries.delete(key) })
-    return await result
+    const now = performance.now()
+    const before = this.entries.get(key)
+    const entry: Entry = { expiresAt: now + ttlMs, result: work() }
+    if (this.staleMs > 0 && before?.value !== undefined && now < before.expiresAt + this.staleMs) {
+      entry.previous = { answer: before.value.answer, until: before.expiresAt + this.staleMs }
+    }
+    this.entries.set(key, entry)
+    entry.result.then((answer) => {
+      entry.value = { answer }
+      entry.previous = undefined
+    }, () => {
+      entry.previous = undefined
+      if (this.entries.get(key) === entry) this.entries.delete(key)
+    })
+    return await (entry.result as Promise<T>)
   }
 
-  /** The live shared result of `key`, if any (expired entries are swept first, at most every SWEEP_INTERVAL_MS). */
+  /** What a request for `key` can share now: a read in flight or younger than its ttl, or the previous answer while a newer read is in flight. */
   private shared<T> (key: string): Promise<T> | undefined {
     const now = performance.now()
     if (now - this.sweptAt >= SWEEP_INTERVAL_MS) {
-      for (const [k, entry] of this.entries) if (now >= entry.expiresAt) this.entries.delete(k)
+      for (const [k, entry] of this.entries) if (entry.value !== undefined && now >= entry.expiresAt + this.staleMs) this.entries.delete(k)
       this.sweptAt = now
     }
     const found = this.entries.get(key)
-    return found !== undefined && now < found.expiresAt ? found.result as Promise<T> : undefined
+    if (found === undefined) return undefined
+    if (found.value === undefined) {
+      // In flight (a failed read is deleted when it fails).
+      return found.previous !== undefined && now < found.previous.until ? Promise.resolve(found.previous.answer as T) : found.result as Promise<T>
+    }
+    return now < found.expiresAt ? found.result as Promise<T> : undefined
   }
 }

@@ -34,6 +34,8 @@ export interface StatsReaderOptions {
    * read, not one each. 0 (the default here): every request reads the store.
    */
   reuseMs?: number
+  /** API_STALE_MS: past reuseMs, the previous answer serves identical requests while a new read is in flight (SharedReads). 0 (the default here): they wait. */
+  staleMs?: number
 }
 
 /** Series reads are shared per tier of points: the dashboard's 5 minutes, an hour, a day, a week at 1m. */
@@ -64,7 +66,7 @@ export class StatsReader {
     this.timeoutMs = options.timeoutMs
     this.bodies = new StatsBodies(options)
     this.reuseMs = options.reuseMs ?? 0
-    this.reads = new SharedReads(this.reuseMs)
+    this.reads = new SharedReads(this.reuseMs, options.staleMs ?? 0)
     this.clock = options.clock
   }
 
@@ -142,13 +144,14 @@ function assertWindow (name: string, seconds: number, max: number): void {
   if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > max) throw Errors.invalidParameter(`querystring/${name}`, `must be an integer in 1..${max}`)
 }
 
-/** Decorates the instance with `statsReader` over the given store, with STORE_TIMEOUT_MS, API_CACHE_MS and BOT_NICKS from `config`. */
+/** Decorates the instance with `statsReader` over the given store, with STORE_TIMEOUT_MS, API_CACHE_MS, API_STALE_MS and BOT_NICKS from `config`. */
 export default fp<{ store: StatsStore }>(async (app, { store }) => {
   app.decorate('statsReader', new StatsReader({
     store,
     clock: app.clock,
     timeoutMs: app.config.STORE_TIMEOUT_MS,
     botNicks: botNicks(app.config),
-    reuseMs: app.config.API_CACHE_MS
+    reuseMs: app.config.API_CACHE_MS,
+    staleMs: app.config.API_STALE_MS
   }))
 }, { name: 'stats-reader', dependencies: ['config', 'clock'] })

@@ -48,9 +48,10 @@ export class TrendingReader {
     private readonly store: StatsStore,
     private readonly clock: () => number,
     private readonly timeoutMs: number,
-    reuseMs: number
+    reuseMs: number,
+    staleMs = 0
   ) {
-    this.reads = new SharedReads(reuseMs)
+    this.reads = new SharedReads(reuseMs, staleMs)
   }
 
   /** The trending list, or null for a room never seen. `admit`: awaited before this request starts a read of its own (SharedReads.run). */
@@ -107,7 +108,7 @@ export class TrendingReader {
   }
 }
 
-/** Decorates the instance with `trendingReader` over the given store (STORE_TIMEOUT_MS, API_CACHE_MS from config). */
+/** Decorates the instance with `trendingReader` over the given store (STORE_TIMEOUT_MS, API_CACHE_MS, API_STALE_MS from config). */
 export default fp<{ store: StatsStore }>(async (app, { store }) => {
-  app.decorate('trendingReader', new TrendingReader(store, app.clock, app.config.STORE_TIMEOUT_MS, app.config.API_CACHE_MS))
+  app.decorate('trendingReader', new TrendingReader(store, app.clock, app.config.STORE_TIMEOUT_MS, app.config.API_CACHE_MS, app.config.API_STALE_MS))
 }, { name: 'trending-reader', dependencies: ['config', 'clock'] })
