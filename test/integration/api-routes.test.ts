@@ -5,11 +5,10 @@ import { buildApp } from '../../src/api/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { isStopword } from '../../src/stopwords.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
-import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
 import { topListFromStore } from '../../src/api/services/store-top-list.js'
 import type { Category, RoomCategory, StatsStore } from '../../src/store/types.js'
 import { BatchBuilder } from '../../src/worker/batch-builder.js'
-import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
+import { storeKinds } from '../helpers/store-kinds.js'
 
 /**
  * Every route of the API over both stores, seeded with a small hand-counted
@@ -63,42 +62,7 @@ function testConfig (overrides: Record<string, string> = {}): Config {
   return loadConfig({ LOG_LEVEL: 'silent', STORE_TIMEOUT_MS: '1000', RATE_LIMIT_MAX: '1000000', ...overrides }, null)
 }
 
-interface StoreKind {
-  name: string
-  create: (clock: () => number) => Promise<{ store: StatsStore, cleanup: () => Promise<void> }>
-}
-
-const STORE_KINDS: StoreKind[] = [
-  {
-    name: 'memory',
-    create: async (clock) => {
-      const store = new MemoryStore({ clock, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, snapshotPath: null })
-      await store.open()
-      return { store, cleanup: async () => { await store.close() } }
-    }
-  },
-  {
-    name: 'redis',
-    create: async (clock) => {
-      const namespace = randomPrefix('test:api')
-      const redis = createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 5000 })
-      const store = new RedisStore({ redis, namespace, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, clock })
-      await store.open()
-      return {
-        store,
-        cleanup: async () => {
-          await store.close()
-          const cleaner = createTestRedis()
-          try {
-            await deleteKeysWithPrefix(cleaner, namespace)
-          } finally {
-            await cleaner.quit()
-          }
-        }
-      }
-    }
-  }
-]
+const STORE_KINDS = storeKinds('test:api')
 
 function json<T> (body: string): T {
   return JSON.parse(body) as T

@@ -3,11 +3,9 @@ import { after, before, describe, it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/api/app.js'
 import { loadConfig } from '../../src/config.js'
-import { MemoryStore } from '../../src/store/memory/memory-store.js'
-import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
 import type { StatsStore } from '../../src/store/types.js'
 import { BatchBuilder } from '../../src/worker/batch-builder.js'
-import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
+import { storeKinds } from '../helpers/store-kinds.js'
 
 /**
  * Issue 14 item 7, rooms: a room that first appears long after the stream
@@ -27,42 +25,7 @@ const RATE = 80
 /** Relative tolerance on a rate: the windows are bucketed (docs/STORAGE.md#windows-and-series). */
 const TOLERANCE = 0.02
 
-interface StoreKind {
-  name: string
-  create: (clock: () => number) => Promise<{ store: StatsStore, cleanup: () => Promise<void> }>
-}
-
-const STORE_KINDS: StoreKind[] = [
-  {
-    name: 'memory',
-    create: async (clock) => {
-      const store = new MemoryStore({ clock, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, snapshotPath: null })
-      await store.open()
-      return { store, cleanup: async () => { await store.close() } }
-    }
-  },
-  {
-    name: 'redis',
-    create: async (clock) => {
-      const namespace = randomPrefix('test:late-room')
-      const redis = createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 5000 })
-      const store = new RedisStore({ redis, namespace, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, clock })
-      await store.open()
-      return {
-        store,
-        cleanup: async () => {
-          await store.close()
-          const cleaner = createTestRedis()
-          try {
-            await deleteKeysWithPrefix(cleaner, namespace)
-          } finally {
-            await cleaner.quit()
-          }
-        }
-      }
-    }
-  }
-]
+const STORE_KINDS = storeKinds('test:late-room')
 
 // No tmi-sent-ts: a message's event time is its arrival time on the test clock.
 const chat = (room: string): string => JSON.stringify({ command: '', room, nick: 'n', target: '', body: 'pog', tags: '' })

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { roomRate, StatsBodies, streamRate } from '../../src/api/services/stats-bodies.js'
-import { MemoryStore } from '../../src/store/memory/memory-store.js'
-import { createRedisClient, RedisStore } from '../../src/store/redis/redis-store.js'
 import type { StatsStore, TimePoint } from '../../src/store/types.js'
 import { BatchBuilder } from '../../src/worker/batch-builder.js'
-import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
+import { storeKinds } from '../helpers/store-kinds.js'
 
 /**
  * Rates while the stream is younger than the averaging window: the mean is
@@ -66,42 +64,7 @@ describe('streamRate and roomRate', () => {
   })
 })
 
-interface StoreKind {
-  name: string
-  create: (clock: () => number) => Promise<{ store: StatsStore, cleanup: () => Promise<void> }>
-}
-
-const STORE_KINDS: StoreKind[] = [
-  {
-    name: 'memory',
-    create: async (clock) => {
-      const store = new MemoryStore({ clock, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, snapshotPath: null })
-      await store.open()
-      return { store, cleanup: async () => { await store.close() } }
-    }
-  },
-  {
-    name: 'redis',
-    create: async (clock) => {
-      const namespace = randomPrefix('test:rates')
-      const redis = createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 5000 })
-      const store = new RedisStore({ redis, namespace, maxTrackedWords: 1000, maxTrackedPerRoom: 1000, clock })
-      await store.open()
-      return {
-        store,
-        cleanup: async () => {
-          await store.close()
-          const cleaner = createTestRedis()
-          try {
-            await deleteKeysWithPrefix(cleaner, namespace)
-          } finally {
-            await cleaner.quit()
-          }
-        }
-      }
-    }
-  }
-]
+const STORE_KINDS = storeKinds('test:rates')
 
 const chat = (room: string): string => JSON.stringify({ command: '', room, nick: 'n', target: '', body: 'pog', tags: '' })
 
