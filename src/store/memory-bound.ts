@@ -79,33 +79,38 @@ export interface MemoryBoundSettings {
 
 /** Average bytes of what is stored as members (UTF-8 in Redis; characters in V8). */
 export interface MemberSizes {
-  /** A word, nick or emote. */
+  /** A nick or emote. */
   memberBytes: number
+  /**
+   * A word, in UTF-8 (Redis) and in V8 alike: a word is bounded by code
+   * points, not bytes, and its longest form (64 characters past U+FFFF) is
+   * 4 bytes a character in both.
+   */
+  wordBytes: number
   /** A room name with its `#`. */
   roomBytes: number
   /** True when members are mostly outside Latin-1 (two bytes a character in V8). */
   wide: boolean
 }
 
-/** The longest word of ASCII letters: 64 code points (docs/COUNTING.md#words). */
-export const WORST_CASE_WORD_BYTES = 64
+/** The longest word: 64 code points (docs/COUNTING.md#words), each past U+FFFF: 4 bytes in UTF-8, a surrogate pair in V8. */
+export const WORST_CASE_WORD_BYTES = 64 * 4
 
 /**
  * The worst case's members under MAX_NAME_BYTES `maxNameBytes`: nicks,
- * rooms and emotes of that many bytes (docs/COUNTING.md#long-names), words
- * of 64 ASCII letters (the longer of the two for the lists that hold both),
- * held in V8 as two-byte strings (twice the bytes: one character past U+00FF
- * makes a whole string two-byte). Longer words (64 four-byte characters)
- * cost more: every list entry grows by the extra bytes (see ARCHITECTURE.md, "Memory bounds").
+ * rooms and emotes of that many bytes (docs/COUNTING.md#long-names), held in
+ * V8 as two-byte strings (twice the bytes: one character past U+00FF makes
+ * a whole string two-byte), and words of 64 four-byte characters (256 bytes
+ * in UTF-8 and in V8).
  */
 export function worstCaseMembers (maxNameBytes: number = DEFAULT_MAX_NAME_BYTES): MemberSizes {
-  return { memberBytes: Math.max(WORST_CASE_WORD_BYTES, maxNameBytes), roomBytes: maxNameBytes, wide: true }
+  return { memberBytes: maxNameBytes, wordBytes: WORST_CASE_WORD_BYTES, roomBytes: maxNameBytes, wide: true }
 }
 
-/** The worst case at the default MAX_NAME_BYTES: every member 64 bytes (Twitch nicks have at most 25 characters, room names 26). */
+/** The worst case at the default MAX_NAME_BYTES: names of 64 bytes (Twitch nicks have at most 25 characters, room names 26), words of 256. */
 export const WORST_CASE_MEMBERS: MemberSizes = worstCaseMembers()
 /** The real firehose: words average about 6 bytes, nicks about 11, emotes about 8, rooms about 12 with the `#`. */
-export const TYPICAL_MEMBERS: MemberSizes = { memberBytes: 10, roomBytes: 12, wide: false }
+export const TYPICAL_MEMBERS: MemberSizes = { memberBytes: 10, wordBytes: 6, roomBytes: 12, wide: false }
 
 /**
  * How full the per-room window buckets are, per level (1 s, 5 s, 15 s, 1 min,
@@ -164,14 +169,16 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
   const W = S * Math.ceil(settings.maxTrackedWords / S)
   const T = S * Math.ceil(settings.maxTrackedRooms / S)
   const m = sizes.memberBytes
+  const w = sizes.wordBytes
   const r = sizes.roomBytes
   const C = settings.maxEventCommands ?? DEFAULT_MAX_EVENT_COMMANDS
   const redis = store === 'redis'
   // What one member of a list costs, and one key (a JS Map entry holding the structure in the embedded store).
-  const string = (bytes: number): number => redis ? bytes : EMBEDDED_STRING_BYTES + (sizes.wide ? 2 * bytes : bytes)
-  const listEntry = (bytes: number): number => redis ? REDIS_ZSET_ENTRY_BYTES + bytes : EMBEDDED_MAP_ENTRY_BYTES + string(bytes)
+  // A word's bytes are the same in V8 as in UTF-8 (see wordBytes); a name's double when wide.
+  const string = (bytes: number, word = false): number => redis ? bytes : EMBEDDED_STRING_BYTES + (sizes.wide && !word ? 2 * bytes : bytes)
+  const listEntry = (bytes: number, word = false): number => redis ? REDIS_ZSET_ENTRY_BYTES + bytes : EMBEDDED_MAP_ENTRY_BYTES + string(bytes, word)
   const key = redis ? REDIS_KEY_BYTES : EMBEDDED_MAP_ENTRY_BYTES + EMBEDDED_STRING_BYTES
-  const compactEntry = (bytes: number): number => redis ? COMPACT_ENTRY_BYTES + bytes : EMBEDDED_PAIR_BYTES + string(bytes)
+  const compactEntry = (bytes: number, word = false): number => redis ? COMPACT_ENTRY_BYTES + bytes : EMBEDDED_PAIR_BYTES + string(bytes, word)
   const hashField = redis ? REDIS_HASH_FIELD_BYTES : EMBEDDED_MAP_ENTRY_BYTES
 
   const streamLevels = WINDOW_SPECS.map((spec) => liveBuckets(spec.bucketSeconds, bucketTtlSeconds(spec)))
@@ -184,8 +191,14 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
   // One room's value in one bucket is its compact text (JSON), a Redis hash field or a V8 string (Map entry) beside the room's name.
   // Its events are `"COMMAND":count,` entries, like the lists' (docs/COUNTING.md#system-event-commands).
   const roomEventsText = Math.round(C * fill.commands) * (COMPACT_ENTRY_BYTES + MAX_COMMAND_BYTES)
-  const roomValueText = (members: number): number => ROOM_BUCKET_FIXED_BYTES + roomEventsText + members * (COMPACT_ENTRY_BYTES + m)
-  const roomValue = (members: number): number => hashField + string(r) + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * roomValueText(members)) : string(roomValueText(members)))
+  // A third of a room value's members are words. In V8 a wide text doubles everything but the
+  // words, whose longest form (four-byte characters) already takes its UTF-8 bytes.
+  const roomValueText = (members: number): number => {
+    const names = ROOM_BUCKET_FIXED_BYTES + roomEventsText + members * (COMPACT_ENTRY_BYTES + (2 * m) / 3)
+    const words = (members * w) / 3
+    return redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * (names + words)) : EMBEDDED_STRING_BYTES + (sizes.wide ? 2 : 1) * names + words
+  }
+  const roomValue = (members: number): number => hashField + string(r) + roomValueText(members)
   // Filled values, summed over levels: (room, bucket) values and their mean size.
   let roomValues = 0
   let roomValueBytes = 0
@@ -195,26 +208,31 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     roomValueBytes += values * roomValue(Math.round(3 * Kr * (fill.members[i] ?? 1)))
   })
   const meanRoomValue = roomValues === 0 ? 0 : Math.round(roomValueBytes / roomValues)
+  // One closed stream-wide bucket of one list: WINDOW_TOP compact entries.
+  const streamBucket = (entry: number): number => redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * K * entry) : K * entry
   const minuteHashes = Math.ceil(SECOND_SERIES_RETENTION_SECONDS / 60) + 1
   const dayHashes = Math.ceil(MINUTE_SERIES_RETENTION_SECONDS / 86400) + 1
 
   const part = (name: string, entries: number, bytesPerEntry: number): MemoryBoundPart =>
     ({ name, entries, bytesPerEntry, bytes: entries * bytesPerEntry })
   const parts = [
-    part('all-time lists: words, nicks, emotes (MAX_TRACKED_WORDS each)', 3 * W, listEntry(m)),
+    part('all-time list: words (MAX_TRACKED_WORDS)', W, listEntry(w, true)),
+    part('all-time lists: nicks, emotes (MAX_TRACKED_WORDS each)', 2 * W, listEntry(m)),
     part('all-time list: rooms (MAX_TRACKED_WORDS)', W, listEntry(r)),
     part('tracked rooms (MAX_TRACKED_ROOMS)', T, listEntry(r)),
     part('per-room all-time totals (a hash per tracked room: messages, first seen, MAX_EVENT_COMMANDS events)', T, key + r + ROOM_HASH_FIELDS * (hashField + HASH_FIELD_TEXT_BYTES) + C * (hashField + HASH_FIELD_TEXT_BYTES + string(2 + MAX_COMMAND_BYTES))),
-    part('per-room all-time lists (3 per tracked room, MAX_TRACKED_PER_ROOM each)', 3 * T * P, listEntry(m)),
+    part('per-room all-time word lists (1 per tracked room, MAX_TRACKED_PER_ROOM each)', T * P, listEntry(w, true)),
+    part('per-room all-time nick and emote lists (2 per tracked room, MAX_TRACKED_PER_ROOM each)', 2 * T * P, listEntry(m)),
     part('per-room all-time list keys', 3 * T, key + r + 10),
-    part(`stream-wide window buckets (${streamBuckets} live buckets x 4 lists${S === 1 ? '' : ` x ${S} shards`}, WINDOW_TOP each)`, S * streamBuckets * 4, key + 40 + (redis ? Math.ceil(REDIS_ALLOCATION_ROUNDING * K * compactEntry(m)) : K * compactEntry(m))),
+    part(`stream-wide window buckets: words (${streamBuckets} live buckets${S === 1 ? '' : ` x ${S} shards`}, WINDOW_TOP each)`, S * streamBuckets, key + 40 + streamBucket(compactEntry(w, true))),
+    part(`stream-wide window buckets: nicks, emotes, rooms (${streamBuckets} live buckets x 3 lists${S === 1 ? '' : ` x ${S} shards`}, WINDOW_TOP each)`, S * streamBuckets * 3, key + 40 + streamBucket(compactEntry(m))),
     part(`per-room window buckets (${roomBuckets} live buckets x MAX_TRACKED_ROOMS rooms x ROOM_WINDOW_TOP)`, Math.round(roomValues), meanRoomValue),
     part('per-second series (a hash of 60 seconds per minute, 24 h)', minuteHashes, key + 30 + 60 * (redis ? REDIS_LISTPACK_FIELD_BYTES + 8 : EMBEDDED_MAP_ENTRY_BYTES)),
     part('per-minute series (a hash of 1,440 minutes per day, 7 days)', dayHashes, key + 30 + 1440 * (hashField + 16)),
     part('failed-message log', settings.failedLogSize, FAILED_MESSAGE_BYTES),
     part('system events by command (MAX_EVENT_COMMANDS)', C, hashField + HASH_FIELD_TEXT_BYTES + string(MAX_COMMAND_BYTES)),
     part('lease, position, totals, marks', S, FIXED_BYTES),
-    ...(redis ? [] : [part('open 1 s buckets of the writer (at most 500,000 members)', DEFAULT_MAX_OPEN_ENTRIES, EMBEDDED_MAP_ENTRY_BYTES + string(m))])
+    ...(redis ? [] : [part('open 1 s buckets of the writer (at most 500,000 members)', DEFAULT_MAX_OPEN_ENTRIES, EMBEDDED_MAP_ENTRY_BYTES + string(Math.max(w, m), w >= m))])
   ]
   return { parts, total: parts.reduce((sum, p) => sum + p.bytes, 0) }
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { ConfigSchema } from '../../src/config.js'
 import { MAX_COMMAND_BYTES } from '../../src/model/event-commands.js'
+import { MAX_WORD_CODE_POINTS } from '../../src/model/tokenize.js'
 import {
   FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
 } from '../../src/store/memory-bound.js'
@@ -23,9 +24,11 @@ describe('memory bound formula', () => {
       assert.equal(bound.total, bound.parts.reduce((sum, p) => sum + p.bytes, 0))
       for (const part of bound.parts) assert.equal(part.bytes, part.entries * part.bytesPerEntry, part.name)
     }
-    const lists = memoryBound(SETTINGS, TYPICAL_MEMBERS).parts[0]!
-    assert.equal(lists.entries, 3 * SETTINGS.maxTrackedWords)
-    assert.equal(lists.bytesPerEntry, REDIS_ZSET_ENTRY_BYTES + TYPICAL_MEMBERS.memberBytes)
+    const [words, names] = memoryBound(SETTINGS, TYPICAL_MEMBERS).parts
+    assert.equal(words!.entries, SETTINGS.maxTrackedWords)
+    assert.equal(words!.bytesPerEntry, REDIS_ZSET_ENTRY_BYTES + TYPICAL_MEMBERS.wordBytes)
+    assert.equal(names!.entries, 2 * SETTINGS.maxTrackedWords)
+    assert.equal(names!.bytesPerEntry, REDIS_ZSET_ENTRY_BYTES + TYPICAL_MEMBERS.memberBytes)
   })
 
   it('grows with every setting and with the members\' size', () => {
@@ -58,10 +61,14 @@ describe('memory bound formula', () => {
     assert.equal(named(sharded, 'tracked rooms').entries, 16 * 63)
   })
 
-  it('takes the worst case\'s nicks, rooms and emotes at MAX_NAME_BYTES, and words at 64 bytes at least', () => {
+  it('takes the worst case\'s nicks, rooms and emotes at MAX_NAME_BYTES, and words at 64 four-byte characters', () => {
     assert.deepEqual(WORST_CASE_MEMBERS, worstCaseMembers(64))
-    assert.deepEqual(worstCaseMembers(32), { memberBytes: 64, roomBytes: 32, wide: true })
-    assert.deepEqual(worstCaseMembers(1024), { memberBytes: 1024, roomBytes: 1024, wide: true })
+    // The longest word the tokenizer keeps, in UTF-8 and in V8 (a surrogate pair a character).
+    const longest = '\u{1F600}'.repeat(MAX_WORD_CODE_POINTS)
+    assert.equal(Buffer.byteLength(longest), 256)
+    assert.equal(longest.length * 2, 256)
+    assert.deepEqual(worstCaseMembers(32), { memberBytes: 32, wordBytes: 256, roomBytes: 32, wide: true })
+    assert.deepEqual(worstCaseMembers(1024), { memberBytes: 1024, wordBytes: 256, roomBytes: 1024, wide: true })
     const at = (maxNameBytes: number): number => memoryFigures({ ...SETTINGS, maxNameBytes }).redisWorst.total
     assert.ok(at(1024) > at(64) && at(64) > at(32), `${at(1024)} > ${at(64)} > ${at(32)}`)
     assert.equal(memoryFigures(SETTINGS).redisWorst.total, at(64))
