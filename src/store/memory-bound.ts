@@ -17,8 +17,25 @@ import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENT
  * transient doubling while a hash table rehashes.
  */
 
-/** A sorted-set member in a skip list + dict (over 128 members or 64 bytes), beyond the member's own bytes: 112 B measured for 10-byte members, 176 for 64, 320 for 200. */
-export const REDIS_ZSET_ENTRY_BYTES = 110
+/**
+ * A sorted-set member in a skip list + dict (over 128 members or 64 bytes),
+ * beyond the allocation of the member's own text (redisZsetEntryBytes):
+ * 112 B measured for 10-byte members, 176 for 64, 256 for 128, 320 for 200,
+ * 416 for 256.
+ */
+export const REDIS_ZSET_ENTRY_BYTES = 100
+
+/** jemalloc's size class for `bytes`: 8, then 16 apart up to 128, then four classes to each power of two (160, 192, 224, 256, 320, ...). */
+export function jemallocClass (bytes: number): number {
+  if (bytes <= 8) return 8
+  const step = Math.max(16, 2 ** (Math.ceil(Math.log2(bytes)) - 3))
+  return Math.ceil(bytes / step) * step
+}
+
+/** One member of a sorted set: the entry plus the member's text (an sds: 3 B header and a terminating 0) in its size class. */
+export function redisZsetEntryBytes (memberBytes: number): number {
+  return REDIS_ZSET_ENTRY_BYTES + jemallocClass(memberBytes + 4)
+}
 /** A key with an expiry, beyond its name and value: dict entry, robj, sds headers, expires entry (245 B measured for a 30-byte name and a 100-byte string). */
 export const REDIS_KEY_BYTES = 120
 /** A field of a hash in a hash table, beyond its name and value (75 B measured for 10 + 10 bytes). */
@@ -176,7 +193,7 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
   // What one member of a list costs, and one key (a JS Map entry holding the structure in the embedded store).
   // A word's bytes are the same in V8 as in UTF-8 (see wordBytes); a name's double when wide.
   const string = (bytes: number, word = false): number => redis ? bytes : EMBEDDED_STRING_BYTES + (sizes.wide && !word ? 2 * bytes : bytes)
-  const listEntry = (bytes: number, word = false): number => redis ? REDIS_ZSET_ENTRY_BYTES + bytes : EMBEDDED_MAP_ENTRY_BYTES + string(bytes, word)
+  const listEntry = (bytes: number, word = false): number => redis ? redisZsetEntryBytes(bytes) : EMBEDDED_MAP_ENTRY_BYTES + string(bytes, word)
   const key = redis ? REDIS_KEY_BYTES : EMBEDDED_MAP_ENTRY_BYTES + EMBEDDED_STRING_BYTES
   const compactEntry = (bytes: number, word = false): number => redis ? COMPACT_ENTRY_BYTES + bytes : EMBEDDED_PAIR_BYTES + string(bytes, word)
   const hashField = redis ? REDIS_HASH_FIELD_BYTES : EMBEDDED_MAP_ENTRY_BYTES

@@ -5,7 +5,7 @@ import { ConfigSchema } from '../../src/config.js'
 import { MAX_COMMAND_BYTES } from '../../src/model/event-commands.js'
 import { MAX_WORD_CODE_POINTS } from '../../src/model/tokenize.js'
 import {
-  FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, REDIS_ZSET_ENTRY_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
+  FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, jemallocClass, redisZsetEntryBytes, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
 } from '../../src/store/memory-bound.js'
 
 const SETTINGS: MemoryBoundSettings = {
@@ -26,9 +26,18 @@ describe('memory bound formula', () => {
     }
     const [words, names] = memoryBound(SETTINGS, TYPICAL_MEMBERS).parts
     assert.equal(words!.entries, SETTINGS.maxTrackedWords)
-    assert.equal(words!.bytesPerEntry, REDIS_ZSET_ENTRY_BYTES + TYPICAL_MEMBERS.wordBytes)
+    assert.equal(words!.bytesPerEntry, redisZsetEntryBytes(TYPICAL_MEMBERS.wordBytes))
     assert.equal(names!.entries, 2 * SETTINGS.maxTrackedWords)
-    assert.equal(names!.bytesPerEntry, REDIS_ZSET_ENTRY_BYTES + TYPICAL_MEMBERS.memberBytes)
+    assert.equal(names!.bytesPerEntry, redisZsetEntryBytes(TYPICAL_MEMBERS.memberBytes))
+  })
+
+  it('takes a sorted-set member at the sizes measured on Redis 7.0 (used_memory growth per member over 10^5 to 2·10^5)', () => {
+    assert.deepEqual([1, 8, 9, 16, 17, 68, 132, 204, 260, 513].map(jemallocClass), [8, 8, 16, 16, 32, 80, 160, 224, 320, 640])
+    const measured: Array<[bytes: number, perMember: number]> = [[10, 112], [64, 176], [128, 256], [200, 320], [256, 416]]
+    for (const [bytes, perMember] of measured) {
+      const computed = redisZsetEntryBytes(bytes)
+      assert.ok(Math.abs(computed - perMember) <= 0.05 * perMember && computed >= perMember - 2, `${bytes}-byte members: ${computed} B against ${perMember} measured`)
+    }
   })
 
   it('grows with every setting and with the members\' size', () => {
