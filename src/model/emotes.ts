@@ -6,7 +6,7 @@
  * and so is one whose text is longer than MAX_NAME_BYTES of UTF-8
  * (docs/COUNTING.md#long-names).
  */
-import { bytesOver, DEFAULT_MAX_NAME_BYTES } from './names.js'
+import { bytesOver, DEFAULT_MAX_NAME_BYTES, ownSlice } from './names.js'
 
 /** The value of the `emotes` tag in a `key=value;key=value` tag string, or ''. */
 export function emotesTag (tags: string): string {
@@ -66,7 +66,7 @@ export function forEachEmote (body: string, tag: string, onEmote: (emote: string
                 if (bytesOver(emote, maxBytes) === 0) onEmote(emote)
               }
             } else if (end < body.length) {
-              const emote = body.slice(start, end + 1)
+              const emote = ownSlice(body, start, end + 1)
               if (bytesOver(emote, maxBytes) === 0) onEmote(emote)
             }
           }

@@ -7,6 +7,7 @@
  * splitting with regular expressions: ASCII is decided by table, and only
  * a non-ASCII character at the edge of a token is tested against \p{P}.
  */
+import { ownSlice } from './names.js'
 
 export const MAX_WORD_CODE_POINTS = 64
 
@@ -113,8 +114,8 @@ export function forEachWord (body: string, onWord: (word: string) => void): void
       }
     }
     if (s === e) continue
-    let word = text.slice(s, e)
-    if (lower) word = word.toLowerCase()
+    // Lower-casing makes a new string; otherwise the word must not be a view of its message.
+    const word = lower ? text.slice(s, e).toLowerCase() : ownSlice(text, s, e)
     // String length is UTF-16 units, an upper bound of code points.
     if (word.length > MAX_WORD_CODE_POINTS && (!wide || codePointLength(word) > MAX_WORD_CODE_POINTS)) continue
     onWord(word)
