@@ -65,6 +65,27 @@ describe('Redis window writes (from the writer\'s bucket life)', () => {
     assert.equal(decodeRoomValue(roomValue![2][0]![1]).messages, 5)
   })
 
+  it('merges the late seconds of one flush into a shared ancestor once: one trim, not one per second', () => {
+    const life = new BucketLife({ windowTop: 1, roomWindowTop: 5 })
+    life.restore({ floor: START + 100, newestWritten: START + 100 })
+    // Two late seconds of the same 5 s bucket: a 2, b 1, then b 2 (b 3 in all).
+    const plan = life.plan([
+      chatSlice(START + 10, [{ nick: 'ann', room: '#a', words: ['a', 'a', 'b'] }]),
+      chatSlice(START + 11, [{ nick: 'ann', room: '#a', words: ['b', 'b'] }])
+    ], (START + 100) * 1000)
+    const needed = storedValuesNeeded(plan, keys)
+    const out = windowWrites(plan, {
+      strings: new Map(needed.strings.map((key) => [key, null])),
+      hashes: new Map(needed.hashes.map((key) => [key, {}]))
+    }, { keys, windowTop: 1, roomWindowTop: 5, nowSecond: START + 100, evicted: new Set() })
+    const fiveSeconds = out.values.find(([key]) => key === keys.windowValue(1, 'words', (START + 10) / 5))
+    assert.ok(fiveSeconds !== undefined)
+    // Trimmed once from a 2, b 3: b stays. Trimmed per second it kept a 2 and lost b's 3.
+    assert.deepEqual(decodeTrimmed(fiveSeconds[2]), { entries: [{ value: 'b', count: 3 }], err: 2 })
+    const rooms = out.hashValues.find(([key]) => key === keys.roomWindowValues(1, (START + 10) / 5))
+    assert.equal(decodeRoomValue(rooms![2][0]![1]).messages, 2)
+  })
+
   it('lists the room hashes an evicted room can still be in, a bounded number per level', () => {
     const live = liveRoomWindowKeys(keys, START + 90, START + 99, START + 100)
     assert.ok(live.includes(keys.roomWindowValues(0, START + 99)))

@@ -1,6 +1,7 @@
 import { CATEGORIES, type Category, type Counts, type RoomCategory, type TopList, type WindowName } from '../types.js'
 import { addCount } from '../windows/counts.js'
 import type { WindowWritePlan } from '../windows/bucket-life.js'
+import { lateByTarget } from '../windows/late-targets.js'
 import { bucketAt, bucketStart, isExpired, TOP_LEVEL } from '../windows/levels.js'
 import { windowPlan } from '../windows/read-plan.js'
 import { addToRoomValue, emptyRoomValue, mergeRoomValues, type RoomWindowValue } from '../windows/room-value.js'
@@ -29,17 +30,16 @@ export function applyWindowPlan (levels: Levels, plan: WindowWritePlan, windowTo
     }
     for (const [room, value] of write.rooms) values.rooms.set(room, encodeRoomValue(value))
   }
-  for (const delta of plan.late) {
-    for (const { level, bucket } of delta.targets) {
-      const values = valuesAt(levels, level, bucket)
-      for (const category of CATEGORIES) {
-        const counts = delta.lists[category]
-        if (counts.size > 0) values.lists[category] = addToTrimmed(values.lists[category] ?? emptyTrimmed(), counts, windowTop)
-      }
-      for (const [room, counts] of delta.rooms) {
-        const stored = values.rooms.get(room)
-        values.rooms.set(room, encodeRoomValue(addToRoomValue(stored === undefined ? emptyRoomValue() : decodeRoomValue(stored), counts, roomWindowTop)))
-      }
+  // Summed per target first: one add-and-trim per bucket and flush (lateByTarget).
+  for (const { level, bucket, lists, rooms } of lateByTarget(plan.late)) {
+    const values = valuesAt(levels, level, bucket)
+    for (const category of CATEGORIES) {
+      const counts = lists[category]
+      if (counts.size > 0) values.lists[category] = addToTrimmed(values.lists[category] ?? emptyTrimmed(), counts, windowTop)
+    }
+    for (const [room, counts] of rooms) {
+      const stored = values.rooms.get(room)
+      values.rooms.set(room, encodeRoomValue(addToRoomValue(stored === undefined ? emptyRoomValue() : decodeRoomValue(stored), counts, roomWindowTop)))
     }
   }
   for (const build of plan.builds) {

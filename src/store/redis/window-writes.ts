@@ -3,6 +3,7 @@ import { bucketAt, bucketStart, level, LEVELS, longDeadline, naturalDeadline, TO
 import { addToRoomValue, emptyRoomValue, mergeRoomValues, type RoomWindowValue } from '../windows/room-value.js'
 import { decodeRoomValue, decodeTrimmed, encodeRoomValue, encodeTrimmed } from '../windows/serialise.js'
 import type { WindowWritePlan } from '../windows/bucket-life.js'
+import { lateByTarget } from '../windows/late-targets.js'
 import { addToTrimmed, emptyTrimmed, isEmptyTrimmed, mergeTrimmed, type TrimmedList } from '../windows/trimmed-list.js'
 import type { RedisKeys } from './keys.js'
 
@@ -116,19 +117,18 @@ export function windowWrites (plan: WindowWritePlan, stored: StoredValues, optio
     for (const [room, value] of second.rooms) fields.set(room, value)
   }
 
-  for (const delta of plan.late) {
-    for (const { level: l, bucket } of delta.targets) {
-      const k = bucketKeys(keys, l, bucket)
-      for (const category of CATEGORIES) {
-        if (delta.lists[category].size === 0) continue
-        lists.set(k.lists[category], { l, bucket, list: addToTrimmed(listAt(k.lists[category]), delta.lists[category], windowTop) })
-      }
-      if (delta.rooms.size === 0) continue
-      const merged = new Map<string, RoomWindowValue>()
-      for (const [room, counts] of delta.rooms) merged.set(room, addToRoomValue(storedRoom(k.rooms, room), counts, roomWindowTop))
-      const fields = roomsAt(k.rooms, l, bucket)
-      for (const [room, value] of merged) fields.set(room, value)
+  // Summed per target first: one read-add-trim per bucket and flush (lateByTarget).
+  for (const { level: l, bucket, lists: deltas, rooms } of lateByTarget(plan.late)) {
+    const k = bucketKeys(keys, l, bucket)
+    for (const category of CATEGORIES) {
+      if (deltas[category].size === 0) continue
+      lists.set(k.lists[category], { l, bucket, list: addToTrimmed(listAt(k.lists[category]), deltas[category], windowTop) })
     }
+    if (rooms.size === 0) continue
+    const merged = new Map<string, RoomWindowValue>()
+    for (const [room, counts] of rooms) merged.set(room, addToRoomValue(storedRoom(k.rooms, room), counts, roomWindowTop))
+    const fields = roomsAt(k.rooms, l, bucket)
+    for (const [room, value] of merged) fields.set(room, value)
   }
 
   const expiries: Array<[string, number]> = []
