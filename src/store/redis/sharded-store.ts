@@ -84,8 +84,9 @@ export class ShardedRedisStore implements StatsStore {
    * shards that lack it.
    */
   async applyBatch (batch: Batch, leaseToken?: string): Promise<'applied' | 'duplicate'> {
+    // splitBatch validates the whole batch; each part is a piece of it.
     const parts = splitBatch(batch, this.shards.length)
-    const outcomes = await Promise.allSettled(this.shards.map((shard, i) => shard.applyBatch(parts[i]!, leaseToken)))
+    const outcomes = await Promise.allSettled(this.shards.map((shard, i) => shard.applyValidBatch(parts[i]!, leaseToken)))
     const failures = outcomes.flatMap((outcome) => outcome.status === 'rejected' ? [outcome.reason as unknown] : [])
     if (failures.length > 0) throw failures.find((err) => err instanceof LeaseLostError) ?? failures.find((err) => err instanceof StoreBehindError) ?? failures[0]
     return outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value === 'applied') ? 'applied' : 'duplicate'
