@@ -60,10 +60,12 @@ export function decodePayload (data: string, maxNameBytes = DEFAULT_MAX_NAME_BYT
 
 /**
  * decodePayload for the hot path: fills `into` (reused from event to event)
- * and returns null, or returns the failure reason, leaving `into` undefined.
- * Same rules and reasons as decodePayload, without its allocations.
+ * and returns whether it is a chat message (isChatMessage: true) or a system
+ * event (false), or returns the failure reason, leaving `into` undefined.
+ * Same rules and reasons as decodePayload, without its allocations, and the
+ * caller need not classify the payload again.
  */
-export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes = DEFAULT_MAX_NAME_BYTES): string | null {
+export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes = DEFAULT_MAX_NAME_BYTES): boolean | string {
   let value: unknown
   try {
     value = JSON.parse(data)
@@ -85,7 +87,8 @@ export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes
   into.target = target ?? ''
   into.body = body ?? ''
   into.tags = tags ?? ''
-  return nameFailure(into, maxNameBytes)
+  const chat = isChatMessage(into)
+  return namesFailure(into, chat, maxNameBytes) ?? chat
 }
 
 /**
@@ -97,7 +100,12 @@ export function decodePayloadInto (data: string, into: ChatPayload, maxNameBytes
  * fields, so they are not checked.
  */
 export function nameFailure (payload: ChatPayload, maxNameBytes: number): string | null {
-  if (!isChatMessage(payload)) {
+  return namesFailure(payload, isChatMessage(payload), maxNameBytes)
+}
+
+/** nameFailure for a payload already classified (`chat`: isChatMessage). */
+function namesFailure (payload: ChatPayload, chat: boolean, maxNameBytes: number): string | null {
+  if (!chat) {
     const commandBytes = bytesOver(payload.command, MAX_COMMAND_BYTES)
     return commandBytes === 0 ? null : commandTooLong(commandBytes)
   }

@@ -3,7 +3,7 @@ import { emotesTag, forEachEmote } from '../model/emotes.js'
 import { EventCommands } from '../model/event-commands.js'
 import { eventTime } from '../model/event-time.js'
 import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
-import { type ChatPayload, cutRaw, decodePayloadInto, isChatMessage, roomOf, systemCommand } from '../model/payload.js'
+import { type ChatPayload, cutRaw, decodePayloadInto, roomOf, systemCommand } from '../model/payload.js'
 import { forEachWord } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
 
@@ -101,12 +101,11 @@ export class BatchBuilder {
   addEvent (data: string, id: string): void {
     const now = this.clock()
     const payload = this.payload
-    const failure = decodePayloadInto(data, payload, this.maxNameBytes)
-    if (failure !== null) {
-      this.addFailureAt(data, failure, id, now)
+    const chat = decodePayloadInto(data, payload, this.maxNameBytes)
+    if (typeof chat === 'string') {
+      this.addFailureAt(data, chat, id, now)
       return
     }
-    const chat = isChatMessage(payload)
     const command = chat ? '' : systemCommand(payload)
     if (!chat) {
       const refused = this.commands.admit(command)
