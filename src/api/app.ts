@@ -6,6 +6,7 @@ import { dashboardPlugin } from '../dashboard/plugin.js'
 import { createLogger } from '../logger.js'
 import { observeHttpRequest } from '../metrics.js'
 import type { StatsStore } from '../store/types.js'
+import { AnswerReplay, replayBefore } from './answer-replay.js'
 import adminAuth from './auth/admin.js'
 import { BODY_LIMIT_BYTES, boundedEcho, clientErrorHandler, frameworkErrorBody, frameworkErrors, MAX_PARAM_LENGTH } from './error-answers.js'
 import { ApiError, errorBody, REJECTION_CODES } from './errors.js'
@@ -28,7 +29,7 @@ import statsReaderService from './services/stats-reader.js'
 import streamSlotsService from './services/stream-slots.js'
 import trendingReaderService from './services/trending-reader.js'
 import workerStatusService, { type WorkerStatus } from './services/worker-status.js'
-import { lazyChildLogger, RequestLog } from './request-log.js'
+import { lazyChildLogger, levelEnabled, RequestLog } from './request-log.js'
 import { trustProxySetting, trustsAProxy, type TrustProxy } from './trust-proxy.js'
 import { formatValidationError, strictValidatorCompiler } from './validation.js'
 
@@ -110,6 +111,13 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     return await reply.code(404).send(errorBody(404, `Route ${request.method}:${boundedEcho(request.url.split('?')[0] ?? '')} not found`, 'CS_NOT_FOUND'))
   })
 
+  const answerReplay = new AnswerReplay({ clock: () => app.clock(), quiet: () => !levelEnabled(app.log, 'debug') })
+  app.decorate('answerReplay', answerReplay)
+  app.addHook('preClose', (done) => {
+    answerReplay.close()
+    done()
+  })
+
   // Services: decorations of the instance that the routes use (app.statsReader, app.clock, ...).
   await app.register(configService, { config })
   await app.register(clockService, { clock: options.clock })
@@ -132,6 +140,8 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   await app.register(metricsRoutes)
 
   await app.ready()
+  // Answers of shared reads replayed to identical requests before Fastify (AnswerReplay); Fastify answers once closing starts.
+  replayBefore(app.server, answerReplay)
   // Callers see a plain FastifyInstance; the TypeBox provider only matters inside the routes.
   return app.withTypeProvider<FastifyTypeProviderDefault>()
 }

@@ -12,7 +12,7 @@ export function isRejection (statusCode: number): boolean {
 }
 
 /** pino's isLevelEnabled, which Fastify's logger type leaves out; true for a logger without it. */
-function levelEnabled (log: FastifyBaseLogger, level: string): boolean {
+export function levelEnabled (log: FastifyBaseLogger, level: string): boolean {
   const check = (log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled
   return check === undefined || check.call(log, level)
 }

@@ -5,6 +5,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 interface SerializedAnswer {
   json: string
   etag: string
+  /** The bytes of `json`, made when first replayed (AnswerReplay). */
+  bytes?: Buffer
 }
 
 /**
@@ -44,9 +46,12 @@ export function matchesEtag (ifNoneMatch: string | undefined, etag: string): boo
  * once per body object, with a weak ETag over the bytes and `variant` (what
  * the headers say about it, e.g. X-Stats-Max-Error), and `cacheControl`, so
  * a reverse proxy or CDN can absorb a crowd. A request whose If-None-Match
- * names the ETag gets a 304 with no body.
+ * names the ETag gets a 304 with no body. `shared`: the StatsReader answer
+ * `body` comes from; while it is what an identical request would share
+ * (StatsReader.isShared), the server replays this answer to requests for
+ * the same URL without running the route again (AnswerReplay).
  */
-export async function sendSharedAnswer (request: FastifyRequest, reply: FastifyReply, body: object, cacheControl: string, variant = ''): Promise<FastifyReply> {
+export async function sendSharedAnswer (request: FastifyRequest, reply: FastifyReply, body: object, cacheControl: string, variant = '', shared?: object): Promise<FastifyReply> {
   let answer = serialized.get(body)
   if (answer === undefined) {
     // The route's own response serializer: what it sends is what its schema says.
@@ -57,5 +62,11 @@ export async function sendSharedAnswer (request: FastifyRequest, reply: FastifyR
   }
   reply.header('etag', answer.etag).header('cache-control', cacheControl)
   if (matchesEtag(request.headers['if-none-match'], answer.etag)) return await reply.code(304).send()
-  return await reply.type('application/json; charset=utf-8').send(answer.json)
+  reply.type('application/json; charset=utf-8')
+  const server = request.server
+  if (shared !== undefined && server.hasDecorator('answerReplay')) {
+    answer.bytes ??= Buffer.from(answer.json)
+    server.answerReplay.keep(request, reply, answer.bytes, () => server.statsReader.isShared(shared))
+  }
+  return await reply.send(answer.json)
 }

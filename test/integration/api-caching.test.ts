@@ -3,6 +3,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { describe, it, type TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
+import { type Logger, pino } from 'pino'
 import { buildApp } from '../../src/api/app.js'
 import { LiveFeeds } from '../../src/api/services/live-feeds.js'
 import { matchesEtag } from '../../src/api/shared-answer.js'
@@ -161,6 +162,109 @@ describe('shared reads', () => {
     const unshared = await app(t, store, { API_CACHE_MS: '0' })
     await Promise.all(Array.from({ length: 20 }, async () => await unshared.inject({ url: '/stats/words?limit=5' })))
     assert.equal(calls.get('top'), 20)
+  })
+})
+
+/** One GET over a socket: status, headers and body as sent. */
+async function get (api: FastifyInstance, path: string, headers: Record<string, string> = {}): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
+  const address = api.server.address()
+  assert.ok(address !== null && typeof address === 'object')
+  return await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: address.port, path, headers }, (response) => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => { body += chunk })
+      response.on('end', () => { resolve({ status: response.statusCode ?? 0, headers: response.headers, body }) })
+    }).on('error', reject)
+  })
+}
+
+/** Listening on loopback, with every answer AnswerReplay gave counted. */
+async function listening (t: TestContext, store: StatsStore, settings: Record<string, string>, options: { clock?: () => number, logger?: Logger } = {}): Promise<{ api: FastifyInstance, replayed: () => number }> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', ...settings }, null)
+  const api = await buildApp({ config, store, clock: options.clock, logger: options.logger })
+  t.after(async () => { await api.close() })
+  let replayed = 0
+  const serve = api.answerReplay.serve.bind(api.answerReplay)
+  api.answerReplay.serve = (req, res) => {
+    const answered = serve(req, res)
+    if (answered) replayed++
+    return answered
+  }
+  await api.listen({ host: '127.0.0.1', port: 0 })
+  return { api, replayed: () => replayed }
+}
+
+function withoutDate (headers: http.IncomingHttpHeaders): http.IncomingHttpHeaders {
+  const { date: _date, ...rest } = headers
+  return rest
+}
+
+describe('answers replayed before Fastify (AnswerReplay)', () => {
+  it('an answer still shared is replayed to the same URL with the same headers and bytes, without rate-limit headers, and counted in the metrics', async (t) => {
+    const memory = await memoryStore(t, fixedClock)
+    await write(memory, [{ body: 'pog pog kappa' }], '1')
+    const { store, calls } = counted(memory)
+    const { api, replayed } = await listening(t, store, { API_CACHE_MS: '10000', CORS_ORIGIN: 'https://a.example' }, { clock: fixedClock })
+    for (const url of ['/stats', '/stats/words?limit=5', '/stats/words?window=5m', '/stats/rooms/%23forsen']) {
+      const first = await get(api, url)
+      assert.equal(first.status, 200, url)
+      assert.ok(first.headers['x-ratelimit-remaining'] !== undefined, url)
+      const before = replayed()
+      const again = await get(api, url)
+      assert.equal(replayed(), before + 1, `${url} replayed`)
+      assert.equal(again.body, first.body, url)
+      const expected = Object.fromEntries(Object.entries(withoutDate(first.headers)).filter(([name]) => !name.startsWith('x-ratelimit-')))
+      assert.deepEqual(withoutDate(again.headers), expected, url)
+      assert.equal(again.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'", url)
+      // A conditional request and a CORS request take the route: a 304, the CORS headers.
+      const conditional = await get(api, url, { 'if-none-match': String(first.headers.etag) })
+      assert.equal(conditional.status, 304, url)
+      const cors = await get(api, url, { origin: 'https://a.example' })
+      assert.equal(cors.headers['access-control-allow-origin'], 'https://a.example', url)
+      assert.equal(cors.body, first.body, url)
+      assert.equal(replayed(), before + 1, `${url}: only the plain request replayed`)
+    }
+    // One store read per query, as without the replay.
+    assert.equal(calls.get('top'), 2)
+    const metrics = await get(api, '/metrics')
+    assert.match(metrics.body, /chat_stats_http_request_duration_seconds_count\{method="GET",route="\/stats\/words",status_code="200"\} [4-9]/)
+  })
+
+  it('a windowed answer replayed carries Last-Modified from the clock at the request, as the route sets it', async (t) => {
+    const memory = await memoryStore(t, fixedClock)
+    await write(memory, [{ body: 'pog' }], '1')
+    let now = NOW
+    const { api, replayed } = await listening(t, memory, { API_CACHE_MS: '10000' }, { clock: () => now })
+    const first = await get(api, '/stats/words?window=5m')
+    assert.equal(first.headers['last-modified'], new Date(NOW).toUTCString())
+    now += 5000
+    const again = await get(api, '/stats/words?window=5m')
+    assert.equal(replayed(), 1)
+    assert.equal(again.headers['last-modified'], new Date(NOW + 5000).toUTCString())
+  })
+
+  it('nothing is replayed past API_CACHE_MS, with API_CACHE_MS 0, or while the request log writes a line per request', async (t) => {
+    const memory = await memoryStore(t)
+    await write(memory, [{ body: 'pog' }], '1')
+    const short = await listening(t, memory, { API_CACHE_MS: '50' })
+    assert.match((await get(short.api, '/stats/words')).body, /"pog","count":1\}/)
+    await write(memory, [{ body: 'pog' }], '2')
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    assert.match((await get(short.api, '/stats/words')).body, /"pog","count":2\}/)
+
+    const { store, calls } = counted(memory)
+    const unshared = await listening(t, store, { API_CACHE_MS: '0' })
+    for (let i = 0; i < 5; i++) await get(unshared.api, '/stats/words')
+    assert.equal(unshared.replayed(), 0)
+    assert.equal(calls.get('top'), 5)
+
+    const lines: string[] = []
+    const logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(line) } })
+    const logged = await listening(t, memory, { API_CACHE_MS: '10000' }, { logger })
+    for (let i = 0; i < 3; i++) await get(logged.api, '/stats/words')
+    assert.equal(logged.replayed(), 0)
+    assert.equal(lines.filter((line) => line.includes('"url":"/stats/words"') && line.includes('request completed')).length, 3)
   })
 })
 

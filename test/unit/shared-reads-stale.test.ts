@@ -103,4 +103,40 @@ describe('SharedReads: stale while revalidating (API_STALE_MS)', () => {
     await reader
     assert.equal(admitted, 2)
   })
+
+  it('isShared: true exactly while `run` would give that answer without a read (current and younger than ttl, or the previous one while a newer read is in flight, within staleMs)', async () => {
+    const reads = new SharedReads(20, 200)
+    const v1 = { v: 1 }
+    const v2 = { v: 2 }
+    assert.equal(await reads.run('k', async () => v1), v1)
+    assert.equal(reads.isShared(v1), true)
+    assert.equal(reads.isShared({ v: 1 }), false, 'an equal object is not the shared answer')
+    await sleep(30)
+    // Past the ttl with no read in flight: the next request reads.
+    assert.equal(reads.isShared(v1), false)
+    const slow = gatedRead(v2)
+    const reader = reads.run('k', slow.work)
+    assert.equal(reads.isShared(v1), true, 'the previous answer while the new read is in flight')
+    assert.equal(await reads.run('k', async () => ({ v: 0 })), v1)
+    slow.release()
+    assert.equal(await reader, v2)
+    assert.equal(reads.isShared(v1), false, 'not once the new answer is in')
+    assert.equal(reads.isShared(v2), true)
+
+    // Past ttl + staleMs of its read, the previous answer is no longer given, nor replayed.
+    await sleep(30)
+    const slower = gatedRead({ v: 3 })
+    const third = reads.run('k', slower.work)
+    assert.equal(reads.isShared(v2), true)
+    await sleep(250)
+    assert.equal(reads.isShared(v2), false)
+    slower.release()
+    await third
+
+    // ttl 0: nothing is shared.
+    const unshared = new SharedReads(0, 1000)
+    const v = { v: 4 }
+    await unshared.run('k', async () => v)
+    assert.equal(unshared.isShared(v), false)
+  })
 })

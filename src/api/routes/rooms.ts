@@ -30,7 +30,7 @@ const roomRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }, app.storeReadAdmission(request, reply))
     if (answer === null) throw Errors.roomNotFound(room)
     setWindowHeaders(reply, window, app.clock(), answer.maxError)
-    return await sendSharedAnswer(request, reply, answer.body, cacheControl, String(answer.maxError))
+    return await sendSharedAnswer(request, reply, answer.body, cacheControl, String(answer.maxError), answer)
   })
 }
 

@@ -25,7 +25,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const body = await app.statsReader.stats(request.query.window ?? DEFAULT_RATE_WINDOW_SECONDS, app.storeReadAdmission(request, reply))
-    return await sendSharedAnswer(request, reply, body, cacheControl)
+    return await sendSharedAnswer(request, reply, body, cacheControl, '', body)
   })
 
   app.get('/stats/timeseries', {

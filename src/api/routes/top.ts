@@ -44,7 +44,7 @@ const topRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const window = query.window ?? 'all'
       const answer = await app.statsReader.top(category, { window, limit: query.limit ?? DEFAULT_LIMIT, stopwords: query.stopwords, bots: query.bots }, app.storeReadAdmission(request, reply))
       setWindowHeaders(reply, window, app.clock(), answer.maxError)
-      return await sendSharedAnswer(request, reply, answer.items, cacheControl, String(answer.maxError))
+      return await sendSharedAnswer(request, reply, answer.items, cacheControl, String(answer.maxError), answer)
     })
   }
 }

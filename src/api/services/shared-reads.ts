@@ -5,6 +5,7 @@ export type Admit = () => Promise<void>
 const SWEEP_INTERVAL_MS = 100
 
 interface Entry {
+  key: string
   /** When a request may no longer share this read: started + ttl. */
   expiresAt: number
   result: Promise<unknown>
@@ -37,6 +38,8 @@ interface Entry {
  */
 export class SharedReads {
   private readonly entries = new Map<string, Entry>()
+  /** The entry each object answer came from, for `isShared`. */
+  private readonly entryOf = new WeakMap<object, Entry>()
   private sweptAt = 0
 
   /**
@@ -68,7 +71,7 @@ export class SharedReads {
     }
     const now = performance.now()
     const before = this.entries.get(key)
-    const entry: Entry = { expiresAt: now + ttlMs, result: work() }
+    const entry: Entry = { key, expiresAt: now + ttlMs, result: work() }
     if (this.staleMs > 0 && before?.value !== undefined && now < before.expiresAt + this.staleMs) {
       entry.previous = { answer: before.value.answer, until: before.expiresAt + this.staleMs }
     }
@@ -76,11 +79,30 @@ export class SharedReads {
     entry.result.then((answer) => {
       entry.value = { answer }
       entry.previous = undefined
+      if (typeof answer === 'object' && answer !== null) this.entryOf.set(answer, entry)
     }, () => {
       entry.previous = undefined
       if (this.entries.get(key) === entry) this.entries.delete(key)
     })
     return await (entry.result as Promise<T>)
+  }
+
+  /**
+   * True while `answer` is what an identical request would be given now
+   * without a store read (what `shared` returns): the result of the current
+   * read of its key, younger than its ttl, or, while a newer read of the key
+   * is in flight, the previous answer within `staleMs` past its ttl. An
+   * answer replayed on that condition (AnswerReplay) is the one a request
+   * would have been given, with no rate-limit charge either way.
+   */
+  isShared (answer: object): boolean {
+    const entry = this.entryOf.get(answer)
+    if (entry === undefined) return false
+    const current = this.entries.get(entry.key)
+    if (current === undefined) return false
+    const now = performance.now()
+    if (current === entry) return now < entry.expiresAt
+    return current.value === undefined && current.previous?.answer === answer && now < current.previous.until
   }
 
   /** What a request for `key` can share now: a read in flight or younger than its ttl, or the previous answer while a newer read is in flight. */

@@ -129,6 +129,11 @@ export class StatsReader {
     return { ...snapshot, worker }
   }
 
+  /** True while `answer` (from stats, top or room) is what an identical request would be given now without a store read (SharedReads.isShared). */
+  isShared (answer: object): boolean {
+    return this.reads.isShared(answer)
+  }
+
   private async sharedRead<T> (key: string, read: () => Promise<T>, ttlMs?: number, admit?: Admit): Promise<T> {
     return await this.reads.run(key, async () => await guardStoreCall(read, this.timeoutMs), ttlMs, admit)
   }
