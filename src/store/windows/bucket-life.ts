@@ -1,8 +1,8 @@
-import { CATEGORIES, type Category, type Counts, type RoomCategory, type RoomSlice, type TopEntry } from '../types.js'
+import { CATEGORIES, type Category, type Counts, type RoomSlice, type TopEntry } from '../types.js'
 import { addCounts } from './counts.js'
 import { bucketAt, bucketEnd, type BucketRef, childRange, isExpired, level, LEVELS, longDeadline, TOP_LEVEL } from './levels.js'
-import { addRoomSlice, emptyRoomCounts, type RoomCounts, type RoomWindowValue } from './room-value.js'
-import { compareTopEntries, ranksBefore, selectTop } from '../top-order.js'
+import { addRoomSlice, emptyRoomCounts, type RoomCounts, roomValueOf, type RoomWindowValue } from './room-value.js'
+import { selectTop } from '../top-order.js'
 import type { TrimmedList } from './trimmed-list.js'
 
 /** What the window machinery reads of a slice (a CountSlice fits). */
@@ -108,38 +108,17 @@ export interface WindowWritePlan {
   readonly pending: PendingChange
 }
 
-/**
- * The last committed trim's selection of an open list: its first k members
- * in top-list order (k = windowTop + 1, or roomWindowTop + 1 for a room's
- * list), or all of them when it held fewer. Counts only grow, so a member
- * outside it ranks below all of it until its own count reaches `least`, and
- * a member of it that a plan changes reaches `least` too: the next trim is
- * a merge of these (their counts as kept here) and of the members the plan
- * lifted to `least` or more (their counts noted as they were added). No
- * scan of the whole list (which a flush every 250 ms would repeat each
- * time), nor a lookup per member the plan changed.
- */
-interface Head {
-  /** In top-list order (copies: the plan's lists hand out their own entries). */
-  values: string[]
-  counts: number[]
-  /** The count of the k-th member; 0 when the list held fewer than k (then every changed member is lifted). */
-  least: number
-}
-
-/** Members a plan lifted to a head's `least` or more, with their count then (a member may be noted more than once, its count growing). */
-interface Lifted {
-  values: string[]
-  counts: number[]
-}
-
 interface OpenSecond {
   lists: Record<Category, Counts>
-  /** Per category, see Head. */
-  heads: Partial<Record<Category, Head>>
+  /**
+   * Per category, the members of the last committed trim's selection (the
+   * first windowTop + 1 in top-list order). Counts only grow, so a member
+   * outside it that this plan does not change still ranks below all of it:
+   * the next trim only needs to look at these and the changed members, not
+   * at the whole second (which a flush every 250 ms would scan again each time).
+   */
+  heads: Partial<Record<Category, string[]>>
   rooms: Map<string, RoomCounts>
-  /** The same per tracked room and list. */
-  roomHeads: Map<string, Partial<Record<RoomCategory, Head>>>
   /** Members held (list entries, and per room its list entries + 1), kept as counts are added. */
   entries: number
 }
@@ -148,8 +127,7 @@ interface PendingChange {
   /** The plan's own number: only the latest plan can be committed. */
   planId: number
   /** The trims' selections to keep as the open seconds' heads once committed. */
-  heads: Array<[OpenSecond, Category, Head]>
-  roomHeads: Array<[OpenSecond, string, RoomCategory, Head]>
+  heads: Array<[OpenSecond, Category, string[]]>
   generation: number
   floor: number
   newestWritten: number
@@ -178,7 +156,7 @@ export function marksOf (floor: number): number[] {
 }
 
 function emptyOpenSecond (): OpenSecond {
-  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, heads: {}, rooms: new Map(), roomHeads: new Map(), entries: 0 }
+  return { lists: { words: new Map(), nicks: new Map(), rooms: new Map(), emotes: new Map() }, heads: {}, rooms: new Map(), entries: 0 }
 }
 
 /**
@@ -282,29 +260,24 @@ export class BucketLife {
     if (this.undo) this.journal = journal
     else this.unjournaled = planId
     const added = this.undo ? journal.added : null
-    /** Adds `from` into `into`; the members whose count reaches `least` are noted in `lifted` (see Head). */
-    const add = (open: OpenSecond, into: Map<string, number>, from: ReadonlyMap<string, number>, least: number, lifted: Lifted | null): void => {
+    const add = (open: OpenSecond, into: Map<string, number>, from: ReadonlyMap<string, number>): void => {
       if (from.size === 0) return
       added?.push(into, from)
       let created = 0
       for (const [key, by] of from) {
         if (by <= 0) continue
         const old = into.get(key)
-        let count = by
-        if (old === undefined) created++
-        else count += old
-        into.set(key, count)
-        if (count >= least && lifted !== null) {
-          lifted.values.push(key)
-          lifted.counts.push(count)
+        if (old === undefined) {
+          created++
+          into.set(key, by)
+        } else {
+          into.set(key, old + by)
         }
       }
       open.entries += created
     }
-    /** Members to look at besides the head; with no head yet the trim scans the whole list. */
-    const least = (head: Head | undefined): number => head === undefined ? Number.POSITIVE_INFINITY : head.least
 
-    const touched = new Map<number, { categories: Map<Category, Lifted>, rooms: Map<string, Record<RoomCategory, Lifted>> }>()
+    const touched = new Map<number, { categories: Map<Category, Array<ReadonlyMap<string, number>>>, rooms: Set<string> }>()
     const lateBySecond = new Map<number, LateDelta>()
     let newest = Number.NEGATIVE_INFINITY
     let newestWritten = this.newestWritten
@@ -323,15 +296,16 @@ export class BucketLife {
       }
       let marks = touched.get(second)
       if (marks === undefined) {
-        touched.set(second, marks = { categories: new Map(), rooms: new Map() })
+        touched.set(second, marks = { categories: new Map(), rooms: new Set() })
         journal.entries.push([open, open.entries])
       }
       for (const category of CATEGORIES) {
         const counts = slice[category]
         if (counts.size === 0) continue
-        let lifted = marks.categories.get(category)
-        if (lifted === undefined) marks.categories.set(category, lifted = { values: [], counts: [] })
-        add(open, open.lists[category], counts, least(open.heads[category]), lifted)
+        const changed = marks.categories.get(category)
+        if (changed === undefined) marks.categories.set(category, [counts])
+        else changed.push(counts)
+        add(open, open.lists[category], counts)
       }
       for (const [room, detail] of slice.roomDetail) {
         if (!tracked(room)) continue
@@ -341,41 +315,29 @@ export class BucketLife {
           journal.createdRooms.push([open, room])
           open.entries++
         }
-        let lifted = marks.rooms.get(room)
-        if (lifted === undefined) marks.rooms.set(room, lifted = { words: { values: [], counts: [] }, nicks: { values: [], counts: [] }, emotes: { values: [], counts: [] } })
-        const heads = open.roomHeads.get(room)
+        marks.rooms.add(room)
         journal.messages.push([counts, counts.messages])
         counts.messages += detail.messages
-        add(open, counts.events, detail.events, Number.POSITIVE_INFINITY, null)
-        add(open, counts.words, detail.words, least(heads?.words), lifted.words)
-        add(open, counts.nicks, detail.nicks, least(heads?.nicks), lifted.nicks)
-        add(open, counts.emotes, detail.emotes, least(heads?.emotes), lifted.emotes)
+        add(open, counts.events, detail.events)
+        add(open, counts.words, detail.words)
+        add(open, counts.nicks, detail.nicks)
+        add(open, counts.emotes, detail.emotes)
       }
       newestWritten = Math.max(newestWritten, second)
     }
 
     const seconds: SecondWrite[] = []
     const heads: PendingChange['heads'] = []
-    const roomHeads: PendingChange['roomHeads'] = []
     for (const [second, marks] of [...touched].sort((a, b) => a[0] - b[0])) {
       const open = this.open.get(second) as OpenSecond
       const lists: Partial<Record<Category, TrimmedList>> = {}
-      for (const [category, lifted] of marks.categories) {
-        const selection = selectHead(open.lists[category], open.heads[category], lifted, this.windowTop + 1)
+      for (const [category, changed] of marks.categories) {
+        const selection = this.selectHead(open, category, changed)
         lists[category] = trimmedHead(selection, this.windowTop)
-        heads.push([open, category, headOf(selection, this.windowTop + 1)])
+        heads.push([open, category, selection.map((entry) => entry.value)])
       }
       const rooms = new Map<string, RoomWindowValue>()
-      for (const [room, lifted] of marks.rooms) {
-        const counts = open.rooms.get(room) as RoomCounts
-        const head = open.roomHeads.get(room)
-        const list = (category: RoomCategory): TrimmedList => {
-          const selection = selectHead(counts[category], head?.[category], lifted[category], this.roomWindowTop + 1)
-          roomHeads.push([open, room, category, headOf(selection, this.roomWindowTop + 1)])
-          return trimmedHead(selection, this.roomWindowTop)
-        }
-        rooms.set(room, { messages: counts.messages, events: new Map(counts.events), words: list('words'), nicks: list('nicks'), emotes: list('emotes') })
-      }
+      for (const room of marks.rooms) rooms.set(room, roomValueOf(open.rooms.get(room) as RoomCounts, this.roomWindowTop))
       seconds.push({ second, lists, rooms })
     }
 
@@ -388,7 +350,7 @@ export class BucketLife {
       builds,
       state: { floor, newestWritten },
       marks: marksOf(floor),
-      pending: { planId, heads, roomHeads, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
+      pending: { planId, heads, generation: this.generation, floor, newestWritten, dropRooms: [...dropped] }
     }
   }
 
@@ -404,21 +366,23 @@ export class BucketLife {
     this.generation++
     for (const second of this.open.keys()) if (second < change.floor) this.open.delete(second)
     if (change.dropRooms.length > 0) {
-      for (const open of this.open.values()) {
-        for (const room of change.dropRooms) {
-          open.rooms.delete(room)
-          open.roomHeads.delete(room)
-        }
-      }
+      for (const open of this.open.values()) for (const room of change.dropRooms) open.rooms.delete(room)
     }
     this.floor = change.floor
     this.newestWritten = change.newestWritten
     for (const [open, category, head] of change.heads) open.heads[category] = head
-    for (const [open, room, category, head] of change.roomHeads) {
-      let heads = open.roomHeads.get(room)
-      if (heads === undefined) open.roomHeads.set(room, heads = {})
-      heads[category] = head
-    }
+  }
+
+  /** The first windowTop + 1 members of an open second's category in top-list order (see OpenSecond.heads). */
+  private selectHead (open: OpenSecond, category: Category, changed: ReadonlyArray<ReadonlyMap<string, number>>): TopEntry[] {
+    const counts = open.lists[category]
+    const head = open.heads[category]
+    if (head === undefined) return selectTop(counts, this.windowTop + 1)
+    const candidates = new Map<string, number>()
+    for (const value of head) candidates.set(value, counts.get(value) ?? 0)
+    for (const delta of changed) for (const value of delta.keys()) candidates.set(value, counts.get(value) ?? 0)
+    // No smaller than the second itself: then it is the whole second anyway.
+    return selectTop(candidates.size < counts.size ? candidates : counts, this.windowTop + 1)
   }
 
   private addLate (late: Map<number, LateDelta>, slice: WindowSlice, tracked: (room: string) => boolean, previousFloor: number, nowSecond: number): void {
@@ -530,51 +494,6 @@ function buildsBetween (from: number, to: number, nowSecond: number): BuildStep[
     }
   }
   return builds
-}
-
-/**
- * The first k members of an open list in top-list order, given its last
- * committed selection (undefined: none yet, the whole list is scanned) and
- * what this plan lifted: see Head.
- */
-function selectHead (counts: ReadonlyMap<string, number>, head: Head | undefined, lifted: Lifted, k: number): TopEntry[] {
-  if (head === undefined) return selectTop(counts, k)
-  // Each lifted member once, with its latest count (noted last: counts only grow).
-  const latest = new Map<string, number>()
-  for (let i = 0; i < lifted.values.length; i++) latest.set(lifted.values[i] as string, lifted.counts[i] as number)
-  const risen: TopEntry[] = []
-  for (const [value, count] of latest) risen.push({ value, count })
-  risen.sort(compareTopEntries)
-  // Merge with the head's members that did not change (a changed one is among the risen, with its new count).
-  const out: TopEntry[] = []
-  const { values, counts: kept } = head
-  let h = 0
-  let r = 0
-  while (out.length < k) {
-    while (h < values.length && latest.has(values[h] as string)) h++
-    const b = risen[r]
-    if (h < values.length && (b === undefined || ranksBefore(kept[h] as number, values[h] as string, b.count, b.value))) {
-      out.push({ value: values[h] as string, count: kept[h] as number })
-      h++
-    } else if (b !== undefined) {
-      out.push(b)
-      r++
-    } else {
-      break
-    }
-  }
-  return out
-}
-
-/** The Head a selection of (at most) k members leaves. */
-function headOf (selection: readonly TopEntry[], k: number): Head {
-  const values: string[] = []
-  const counts: number[] = []
-  for (const { value, count } of selection) {
-    values.push(value)
-    counts.push(count)
-  }
-  return { values, counts, least: selection.length < k ? 0 : (selection[k - 1] as TopEntry).count }
 }
 
 /** trimCounts of a selection already made: zero counts cut off, the member past `top` is the err. */
