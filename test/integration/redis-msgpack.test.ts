@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { CountsArray, encodeMsgpack, type Packable } from '../../src/store/redis/msgpack.js'
+import { CountsArray, encodeMsgpack, MsgpackBuffer, type Packable } from '../../src/store/redis/msgpack.js'
 import { createTestRedis } from '../helpers/redis.js'
 
 const redis = createTestRedis()
@@ -29,6 +29,21 @@ describe('the flush\'s MessagePack, as Redis\'s Lua reads it', () => {
     const expected: unknown[] = ['key', 1000, 0, 'a', 3, 'b', 1, ...Array.from({ length: 40 }, (_, i) => [`w${i}`, i + 1]).flat()]
     assert.deepEqual(await roundTrip([new CountsArray(['key', 1000, 0], counts), 'after']), [expected, 'after'])
     assert.deepEqual(await roundTrip([new CountsArray(['k'], new Map([['only', 0]]))]), [['k']])
+  })
+
+  it('writes a CountsArray of several maps as their sum, each member once, in the order first seen', async () => {
+    const parts = [new Map([['a', 1], ['b', 0], ['c', 2]]), new Map([['a', 2], ['d', 3], ['b', 0], ['c', 0]]), new Map([['d', 1], ['e', 4], ['a', 1]])]
+    assert.deepEqual(await roundTrip([new CountsArray(['key'], parts)]), [['key', 'a', 4, 'c', 2, 'd', 4, 'e', 4]])
+    assert.deepEqual(await roundTrip([new CountsArray(['key'], [new Map([['z', 0]]), new Map([['z', 0]])])]), [['key']])
+  })
+
+  it('packs into a caller\'s buffer the same bytes, as a view of it that grows as needed', () => {
+    const into = new MsgpackBuffer()
+    const big: Packable = ['x'.repeat(100_000), new CountsArray(['k'], new Map(Array.from({ length: 5000 }, (_, i) => [`w${i}`, i + 1])))]
+    const view = encodeMsgpack(big, into)
+    assert.deepEqual(view, encodeMsgpack(big))
+    assert.equal(view.buffer, into.buffer.buffer, 'a view of the caller\'s buffer, not a copy')
+    assert.deepEqual(encodeMsgpack(['small'], into), encodeMsgpack(['small']))
   })
 
   it('refuses what it cannot encode exactly', () => {

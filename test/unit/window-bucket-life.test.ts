@@ -82,6 +82,58 @@ describe('BucketLife', () => {
     }
   })
 
+  it('trims each open room list exactly from its last selection and the changed members, rooms dropped and plans dropped included', () => {
+    // A small seeded generator (its high bits: the low bits of this one repeat quickly): the same run every time.
+    let seed = 11
+    const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return Math.floor(seed / 65536) % n }
+    const rooms = ['#a', '#b', '#c']
+    for (const undo of [true, false]) {
+      const top = 2
+      const life = new BucketLife({ windowTop: 5, roomWindowTop: top, undo })
+      const now = DAY + 500
+      // Exact counts per `${second} ${room}` and list, as committed.
+      const exact = new Map<string, Record<'words' | 'nicks' | 'emotes', Map<string, number>>>()
+      const empty = (): Record<'words' | 'nicks' | 'emotes', Map<string, number>> => ({ words: new Map(), nicks: new Map(), emotes: new Map() })
+      for (let flush = 0; flush < 400; flush++) {
+        // Sometimes a room leaves the tracked set: its open detail is forgotten, and it starts clean when it comes back.
+        const dropRoom = random(15) === 0 ? rooms[random(rooms.length)]! : null
+        const slices = []
+        const expected = new Map([...exact].map(([key, lists]) => [key, { words: new Map(lists.words), nicks: new Map(lists.nicks), emotes: new Map(lists.emotes) }]))
+        // One or two slices, the same second possibly twice in one plan.
+        for (let s = 1 + random(2); s > 0; s--) {
+          const second = now + random(2)
+          const detail: Record<string, { messages: number, words: Record<string, number>, nicks: Record<string, number>, emotes: Record<string, number> }> = {}
+          for (const room of rooms) {
+            if (room === dropRoom || random(2) === 0) continue
+            const d = { messages: 1, words: {} as Record<string, number>, nicks: {} as Record<string, number>, emotes: {} as Record<string, number> }
+            for (const list of ['words', 'nicks', 'emotes'] as const) {
+              for (let i = random(4); i > 0; i--) {
+                const member = `${list[0]!}${random(30)}`
+                d[list][member] = (d[list][member] ?? 0) + 1 + random(3)
+              }
+            }
+            detail[room] = d
+            let lists = expected.get(`${second} ${room}`)
+            if (lists === undefined) expected.set(`${second} ${room}`, lists = empty())
+            for (const list of ['words', 'nicks', 'emotes'] as const) for (const [member, n] of Object.entries(d[list])) lists[list].set(member, (lists[list].get(member) ?? 0) + n)
+          }
+          slices.push(slice(second, { roomDetail: detail }))
+        }
+        const plan = life.plan(slices, ms(now + 1), () => true, dropRoom === null ? [] : [dropRoom])
+        for (const written of plan.seconds) {
+          for (const [room, value] of written.rooms) {
+            const lists = expected.get(`${written.second} ${room}`)!
+            for (const list of ['words', 'nicks', 'emotes'] as const) assert.deepEqual(value[list], trimCounts(lists[list], top), `flush ${flush}, ${written.second} ${room} ${list}`)
+          }
+        }
+        if (undo && random(4) === 0) continue
+        life.commit(plan)
+        exact.clear()
+        for (const [key, lists] of expected) if (dropRoom === null || !key.endsWith(` ${dropRoom}`)) exact.set(key, lists)
+      }
+    }
+  })
+
   it('without undo, counts in place and insists on each plan being committed', () => {
     const life = new BucketLife({ windowTop: 10, roomWindowTop: 10, undo: false })
     const now = DAY + 100

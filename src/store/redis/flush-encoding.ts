@@ -4,7 +4,7 @@ import { addCounts } from '../windows/counts.js'
 import type { TrackedRoomsPlan } from '../windows/tracked-rooms.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
 import { type RedisKeys, ROOM_EVENT_FIELD_PREFIX, ROOM_MESSAGES_FIELD } from './keys.js'
-import { CountsArray, encodeMsgpack, type Packable } from './msgpack.js'
+import { CountsArray, encodeMsgpack, type MsgpackBuffer, type Packable } from './msgpack.js'
 import type { WindowWrites } from './window-writes.js'
 
 /**
@@ -25,6 +25,8 @@ export interface FlushOptions {
   maxFailedLog: number
   /** '' = write without a lease check. */
   leaseToken: string
+  /** The writer's own buffer for the packed writes: ARGV[10] is then a view of it, valid until its next use. */
+  scratch?: MsgpackBuffer | undefined
 }
 
 /** What the writer decided for this flush besides the batch's counts. */
@@ -41,29 +43,11 @@ export interface EncodedFlush {
   args: Array<string | Buffer>
 }
 
-const NO_COUNTS: ReadonlyMap<string, number> = new Map()
+/** The slices' maps of counts for one key: CountsArray sums them as it writes them (no summed map, no copy). */
+type CountsParts = Array<ReadonlyMap<string, number>>
 
-/** The sum of several slices' counts for one key, without a copy while only one slice has any (the usual case for a room). */
-class CountsSum {
-  private sum: ReadonlyMap<string, number> = NO_COUNTS
-  private owned = false
-
-  add (counts: ReadonlyMap<string, number>): void {
-    if (counts.size === 0) return
-    if (this.sum === NO_COUNTS) {
-      this.sum = counts
-      return
-    }
-    if (!this.owned) {
-      this.sum = new Map(this.sum)
-      this.owned = true
-    }
-    addCounts(this.sum as Counts, counts)
-  }
-
-  get counts (): ReadonlyMap<string, number> {
-    return this.sum
-  }
+function addPart (parts: CountsParts, counts: ReadonlyMap<string, number>): void {
+  if (counts.size > 0) parts.push(counts)
 }
 
 /** The KEYS and ARGV of apply-batch.lua. `batch` must have passed validateBatch. */
@@ -73,15 +57,15 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
   const { tracked, windows } = plans
 
   let messages = 0
-  const allTime = new Map<string, CountsSum>(CATEGORIES.map((category) => [category, new CountsSum()]))
+  const allTime = new Map<string, CountsParts>(CATEGORIES.map((category) => [category, []]))
   const events: Counts = new Map()
   const seconds = new Map<number, number>()
   const minutes = new Map<number, number>()
   /** Tracked rooms' detail; `first`: the earliest second it appears in. */
-  const rooms = new Map<string, { hash: Counts, lists: Map<string, CountsSum>, first: number }>()
+  const rooms = new Map<string, { hash: Counts, lists: Map<string, CountsParts>, first: number }>()
   for (const slice of batch.slices) {
     messages += slice.messages
-    for (const category of CATEGORIES) allTime.get(category)!.add(slice[category])
+    for (const category of CATEGORIES) addPart(allTime.get(category)!, slice[category])
     addCounts(events, slice.events)
     if (slice.messages > 0) {
       seconds.set(slice.second, (seconds.get(slice.second) ?? 0) + slice.messages)
@@ -92,14 +76,14 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
       if (!tracked.isTracked(room)) continue
       let r = rooms.get(room)
       if (r === undefined) {
-        r = { hash: new Map([[ROOM_MESSAGES_FIELD, 0]]), lists: new Map(ROOM_CATEGORIES.map((category) => [category, new CountsSum()])), first: slice.second }
+        r = { hash: new Map([[ROOM_MESSAGES_FIELD, 0]]), lists: new Map(ROOM_CATEGORIES.map((category) => [category, []])), first: slice.second }
         rooms.set(room, r)
       } else if (slice.second < r.first) {
         r.first = slice.second
       }
       r.hash.set(ROOM_MESSAGES_FIELD, r.hash.get(ROOM_MESSAGES_FIELD)! + detail.messages)
       for (const [command, n] of detail.events) if (n > 0) r.hash.set(ROOM_EVENT_FIELD_PREFIX + command, (r.hash.get(ROOM_EVENT_FIELD_PREFIX + command) ?? 0) + n)
-      for (const category of ROOM_CATEGORIES) r.lists.get(category)!.add(detail[category])
+      for (const category of ROOM_CATEGORIES) addPart(r.lists.get(category)!, detail[category])
     }
   }
 
@@ -113,13 +97,13 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
   // The key of every entry below is its first item; they are collected for KEYS as the entries are made.
   const touched = new Set<string>(deleted)
   const sortedSets: Packable[] = []
-  const sortedSet = (key: string, max: number, counts: ReadonlyMap<string, number>): void => {
+  const sortedSet = (key: string, max: number, counts: CountsParts): void => {
     sortedSets.push(new CountsArray([key, max, 0], counts))
     touched.add(key)
   }
   for (const category of CATEGORIES) {
-    const counts = allTime.get(category)!.counts
-    if (counts.size > 0) sortedSet(k.top(category), options.maxTrackedWords, counts)
+    const counts = allTime.get(category)!
+    if (counts.length > 0) sortedSet(k.top(category), options.maxTrackedWords, counts)
   }
   const hashIncrements: Packable[] = []
   if (events.size > 0) hashIncrements.push(new CountsArray([k.events, 0], events))
@@ -151,8 +135,8 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
     for (const [field, n] of hash) entry.push(field, n)
     hashIncrements.push(entry)
     for (const category of ROOM_CATEGORIES) {
-      const counts = lists.get(category)!.counts
-      if (counts.size > 0) sortedSet(k.roomTop(room, category), options.maxTrackedPerRoom, counts)
+      const counts = lists.get(category)!
+      if (counts.length > 0) sortedSet(k.roomTop(room, category), options.maxTrackedPerRoom, counts)
     }
   }
 
@@ -195,7 +179,7 @@ export function encodeFlush (batch: Batch, plans: FlushPlans, options: FlushOpti
       batch.lastMessageAt === undefined ? '' : String(batch.lastMessageAt),
       String(nowMs),
       String(options.maxFailedLog),
-      encodeMsgpack(writes),
+      encodeMsgpack(writes, options.scratch),
       batch.previousSequence === undefined ? '' : String(batch.previousSequence),
       batch.storeRollbacks === undefined ? '' : String(batch.storeRollbacks),
       batch.messagesLost === undefined ? '' : String(batch.messagesLost)

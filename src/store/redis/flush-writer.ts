@@ -5,6 +5,7 @@ import type { RedisClient } from './clients.js'
 import { replies } from './errors.js'
 import { encodeFlush } from './flush-encoding.js'
 import type { RedisKeys } from './keys.js'
+import { MsgpackBuffer } from './msgpack.js'
 import { ResultCode } from './result-codes.js'
 import { evalPrepared } from './script-runner.js'
 import { WRITE_SCRIPTS } from './scripts.js'
@@ -35,6 +36,9 @@ export interface FlushWriterOptions extends StoreBounds {
  */
 export class FlushWriter {
   private state: { tracked: TrackedRooms, life: BucketLife } | null = null
+  /** The packed writes of a flush go here (no buffer of megabytes allocated and copied per flush): see apply. */
+  private readonly scratch = new MsgpackBuffer()
+  private scratchInUse = false
 
   constructor (private readonly options: FlushWriterOptions) {}
 
@@ -45,6 +49,18 @@ export class FlushWriter {
 
   /** Writes `batch` (validated) in one atomic step; the script's answer. */
   async apply (batch: Batch, leaseToken: string, nowMs: number): Promise<ResultCode> {
+    // The packed writes are a view of the scratch buffer until the EVALSHA's bytes are built from
+    // them: a flush that starts while another is under way on this writer packs into its own.
+    if (this.scratchInUse) return await this.write(batch, leaseToken, nowMs, undefined)
+    this.scratchInUse = true
+    try {
+      return await this.write(batch, leaseToken, nowMs, this.scratch)
+    } finally {
+      this.scratchInUse = false
+    }
+  }
+
+  private async write (batch: Batch, leaseToken: string, nowMs: number, scratch: MsgpackBuffer | undefined): Promise<ResultCode> {
     const { redis, keys, run } = this.options
     this.state ??= await this.load()
     const { tracked, life } = this.state
@@ -93,7 +109,8 @@ export class FlushWriter {
       maxTrackedWords: this.options.maxTrackedWords,
       maxTrackedPerRoom: this.options.maxTrackedPerRoom,
       maxFailedLog: this.options.maxFailedLog,
-      leaseToken
+      leaseToken,
+      scratch
     })
 
     await yieldToTimers()

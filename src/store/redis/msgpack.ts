@@ -9,24 +9,45 @@ export type Packable = string | number | readonly Packable[] | CountsArray
  * An array of `head` followed by the (member, count) pairs of `counts` whose
  * count is above 0, written straight from the map: a flush holds hundreds of
  * thousands of such pairs, and no intermediate array is built for them.
+ * Several maps (e.g. one per slice of a batch) are summed as they are
+ * written, each member once, without a summed map: the first map a member
+ * is in gives its count, later maps add theirs when above 0.
  */
 export class CountsArray {
-  constructor (readonly head: readonly Packable[], readonly counts: ReadonlyMap<string, number>) {}
+  readonly parts: ReadonlyArray<ReadonlyMap<string, number>>
+
+  constructor (readonly head: readonly Packable[], counts: ReadonlyMap<string, number> | ReadonlyArray<ReadonlyMap<string, number>>) {
+    this.parts = counts instanceof Map ? [counts] : counts as ReadonlyArray<ReadonlyMap<string, number>>
+  }
 }
 
-/** The writer's buffer, kept between calls (a flush's argument is megabytes; growing it each time was copies). */
-let scratch = Buffer.allocUnsafe(1 << 16)
+/**
+ * An output buffer kept by its owner between encodings (a flush's argument
+ * is megabytes: a new buffer, or a copy, per flush is page faults and
+ * memcpy). What encodeMsgpack writes into it is a view of it, valid until
+ * the next encoding into the same MsgpackBuffer.
+ */
+export class MsgpackBuffer {
+  buffer = Buffer.allocUnsafe(1 << 16)
+}
+
+/** encodeMsgpack's own buffer when the caller brings none (its result is then a copy). */
+const shared = new MsgpackBuffer()
 
 class Writer {
-  buffer = scratch
+  buffer: Buffer
   at = 0
+
+  constructor (private readonly owner: MsgpackBuffer) {
+    this.buffer = owner.buffer
+  }
 
   reserve (bytes: number): void {
     if (this.at + bytes <= this.buffer.length) return
     const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.at + bytes))
     this.buffer.copy(grown, 0, 0, this.at)
     this.buffer = grown
-    scratch = grown
+    this.owner.buffer = grown
   }
 
   string (value: string): void {
@@ -108,7 +129,7 @@ class Writer {
     }
   }
 
-  counts ({ head, counts }: CountsArray): void {
+  counts ({ head, parts }: CountsArray): void {
     // The length is known at the end: a 32-bit array header (any decoder takes it for a short array) patched then.
     this.reserve(5)
     const at = this.at
@@ -116,19 +137,37 @@ class Writer {
     this.at += 5
     for (const item of head) this.value(item)
     let length = head.length
-    for (const [member, n] of counts) {
-      if (!(n > 0)) continue
-      this.string(member)
-      this.number(n)
-      length += 2
+    for (let p = 0; p < parts.length; p++) {
+      const counts = parts[p] as ReadonlyMap<string, number>
+      for (const [member, count] of counts) {
+        let n = count
+        if (p > 0) {
+          // Written with the first map that has it.
+          let earlier = false
+          for (let q = 0; q < p && !earlier; q++) earlier = (parts[q] as ReadonlyMap<string, number>).has(member)
+          if (earlier) continue
+        }
+        for (let q = p + 1; q < parts.length; q++) {
+          const more = (parts[q] as ReadonlyMap<string, number>).get(member)
+          if (more !== undefined && more > 0) n += more
+        }
+        if (!(n > 0)) continue
+        this.string(member)
+        this.number(n)
+        length += 2
+      }
     }
     this.buffer.writeUInt32BE(length, at + 1)
   }
 }
 
-/** The MessagePack bytes of `value` (a buffer of its own). */
-export function encodeMsgpack (value: Packable): Buffer {
-  const writer = new Writer()
+/**
+ * The MessagePack bytes of `value`: a buffer of its own, or with `into` a
+ * view of into's buffer (valid until the next encoding into it).
+ */
+export function encodeMsgpack (value: Packable, into?: MsgpackBuffer): Buffer {
+  const writer = new Writer(into ?? shared)
   writer.value(value)
-  return Buffer.from(writer.buffer.subarray(0, writer.at))
+  const bytes = writer.buffer.subarray(0, writer.at)
+  return into === undefined ? Buffer.from(bytes) : bytes
 }

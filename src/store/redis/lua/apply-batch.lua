@@ -126,15 +126,13 @@ if #failed > 0 then
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[9]) - 1)
 end
 
-local firstSeen = writes[12]
-for i = 1, #firstSeen, 2 do
-  local current = redis.call('HGET', firstSeen[i], 'f')
-  if not current or tonumber(current) > firstSeen[i + 1] then redis.call('HSET', firstSeen[i], 'f', firstSeen[i + 1]) end
-end
-local earlier = writes[13]
-for i = 1, #earlier, 2 do
-  local current = redis.call('HGET', earlier[i], 'f')
-  if current and tonumber(current) > earlier[i + 1] then redis.call('HSET', earlier[i], 'f', earlier[i + 1]) end
+-- First seen: [12] sets `f` where the hash has none, [13] only lowers one; both lower a later `f`.
+for section = 12, 13 do
+  local rooms, setMissing = writes[section], section == 12
+  for i = 1, #rooms, 2 do
+    local current = redis.call('HGET', rooms[i], 'f')
+    if (not current and setMissing) or (current and tonumber(current) > rooms[i + 1]) then redis.call('HSET', rooms[i], 'f', rooms[i + 1]) end
+  end
 end
 
 redis.call('HSET', KEYS[5], 'floor', writes[11][1], 'newest', writes[11][2])
