@@ -107,8 +107,10 @@ function generate (profile: ProfileName, seed: number, events: number, base: str
   const ends = new Float64Array(events)
   const tsAt = new Int32Array(events)
   const chatBefore = new Uint32Array(events + 1)
-  // Written under temporary names and renamed, so an interrupted run leaves no half block.
-  const file = openSync(`${base}.sse.tmp`, 'w')
+  // Written under temporary names of this process and renamed, so an interrupted run leaves no
+  // half block and two benches generating the same block at once do not rename each other's files.
+  const tmp = `.${process.pid}.tmp`
+  const file = openSync(`${base}.sse${tmp}`, 'w')
   try {
     let pending: Buffer[] = []
     let offset = 0
@@ -132,9 +134,9 @@ function generate (profile: ProfileName, seed: number, events: number, base: str
   } finally {
     closeSync(file)
   }
-  writeFileSync(`${base}.idx.tmp`, Buffer.concat([new Uint8Array(ends.buffer), new Uint8Array(tsAt.buffer), new Uint8Array(chatBefore.buffer)]))
-  renameSync(`${base}.sse.tmp`, `${base}.sse`)
-  renameSync(`${base}.idx.tmp`, `${base}.idx`)
+  writeFileSync(`${base}.idx${tmp}`, Buffer.concat([new Uint8Array(ends.buffer), new Uint8Array(tsAt.buffer), new Uint8Array(chatBefore.buffer)]))
+  renameSync(`${base}.sse${tmp}`, `${base}.sse`)
+  renameSync(`${base}.idx${tmp}`, `${base}.idx`)
 }
 
 /** Chat messages among the first `events` events of the stream that loops over `block`. */
