@@ -17,8 +17,24 @@ export class CountsArray {
   readonly parts: ReadonlyArray<ReadonlyMap<string, number>>
 
   constructor (readonly head: readonly Packable[], counts: ReadonlyMap<string, number> | ReadonlyArray<ReadonlyMap<string, number>>) {
-    this.parts = counts instanceof Map ? [counts] : counts as ReadonlyArray<ReadonlyMap<string, number>>
+    const parts = counts instanceof Map ? [counts] : counts as ReadonlyArray<ReadonlyMap<string, number>>
+    this.parts = parts.length > MAX_UNSUMMED_PARTS ? [sumOf(parts)] : parts
   }
+}
+
+/**
+ * Past this many maps they are summed into one first: writing them unsummed
+ * looks each member up in every other map, which grows with their square (a
+ * replay's batch holds a map per second of event time, 60 and more).
+ */
+const MAX_UNSUMMED_PARTS = 4
+
+function sumOf (parts: ReadonlyArray<ReadonlyMap<string, number>>): Map<string, number> {
+  const sum = new Map(parts[0])
+  for (let p = 1; p < parts.length; p++) {
+    for (const [member, count] of parts[p]!) if (count > 0) sum.set(member, (sum.get(member) ?? 0) + count)
+  }
+  return sum
 }
 
 /**
