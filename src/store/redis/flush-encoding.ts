@@ -43,7 +43,7 @@ export interface EncodedFlush {
   args: Array<string | Buffer>
 }
 
-/** The slices' maps of counts for one key: CountsArray sums them as it writes them (no summed map, no copy). */
+/** The slices' maps of counts for one key: CountsArray writes a single one as it is and sums several. */
 type CountsParts = Array<ReadonlyMap<string, number>>
 
 function addPart (parts: CountsParts, counts: ReadonlyMap<string, number>): void {

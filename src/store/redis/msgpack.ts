@@ -9,27 +9,20 @@ export type Packable = string | number | readonly Packable[] | CountsArray
  * An array of `head` followed by the (member, count) pairs of `counts` whose
  * count is above 0, written straight from the map: a flush holds hundreds of
  * thousands of such pairs, and no intermediate array is built for them.
- * Several maps (e.g. one per slice of a batch) are summed as they are
- * written, each member once, without a summed map: the first map a member
- * is in gives its count, later maps add theirs when above 0.
+ * Several maps (one per slice of a batch) are summed into one first; a
+ * single map is written as it is (the usual case for a room).
  */
 export class CountsArray {
-  readonly parts: ReadonlyArray<ReadonlyMap<string, number>>
+  readonly counts: ReadonlyMap<string, number>
 
   constructor (readonly head: readonly Packable[], counts: ReadonlyMap<string, number> | ReadonlyArray<ReadonlyMap<string, number>>) {
-    const parts = counts instanceof Map ? [counts] : counts as ReadonlyArray<ReadonlyMap<string, number>>
-    this.parts = parts.length > MAX_UNSUMMED_PARTS ? [sumOf(parts)] : parts
+    this.counts = counts instanceof Map ? counts : sumOf(counts as ReadonlyArray<ReadonlyMap<string, number>>)
   }
 }
 
-/**
- * Past this many maps they are summed into one first: writing them unsummed
- * looks each member up in every other map, which grows with their square (a
- * replay's batch holds a map per second of event time, 60 and more).
- */
-const MAX_UNSUMMED_PARTS = 4
-
-function sumOf (parts: ReadonlyArray<ReadonlyMap<string, number>>): Map<string, number> {
+/** One map, or the sum of several in the order their members are first seen (no copy for one). */
+function sumOf (parts: ReadonlyArray<ReadonlyMap<string, number>>): ReadonlyMap<string, number> {
+  if (parts.length === 1) return parts[0]!
   const sum = new Map(parts[0])
   for (let p = 1; p < parts.length; p++) {
     for (const [member, count] of parts[p]!) if (count > 0) sum.set(member, (sum.get(member) ?? 0) + count)
@@ -145,7 +138,7 @@ class Writer {
     }
   }
 
-  counts ({ head, parts }: CountsArray): void {
+  counts ({ head, counts }: CountsArray): void {
     // The length is known at the end: a 32-bit array header (any decoder takes it for a short array) patched then.
     this.reserve(5)
     const at = this.at
@@ -153,25 +146,11 @@ class Writer {
     this.at += 5
     for (const item of head) this.value(item)
     let length = head.length
-    for (let p = 0; p < parts.length; p++) {
-      const counts = parts[p] as ReadonlyMap<string, number>
-      for (const [member, count] of counts) {
-        let n = count
-        if (p > 0) {
-          // Written with the first map that has it.
-          let earlier = false
-          for (let q = 0; q < p && !earlier; q++) earlier = (parts[q] as ReadonlyMap<string, number>).has(member)
-          if (earlier) continue
-        }
-        for (let q = p + 1; q < parts.length; q++) {
-          const more = (parts[q] as ReadonlyMap<string, number>).get(member)
-          if (more !== undefined && more > 0) n += more
-        }
-        if (!(n > 0)) continue
-        this.string(member)
-        this.number(n)
-        length += 2
-      }
+    for (const [member, n] of counts) {
+      if (!(n > 0)) continue
+      this.string(member)
+      this.number(n)
+      length += 2
     }
     this.buffer.writeUInt32BE(length, at + 1)
   }
