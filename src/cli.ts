@@ -15,6 +15,7 @@ import type { StatsStore } from './store/types.js'
 import { formatVerifyReport, verifyAgainstSimulator } from './verify.js'
 import { packageVersion } from './version.js'
 import { ReplayRefusedError } from './worker/capture-replay.js'
+import { useCountingThread } from './worker/counting.js'
 import { Worker, type WorkerProgress } from './worker/worker.js'
 
 /**
@@ -61,6 +62,7 @@ function workerFor (config: Config, source: ChunkSource, logger: Logger, store: 
     maxNameBytes: config.MAX_NAME_BYTES,
     maxEventCommands: config.MAX_EVENT_COMMANDS,
     maxPendingUpdates: config.MAX_PENDING_UPDATES,
+    countingThread: useCountingThread(config.COUNTING_THREAD),
     leaseTtlMs: config.LEASE_TTL_MS,
     streamStallMs: config.STREAM_STALL_MS,
     hooks: WORKER_METRIC_HOOKS,

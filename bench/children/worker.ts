@@ -5,6 +5,7 @@ import { httpSource } from '../../src/ingest/sources.js'
 import { createStore } from '../../src/runtime.js'
 import { MemoryStore } from '../../src/store/memory/memory-store.js'
 import type { Batch, StatsStore } from '../../src/store/types.js'
+import { useCountingThread } from '../../src/worker/counting.js'
 import { Worker } from '../../src/worker/worker.js'
 import { CLUSTER_SHARDS, type FromParent, onParentMessage, sendToParent } from './ipc.js'
 
@@ -39,6 +40,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     REDIS_NAMESPACE: message.namespace,
+    // COUNTING_THREAD from the bench's environment, to compare the worker with and without its counting thread.
+    ...(process.env.COUNTING_THREAD !== undefined ? { COUNTING_THREAD: process.env.COUNTING_THREAD } : {}),
     ...(message.store === 'redis' ? { REDIS_URL: message.redisUrl } : {}),
     ...(message.store === 'cluster' ? { REDIS_CLUSTER_NODES: message.redisUrl, STORE_SHARDS: String(CLUSTER_SHARDS) } : {}),
     // The API beside the worker (serveApi) on a free loopback port, its rate limit lifted as in the api child.
@@ -80,6 +83,7 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     source: httpSource(message.streamUrl, 'bench load generator'),
     logger,
     flushIntervalMs: message.flushIntervalMs,
+    countingThread: useCountingThread(config.COUNTING_THREAD),
     hooks: {
       onConnected: (connected) => {
         if (!connected || startedAt !== 0) return

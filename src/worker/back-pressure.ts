@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { COUNTING_BACKLOG_CHARS } from './counting.js'
 
 /**
  * While the store keeps up, the worker reads ahead of it by at most about
@@ -20,6 +21,8 @@ export interface BackPressureOptions {
   countingUpdates: () => number
   /** Asks for a flush now instead of at its tick. */
   flushNow: () => void
+  /** Characters of events on their way to the counting thread, an upper bound on the updates they add (Counting.backlogChars); default none. */
+  countingBacklog?: (() => number) | undefined
 }
 
 /**
@@ -40,13 +43,22 @@ export class BackPressure {
     this.options = options
   }
 
-  /** True when held counts exceed MAX_PENDING_UPDATES, whatever the store does. */
+  /**
+   * True when held counts may exceed MAX_PENDING_UPDATES, whatever the store
+   * does: those counted, plus at most one per character of the events the
+   * counting thread has not counted yet (so the bound holds with it too).
+   */
   get overBound (): boolean {
-    return this.options.pendingUpdates() > this.options.maxPendingUpdates
+    return this.options.pendingUpdates() + (this.options.countingBacklog?.() ?? 0) > this.options.maxPendingUpdates
   }
 
-  /** True when reading on would hold more than the bound: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
+  /** True when reading on would hold more than the bound: MAX_PENDING_UPDATES, about READ_AHEAD_MS of store writes, or the counting thread's backlog. */
   mustPauseReading (): boolean {
+    return (this.options.countingBacklog?.() ?? 0) > COUNTING_BACKLOG_CHARS || this.storeBound()
+  }
+
+  /** The store's part of mustPauseReading: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
+  private storeBound (): boolean {
     if (this.overBound) return true
     if (!this.storeAnswering) return false
     // Until a flush has been timed, the minimum: a fresh worker at a full stream must not read far ahead of a slow store.
@@ -72,7 +84,8 @@ export class BackPressure {
       first = false
       const woken = new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
       // Waiting for the next tick would leave the store idle; a store that does not answer is retried on the timer.
-      if (this.storeAnswering) this.options.flushNow()
+      // (A pause for the counting thread alone ends when it catches up, not with a flush.)
+      if (this.storeAnswering && this.storeBound()) this.options.flushNow()
       await woken
     }
   }

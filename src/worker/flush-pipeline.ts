@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { type Batch, LeaseLostError, type Position, type StatsStore, StoreBehindError } from '../store/types.js'
 import type { BackPressure } from './back-pressure.js'
-import { DEFAULT_MAX_EVENT_COMMANDS, EventCommands } from '../model/event-commands.js'
-import { BatchBuilder } from './batch-builder.js'
+import { DEFAULT_MAX_EVENT_COMMANDS } from '../model/event-commands.js'
+import { type Counting, createCounting, type TakenBatch } from './counting.js'
 import type { StreamPosition } from './stream-position.js'
 
 /** How long the final flush on stop keeps trying before it gives up. */
@@ -29,10 +29,13 @@ export interface FlushPipelineOptions {
   maxNameBytes?: number | undefined
   /** MAX_EVENT_COMMANDS (default 64). */
   maxEventCommands?: number | undefined
+  /** Count in a thread of its own (COUNTING_THREAD; see counting.ts). Default false. */
+  countingThread?: boolean | undefined
 }
 
 interface CutBatch {
-  batch: Batch
+  taken: Promise<TakenBatch>
+  /** Its counter updates as known when it was cut (the counting thread's figure lags a little). */
   updates: number
   /** The stream ordinal of its last event. */
   ordinal: number
@@ -46,7 +49,7 @@ interface CutBatch {
  */
 export class FlushPipeline {
   /** Counts the events since the last batch was taken. */
-  builder: BatchBuilder
+  readonly counting: Counting
   /** The last position this worker committed. */
   committed: Position = { sequence: 0, lastEventId: null }
   /** The store's message total as of `committed`: what it must still hold (a rollback below it lost the difference). */
@@ -66,28 +69,33 @@ export class FlushPipeline {
   private timer: NodeJS.Timeout | null = null
   private tick: (() => void) | null = null
   private flushing: Promise<void> | null = null
+  /** Moves on with each dropUncommitted(): a batch taken before it is not sent. */
+  private generation = 0
   /**
-   * The system-event commands counted: the store's on start(), plus those
-   * the builders took in since (docs/COUNTING.md#system-event-commands).
+   * MAX_EVENT_COMMANDS: the counting holds the system-event commands
+   * counted, the store's on start() plus those taken in since
+   * (docs/COUNTING.md#system-event-commands).
    */
-  readonly commands: EventCommands
+  readonly maxEventCommands: number
 
   constructor (options: FlushPipelineOptions) {
     this.options = options
-    this.commands = new EventCommands(options.maxEventCommands ?? DEFAULT_MAX_EVENT_COMMANDS)
-    this.builder = new BatchBuilder(options.clock, options.maxNameBytes, this.commands)
+    this.maxEventCommands = options.maxEventCommands ?? DEFAULT_MAX_EVENT_COMMANDS
+    this.counting = createCounting(options.countingThread === true, { clock: options.clock, maxNameBytes: options.maxNameBytes, maxEventCommands: this.maxEventCommands }, options.logger)
+    // What the counting thread counted is known now: a reader held back by its backlog looks again.
+    this.counting.onCounted = () => { this.backPressure?.wakeReaders() }
   }
 
   /** Unflushed counter updates held: being counted, cut, and sent but unconfirmed. */
   get pendingUpdates (): number {
     let cut = 0
     for (const { updates } of this.cut) cut += updates
-    return this.builder.pendingUpdates + this.unconfirmedUpdates + cut
+    return this.counting.pendingUpdates + this.unconfirmedUpdates + cut
   }
 
   /** True when everything counted is committed. */
   get drained (): boolean {
-    return this.unconfirmed === null && this.cut.length === 0 && this.builder.isEmpty
+    return this.unconfirmed === null && this.cut.length === 0 && this.counting.isEmpty
   }
 
   /**
@@ -99,7 +107,7 @@ export class FlushPipeline {
    */
   start (committed: Position, storeMessages: number, storeCommands: Iterable<string>, position: StreamPosition, backPressure: BackPressure): void {
     this.committed = committed
-    this.commands.reset(storeCommands)
+    this.counting.resetCommands(storeCommands)
     this.storeMessages = storeMessages
     this.position = position
     this.backPressure = backPressure
@@ -137,18 +145,20 @@ export class FlushPipeline {
 
   /** Ends the batch being counted at the stream ordinal `ordinal` (a commit point of the resume plan). */
   cutAt (ordinal: number): void {
-    if (this.builder.isEmpty) return
-    const updates = this.builder.pendingUpdates
-    this.cut.push({ batch: this.builder.take(0), updates, ordinal })
+    if (this.counting.isEmpty) return
+    const updates = this.counting.pendingUpdates
+    const taken = this.counting.take(0)
+    // Awaited by takeNextBatch, unless dropped first: then nobody waits for it.
+    taken.catch(() => {})
+    this.cut.push({ taken, updates, ordinal })
   }
 
   /** The lease is lost: what was not committed is the next worker's to count. The tally goes on. */
   dropUncommitted (): void {
     this.stop()
-    const tally = this.builder.tally
-    this.builder = new BatchBuilder(this.options.clock, this.options.maxNameBytes, this.commands)
     // The tally counts what this process read, dropped or not (progress and its rate must not go backwards).
-    Object.assign(this.builder.tally, tally)
+    this.counting.drop()
+    this.generation++
     this.unconfirmed = null
     this.unconfirmedUpdates = 0
     this.unconfirmedMayHaveCommitted = false
@@ -188,8 +198,9 @@ export class FlushPipeline {
   /** One flush: resend the unconfirmed batch if any, else send what was counted since. True when nothing is left unsent by an error. */
   async flush (): Promise<boolean> {
     if (!this.options.isActive()) return true
-    if (this.unconfirmed === null && !this.takeNextBatch()) return true
-    const batch = this.unconfirmed!
+    if (this.unconfirmed === null && !await this.takeNextBatch()) return true
+    const batch = this.unconfirmed
+    if (batch === null) return true
     const updates = this.unconfirmedUpdates
     const log = this.options.logger
     const started = performance.now()
@@ -246,28 +257,39 @@ export class FlushPipeline {
     this.options.logger.error({ pendingUpdates: this.pendingUpdates }, 'could not flush the last counts before stopping; the next worker resumes from the committed position')
   }
 
-  /** Makes the next batch the unconfirmed one: a cut batch first, else the builder's counts. False when there is nothing to send. */
-  private takeNextBatch (): boolean {
+  /**
+   * Makes the next batch the unconfirmed one: a cut batch first, else the
+   * counts since the last one. False when there is nothing to send, or when
+   * the counts were dropped (the lease lost) while the batch was on its way.
+   */
+  private async takeNextBatch (): Promise<boolean> {
     // Above the committed one even when no event brought a new id (a stream without ids).
     const sequenceFor = (ordinal: number): number => Math.max(this.committed.sequence + 1, ordinal)
-    const cut = this.cut.shift()
+    const generation = this.generation
+    let taken: TakenBatch
+    let sequence: number
+    const cut = this.cut[0]
     if (cut !== undefined) {
-      cut.batch.sequence = sequenceFor(cut.ordinal)
-      this.unconfirmed = cut.batch
-      this.unconfirmedUpdates = cut.updates
+      taken = await cut.taken
+      if (generation !== this.generation) return false
+      this.cut.shift()
+      sequence = sequenceFor(cut.ordinal)
     } else {
-      if (this.builder.isEmpty) return false
+      if (this.counting.isEmpty) return false
       const ordinal = this.position?.ordinal ?? 0
-      const sequence = sequenceFor(ordinal)
+      sequence = sequenceFor(ordinal)
       if (this.position !== null && !this.position.maySendAs(sequence)) {
         // Wait for the stream to reach the commit point, unless that would stall reading for good.
         if (this.backPressure?.overBound !== true) return false
         this.options.logger.error({ sequence, ordinal }, 'events without new ids fill memory while a replay waits for a commit point: sending them; counts of the parts ahead may be inexact')
       }
-      this.unconfirmedUpdates = this.builder.pendingUpdates
-      this.unconfirmed = this.builder.take(sequence)
+      taken = await this.counting.take(sequence)
+      if (generation !== this.generation) return false
     }
-    // The builder is empty again: a reader paused for read-ahead may go on.
+    taken.batch.sequence = sequence
+    this.unconfirmed = taken.batch
+    this.unconfirmedUpdates = taken.updates
+    // The counting holds less again: a reader paused for read-ahead may go on.
     this.backPressure?.wakeReaders()
     return true
   }

@@ -4,7 +4,7 @@ import type { ChunkSource } from '../ingest/sources.js'
 import type { Batch, ResumePlan, StatsStore } from '../store/types.js'
 import { BackPressure } from './back-pressure.js'
 import { CaptureReplay } from './capture-replay.js'
-import type { BatchBuilder } from './batch-builder.js'
+import type { EventTally } from './batch-builder.js'
 import { FlushPipeline } from './flush-pipeline.js'
 import { WorkerLease } from './lease.js'
 import { ProgressMeter, type WorkerProgress } from './progress.js'
@@ -37,6 +37,8 @@ export interface WorkerOptions {
   progressIntervalMs?: number
   /** The worker's clock (epoch ms). Default Date.now. */
   clock?: () => number
+  /** Parse and count events in a thread of their own (COUNTING_THREAD; src/worker/counting.ts). Default false. */
+  countingThread?: boolean
   /** Called with each progress sample (a terminal progress bar, metrics). */
   onProgress?: (progress: WorkerProgress) => void
   /** Observability hooks (metrics). */
@@ -123,6 +125,7 @@ export class Worker {
       flushIntervalMs: options.flushIntervalMs ?? 250,
       maxNameBytes: options.maxNameBytes,
       maxEventCommands: options.maxEventCommands,
+      countingThread: options.countingThread,
       isActive,
       onLeaseRefused: async () => await this.lease.recover(),
       onStoreBehind: async () => await this.storeWentBack(),
@@ -133,7 +136,8 @@ export class Worker {
       maxPendingUpdates: options.maxPendingUpdates ?? 2_000_000,
       logger: this.log,
       pendingUpdates: () => this.pipeline.pendingUpdates,
-      countingUpdates: () => this.pipeline.builder.pendingUpdates,
+      countingUpdates: () => this.pipeline.counting.pendingUpdates,
+      countingBacklog: () => this.pipeline.counting.backlogChars,
       flushNow: () => this.pipeline.flushNow()
     })
     const keepReading = (): boolean => !this.stopping && this.role === 'active'
@@ -144,9 +148,9 @@ export class Worker {
       maxEventBytes: options.maxEventBytes ?? 65536,
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
       events: {
-        onEvent: (data, id) => { if (this.admit(id)) { this.pipeline.builder.addEvent(data, id); this.moveStreamPosition(id) } },
-        onFailure: (raw, reason, id) => { if (this.admit(id)) { this.pipeline.builder.addFailure(raw, reason, id); this.moveStreamPosition(id) } },
-        onSkipped: (_type, id) => { if (this.admit(id)) { this.pipeline.builder.addSkipped(id); this.moveStreamPosition(id) } }
+        onEvent: (data, id) => { if (this.admit(id)) { this.pipeline.counting.addEvent(data, id); this.moveStreamPosition(id) } },
+        onFailure: (raw, reason, id) => { if (this.admit(id)) { this.pipeline.counting.addFailure(raw, reason, id); this.moveStreamPosition(id) } },
+        onSkipped: (_type, id) => { if (this.admit(id)) { this.pipeline.counting.addSkipped(id); this.moveStreamPosition(id) } }
       },
       resumeFrom: () => this.position?.lastEventId ?? null,
       keepReading,
@@ -154,7 +158,7 @@ export class Worker {
       waitForDrain: async () => await this.backPressure.waitForDrain(keepReading),
       onReconnect: this.hooks.onReconnect,
       onConnected: this.hooks.onConnected,
-      countedEvents: () => this.pipeline.builder.tally.messages + this.pipeline.builder.tally.system,
+      countedEvents: () => { const { messages, system } = this.pipeline.counting.tally; return messages + system },
       stallAfterMs: options.streamStallMs
     })
   }
@@ -185,8 +189,8 @@ export class Worker {
   }
 
   /** Events read by this process, by outcome. */
-  get tally (): BatchBuilder['tally'] {
-    return this.pipeline.builder.tally
+  get tally (): EventTally {
+    return this.pipeline.counting.tally
   }
 
   /**
@@ -221,6 +225,7 @@ export class Worker {
     } finally {
       clearInterval(progressTimer)
       await this.pipeline.finalFlush()
+      await this.pipeline.counting.close()
       if (this.role === 'active') await this.lease.release()
       this.role = 'stopped'
       this.reader.setConnected(false)
@@ -261,7 +266,7 @@ export class Worker {
     this.replay = this.source.startsOver === true ? new CaptureReplay(plan.from, this.source.label, this.append) : null
     this.role = 'active'
     this.log.info({ position: plan.from.lastEventId, sequence: plan.from.sequence }, 'active: ingesting from the committed position')
-    if (storeCommands.length >= this.pipeline.commands.max) this.log.warn({ commands: storeCommands.length, maxEventCommands: this.pipeline.commands.max }, 'the store holds MAX_EVENT_COMMANDS system-event commands or more: system events of any other command are failed messages')
+    if (storeCommands.length >= this.pipeline.maxEventCommands) this.log.warn({ commands: storeCommands.length, maxEventCommands: this.pipeline.maxEventCommands }, 'the store holds MAX_EVENT_COMMANDS system-event commands or more: system events of any other command are failed messages')
     this.pipeline.start(plan.from, storeMessages, storeCommands, this.position, this.backPressure)
     return true
   }

@@ -115,40 +115,44 @@ describe('MAX_EVENT_COMMANDS: the batch builder', () => {
   })
 })
 
-describe('MAX_EVENT_COMMANDS: the flush pipeline', () => {
-  it('a dropped batch leaves no command in the set: start() loads the store\'s', async (t) => {
-    const store = new MemoryStore({ maxTrackedWords: 1000, maxTrackedPerRoom: 100, snapshotPath: null })
-    await store.open()
-    t.after(async () => { await store.close() })
-    let active = true
-    const pipeline = new FlushPipeline({
-      store,
-      leaseToken: 'test',
-      logger: silent,
-      clock: Date.now,
-      flushIntervalMs: 60_000,
-      maxEventCommands: 8,
-      isActive: () => active,
-      onLeaseRefused: async () => {},
-      onStoreBehind: async () => {}
+for (const countingThread of [false, true]) {
+  describe(`MAX_EVENT_COMMANDS: the flush pipeline, counting ${countingThread ? 'in a thread of its own' : 'in the worker\'s thread'}`, () => {
+    it('a dropped batch leaves no command in the set: start() loads the store\'s', async (t) => {
+      const store = new MemoryStore({ maxTrackedWords: 1000, maxTrackedPerRoom: 100, snapshotPath: null })
+      await store.open()
+      t.after(async () => { await store.close() })
+      let active = true
+      const pipeline = new FlushPipeline({
+        store,
+        leaseToken: 'test',
+        logger: silent,
+        clock: Date.now,
+        flushIntervalMs: 60_000,
+        maxEventCommands: 8,
+        countingThread,
+        isActive: () => active,
+        onLeaseRefused: async () => {},
+        onStoreBehind: async () => {}
+      })
+      t.after(async () => { await pipeline.counting.close() })
+      const backPressure = new BackPressure({ maxPendingUpdates: 1_000_000, logger: silent, pendingUpdates: () => pipeline.pendingUpdates, countingUpdates: () => pipeline.counting.pendingUpdates, flushNow: () => {} })
+      assert.equal(await store.acquireLease('test', 60_000), true)
+      const plan = { from: await store.position(), commitPoints: [] }
+      pipeline.start(plan.from, 0, Object.keys((await store.totals()).events), new StreamPosition(plan, silent), backPressure)
+      t.after(() => { active = false; pipeline.stop() })
+      // Eight commands fill the set: a ninth new one fails.
+      for (let i = 1; i <= 9; i++) pipeline.counting.addEvent(event({ command: `C${i}` }), '')
+      pipeline.dropUncommitted()
+      // The store never got them: on becoming active again the set is the store's (empty), and 8 new ones count.
+      pipeline.start(plan.from, 0, Object.keys((await store.totals()).events), new StreamPosition(plan, silent), backPressure)
+      for (let i = 1; i <= 8; i++) pipeline.counting.addEvent(event({ command: `D${i}` }), '')
+      assert.equal(await pipeline.flush(), true)
+      assert.deepEqual(Object.keys((await store.totals()).events).sort(), ['D1', 'D2', 'D3', 'D4', 'D5', 'D6', 'D7', 'D8'])
+      // The tally goes on over the drop: 8 + 8 system events, and C9 the one failure.
+      assert.deepEqual({ ...pipeline.counting.tally }, { messages: 0, system: 16, failed: 1, skipped: 0 })
     })
-    const backPressure = new BackPressure({ maxPendingUpdates: 1_000_000, logger: silent, pendingUpdates: () => pipeline.pendingUpdates, countingUpdates: () => pipeline.builder.pendingUpdates, flushNow: () => {} })
-    assert.equal(await store.acquireLease('test', 60_000), true)
-    const plan = { from: await store.position(), commitPoints: [] }
-    pipeline.start(plan.from, 0, Object.keys((await store.totals()).events), new StreamPosition(plan, silent), backPressure)
-    t.after(() => { active = false; pipeline.stop() })
-    for (let i = 1; i <= 8; i++) pipeline.builder.addEvent(event({ command: `C${i}` }), '')
-    assert.equal(pipeline.commands.size, 8)
-    pipeline.dropUncommitted()
-    // The store never got them: on becoming active again the set is the store's (empty), and 8 new ones count.
-    pipeline.start(plan.from, 0, Object.keys((await store.totals()).events), new StreamPosition(plan, silent), backPressure)
-    assert.equal(pipeline.commands.size, 0)
-    for (let i = 1; i <= 8; i++) pipeline.builder.addEvent(event({ command: `D${i}` }), '')
-    assert.equal(pipeline.builder.tally.failed, 0)
-    assert.equal(await pipeline.flush(), true)
-    assert.deepEqual(Object.keys((await store.totals()).events).sort(), ['D1', 'D2', 'D3', 'D4', 'D5', 'D6', 'D7', 'D8'])
   })
-})
+}
 
 describe('MAX_EVENT_COMMANDS: the worker into the embedded store', () => {
   it('1,000 random commands leave MAX_EVENT_COMMANDS in the store and the rest failed; after a restart new ones are still refused, known ones counted', async (t) => {

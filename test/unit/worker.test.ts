@@ -179,9 +179,9 @@ function startWorker (t: TestContext, options: Partial<WorkerOptions> & { source
 
 const totalMessages = (batches: Batch[]): number => batches.reduce((n, b) => n + b.slices.reduce((m, s) => m + s.messages, 0), 0)
 
-describe('Worker (fake store, fake clock)', () => {
+for (const countingThread of [false, true]) describe(`Worker (fake store, fake clock), counting ${countingThread ? 'in a thread of its own' : 'in the worker\'s thread'}`, () => {
   it('flushes what was counted every FLUSH_INTERVAL_MS, with the ordinal of its last event as sequence, and nothing while idle', async (t) => {
-    const { store, source, worker } = startWorker(t, { flushIntervalMs: 400 })
+    const { store, source, worker } = startWorker(t, { countingThread, flushIntervalMs: 400 })
     await waitUntil(() => worker.role === 'active' && source.opens.length === 1, 'active')
     source.write(events(1, 5))
     await waitUntil(() => worker.tally.messages === 5, 'five counted')
@@ -199,7 +199,7 @@ describe('Worker (fake store, fake clock)', () => {
   })
 
   it('files each message in the slice of its second on the worker clock', async (t) => {
-    const { store, source, worker, clock } = startWorker(t)
+    const { store, source, worker, clock } = startWorker(t, { countingThread })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(chatEvent(1))
     await waitUntil(() => worker.tally.messages === 1, 'one counted')
@@ -215,7 +215,7 @@ describe('Worker (fake store, fake clock)', () => {
   it('resends a batch whose answer was lost, unchanged, and the store counts it once', async (t) => {
     const store = new FakeStore()
     store.loseNextAnswer = true
-    const { source, worker } = startWorker(t, { store })
+    const { source, worker } = startWorker(t, { countingThread, store })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(events(1, 10))
     await waitUntil(() => store.calls.some((c) => c.outcome === 'duplicate'), 'the resend answered duplicate')
@@ -230,7 +230,7 @@ describe('Worker (fake store, fake clock)', () => {
   })
 
   it('on a lost lease drops what it had not committed, stands by, and resumes from the committed position when the lease is free again', async (t) => {
-    const { store, source, worker } = startWorker(t, { flushIntervalMs: 30 })
+    const { store, source, worker } = startWorker(t, { countingThread, flushIntervalMs: 30 })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(events(1, 4))
     await waitUntil(() => store.committed.sequence === 4, 'first commit')
@@ -256,7 +256,7 @@ describe('Worker (fake store, fake clock)', () => {
   })
 
   it('takes back a lease that lapsed with nobody else committing, and keeps its counts', async (t) => {
-    const { store, source, worker } = startWorker(t)
+    const { store, source, worker } = startWorker(t, { countingThread })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(events(1, 3))
     await waitUntil(() => store.committed.sequence === 3, 'first commit')
@@ -273,7 +273,7 @@ describe('Worker (fake store, fake clock)', () => {
   it('stops reading at MAX_PENDING_UPDATES while the store is down, and reads on once it answers', async (t) => {
     const store = new FakeStore()
     store.down = true
-    const { source, worker } = startWorker(t, { store, maxPendingUpdates: 200 })
+    const { source, worker } = startWorker(t, { countingThread, store, maxPendingUpdates: 200 })
     await waitUntil(() => worker.role === 'active', 'active')
     // One event per chunk, each with a new word: a few counter updates each.
     for (let id = 1; id <= 400; id++) source.write(chatEvent(id, `word${id}`))
@@ -294,7 +294,7 @@ describe('Worker (fake store, fake clock)', () => {
   it('bounds a replay spread over a day by its slices too: reading stops at MAX_PENDING_UPDATES while the store is down', async (t) => {
     const store = new FakeStore()
     store.down = true
-    const { source, worker } = startWorker(t, { store, maxPendingUpdates: 1000 })
+    const { source, worker } = startWorker(t, { countingThread, store, maxPendingUpdates: 1000 })
     await waitUntil(() => worker.role === 'active', 'active')
     // Every message in a second of its own, 43 s apart: a day of event time, the same nick, room and word.
     const dayAgo = 1_700_000_000_000 - 86_400_000
@@ -318,7 +318,7 @@ describe('Worker (fake store, fake clock)', () => {
   })
 
   it('on stop flushes everything counted before the next tick, then releases the lease', async (t) => {
-    const { store, source, worker, running } = startWorker(t, { flushIntervalMs: 60_000 })
+    const { store, source, worker, running } = startWorker(t, { countingThread, flushIntervalMs: 60_000 })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(events(1, 50))
     await waitUntil(() => worker.tally.messages === 50, 'counted')
@@ -336,14 +336,14 @@ describe('Worker (fake store, fake clock)', () => {
     const source = new ScriptedSource('file')
     source.write(events(1, 20))
     source.end()
-    const { store, running } = startWorker(t, { source, flushIntervalMs: 60_000 })
+    const { store, running } = startWorker(t, { countingThread, source, flushIntervalMs: 60_000 })
     await running
     assert.equal(store.messages, 20)
     assert.equal(store.committed.lastEventId, '20')
   })
 
   it('when the store goes back (lost writes), drops what it holds and replays from the store\'s position: counts end exact, the rollback is recorded', async (t) => {
-    const { store, source, worker } = startWorker(t)
+    const { store, source, worker } = startWorker(t, { countingThread })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(events(1, 4))
     await waitUntil(() => store.committed.sequence === 4, 'first commit')
@@ -364,7 +364,7 @@ describe('Worker (fake store, fake clock)', () => {
   })
 
   it('when the store goes back and the stream has no ids, measures the messages lost and records them with the next batch', async (t) => {
-    const { store, source, worker } = startWorker(t)
+    const { store, source, worker } = startWorker(t, { countingThread })
     await waitUntil(() => worker.role === 'active', 'active')
     const noIds = (n: number): string => events(1, n).replace(/^id: .*\n/gm, '')
     source.write(noIds(3))
@@ -389,7 +389,7 @@ describe('Worker (fake store, fake clock)', () => {
     store.committed = { sequence: 6, lastEventId: '6' }
     store.messages = 6
     const source = new ScriptedSource('file', true)
-    const { worker, running } = startWorker(t, { store, source })
+    const { worker, running } = startWorker(t, { countingThread, store, source })
     await waitUntil(() => worker.role === 'active', 'active')
     source.write(events(1, 10))
     source.end()
@@ -404,7 +404,7 @@ describe('Worker (fake store, fake clock)', () => {
       const store = new FakeStore()
       store.committed = committed
       const source = new ScriptedSource('file', true)
-      const worker = new Worker({ logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), flushIntervalMs: 30, leaseTtlMs: 300, store, source })
+      const worker = new Worker({ logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), flushIntervalMs: 30, leaseTtlMs: 300, store, source, countingThread })
       source.write(text)
       source.end()
       const err = await worker.run().then(() => null, (e: unknown) => e as Error)
@@ -418,7 +418,7 @@ describe('Worker (fake store, fake clock)', () => {
     store.committed = { sequence: 5, lastEventId: null }
     store.messages = 5
     const source = new ScriptedSource('file', true)
-    const { running } = startWorker(t, { store, source, append: true })
+    const { running } = startWorker(t, { countingThread, store, source, append: true })
     source.write(noIds)
     source.end()
     await running

@@ -1,0 +1,34 @@
+import type { Batch } from '../store/types.js'
+
+/**
+ * The messages between the worker and its counting thread (counting.ts,
+ * counting-thread.ts). Events travel as a flat list of strings: a kind, then
+ * its fields ('e' data id, 'f' raw reason id, 's' id), which costs less to
+ * pass between threads than an object per event.
+ */
+export type ToCountingThread =
+  /** `now`: the worker's clock when it sent them, their arrival time (an event without tmi-sent-ts is filed in its second). */
+  | { type: 'events', items: string[], chars: number, now: number }
+  | { type: 'take', sequence: number }
+  | { type: 'drop' }
+  | { type: 'commands', known: string[] }
+
+export type FromCountingThread =
+  | { type: 'taken', batch: Batch, updates: number }
+  | { type: 'counted' }
+
+export interface CountingThreadData {
+  /** The shared cells (CELL), a Float64Array's buffer. */
+  shared: SharedArrayBuffer
+  maxNameBytes: number | null
+  maxEventCommands: number
+}
+
+/**
+ * What the thread publishes in shared memory after each message, for the
+ * worker to read without waiting: its tally, the counter updates of the
+ * batch being counted, and the characters of events counted so far. Whole
+ * numbers far below 2^53 in 8-byte cells, written by the thread only.
+ */
+export const CELL = { messages: 0, system: 1, failed: 2, skipped: 3, pendingUpdates: 4, countedChars: 5 } as const
+export const CELLS = 6
