@@ -47,7 +47,7 @@ export const ConfigSchema = Type.Object({
   WINDOW_TOP: Integer('Members kept per list in each closed stream-wide window bucket; more stays exact longer, windowed answers state their error', 500, 10, 100_000),
   ROOM_WINDOW_TOP: Integer('Members kept per list in each closed window bucket of a tracked room (bounded harder: one value per room and bucket); 10 keeps a room\'s windowed top 10 close', 10, 5, 10_000),
   COUNTING_THREAD: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
-    description: 'Where the worker parses and counts events: in a thread of its own (on), in its main thread with the stream and the store writes (off), or on when the machine has more than one core (auto)', default: 'auto'
+    description: 'Where the worker parses and counts events: in a thread of its own (on), in its main thread with the stream and the store writes (off), or on when more than one core is available (auto: the cores this process may run on; a container\'s CPU quota is not seen, so set off under a quota of one CPU)', default: 'auto'
   }),
   MAX_PENDING_UPDATES: Integer('Counter updates the worker holds while the store is down before it stops reading', 2_000_000, 1000),
   SNAPSHOT_PATH: Type.String({ description: 'Snapshot file of the embedded store', default: 'data/chat-stats.snapshot.json', minLength: 1 }),

@@ -50,3 +50,12 @@ describe('loadConfig: the rules that span variables (checked at start)', () => {
     assert.equal(storeShards(load({ REDIS_CLUSTER_NODES: '127.0.0.1:1', STORE_SHARDS: '3' })), 3)
   })
 })
+
+describe('loadConfig: COUNTING_THREAD', () => {
+  it('takes auto (the default), on and off, and refuses anything else naming the variable', () => {
+    assert.equal(load({}).COUNTING_THREAD, 'auto')
+    assert.equal(load({ COUNTING_THREAD: 'on' }).COUNTING_THREAD, 'on')
+    assert.equal(load({ COUNTING_THREAD: 'off' }).COUNTING_THREAD, 'off')
+    for (const value of ['yes', 'true', '1', 'ON', 'x'.repeat(10_000)]) assertRefused({ COUNTING_THREAD: value }, 'COUNTING_THREAD', /COUNTING_THREAD/)
+  })
+})
