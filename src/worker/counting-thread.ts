@@ -60,9 +60,9 @@ port.on('message', (message: ToCountingThread) => {
       break
     case 'take': {
       const updates = builder.pendingUpdates
-      const batch = builder.take(message.sequence)
+      const { batch, roomless } = builder.takeUnsummed(message.sequence)
       publish()
-      reply({ type: 'taken', batch, updates })
+      reply({ type: 'taken', batch, roomless, updates })
       break
     }
     case 'drop': {
