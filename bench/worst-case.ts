@@ -4,7 +4,7 @@ import { DEFAULT_MAX_EVENT_COMMANDS, MAX_COMMAND_BYTES } from '../src/model/even
 import { DEFAULT_MAX_NAME_BYTES } from '../src/model/names.js'
 import { type MemoryBound, memoryBound, type MemoryBoundSettings, WORST_CASE_WORD_BYTES, worstCaseMembers } from '../src/store/memory-bound.js'
 import { createRedisClient, RedisStore } from '../src/store/redis/redis-store.js'
-import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../src/store/types.js'
+import type { Batch, CountSlice, FailedMessage, RoomSlice } from '../src/store/types.js'
 import { bucketAt, bucketEnd, LEVELS } from '../src/store/windows/levels.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../src/store/windows.js'
 import { type BenchRedis, deleteNamespace, parseInfo } from './redis.js'

@@ -64,10 +64,10 @@ export const FAILED_MESSAGE_BYTES = 2048 + 150
  * One kept failed message in Redis: a list element of JSON text, where a
  * control character of the raw text is written `\u00XX` (6 bytes), so the
  * 2 KiB cut is up to 12 KiB; an element past 8 KB sits alone in a quicklist
- * node (32 B) in its jemalloc class. 14,366 B measured per entry of 2,048
- * U+0001 (the worst-case bench part, BENCHMARKS.md).
+ * node (40 B, allocated as 48) in its jemalloc class. MEMORY USAGE gives
+ * 14,376 B per entry of 2,048 U+0001 (the worst-case bench part, BENCHMARKS.md).
  */
-export const REDIS_FAILED_MESSAGE_BYTES = jemallocClass(6 * 2048 + 150) + 32
+export const REDIS_FAILED_MESSAGE_BYTES = jemallocClass(6 * 2048 + 150) + 48
 /** Lease, position, totals, roll-up marks and the like: a few small keys. */
 export const FIXED_BYTES = 16 * 1024
 
