@@ -7,7 +7,8 @@ import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENT
  * The memory formula of ARCHITECTURE.md ("Memory bounds") as code: the most
  * memory each stored structure can reach, from the settings that bound it
  * (docs/STORAGE.md#bounds). Pure; the bench (`npm run bench -- --only day`) prints
- * it beside the memory it measures over a simulated day.
+ * it beside the memory it measures over a simulated day, and `--only worst-case`
+ * beside every structure filled to its bound (bench/worst-case.ts).
  *
  * Each structure is entries × bytes per entry. The per-entry sizes are named
  * below with how they were found: for Redis, measured on Redis 7.0.15
