@@ -7,6 +7,7 @@ import { createRedisClient, RedisStore } from '../src/store/redis/redis-store.js
 import type { Batch, CountSlice, FailedMessage, RoomSlice } from '../src/store/types.js'
 import { bucketAt, bucketEnd, LEVELS } from '../src/store/windows/levels.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../src/store/windows.js'
+import { lazyFreeDone } from './day.js'
 import { type BenchRedis, deleteNamespace, parseInfo } from './redis.js'
 import { formatNumber, mib } from './report.js'
 
@@ -45,13 +46,13 @@ export interface WorstCaseOptions {
 }
 
 /** A name of exactly `bytes` ASCII bytes: `prefix` then `id` in base 36, padded. */
-function asciiName (prefix: string, id: number, bytes: number): string {
+export function asciiName (prefix: string, id: number, bytes: number): string {
   const tail = id.toString(36)
   return prefix + 'x'.repeat(bytes - prefix.length - tail.length) + tail
 }
 
 /** A word of 64 code points past U+FFFF (4 bytes each in UTF-8: WORST_CASE_WORD_BYTES): `id` in base 1024 in the first three, then U+1F600s. */
-function worstWord (id: number): string {
+export function worstWord (id: number): string {
   const digits = [Math.floor(id / 1024 ** 2) % 1024, Math.floor(id / 1024) % 1024, id % 1024]
   const head = digits.map((d) => String.fromCodePoint(0x10000 + d)).join('')
   return head + String.fromCodePoint(0x1f600).repeat(WORST_CASE_WORD_BYTES / 4 - 3)
@@ -198,7 +199,8 @@ export async function runWorstCase (options: WorstCaseOptions): Promise<unknown>
   const elapsed = (): string => `${formatNumber((performance.now() - started) / 1000, 1)} s`
   try {
     await store.open()
-    // Before: the server with the scripts loaded and the store's client connected.
+    // Before: the server with the scripts loaded and the store's client connected, and what earlier parts UNLINKed freed.
+    await lazyFreeDone([redis.url])
     await sleep(1000)
     const before = await memoryInfo(redis.admin)
     const usedBefore = Number(before.get('used_memory'))
@@ -214,7 +216,7 @@ export async function runWorstCase (options: WorstCaseOptions): Promise<unknown>
     for (let minute = firstMinute; minute * 60 < secondsFrom; minute++) minuteSlices.push(emptySlice(minute * 60, SERIES_MESSAGES))
     const carriers = minuteSlices.filter((s) => s.second < windowsFrom)
     // More than each bound, so every list is trimmed to it.
-    const over = (bound: number): number => bound + Math.ceil(bound / 10) + 1
+    const over = (limit: number): number => limit + Math.ceil(limit / 10) + 1
     spreadMembers(carriers.map((s) => s.words), over(W), n.word)
     spreadMembers(carriers.map((s) => s.nicks), over(W), n.nick)
     spreadMembers(carriers.map((s) => s.emotes), over(W), n.emote)
