@@ -246,7 +246,7 @@ function fractionLine (fraction: number, memory: number, sample: DaySample, redi
 }
 
 /** Waits (at most a minute) until no Redis below has objects left to free in the background. */
-async function lazyFreeDone (urls: string[]): Promise<void> {
+export async function lazyFreeDone (urls: string[]): Promise<void> {
   const clients = urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }))
   try {
     for (let waited = 0; waited < 60_000; waited += 250) {

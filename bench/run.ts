@@ -17,6 +17,7 @@ import { type BenchRedis, counterDelta, deleteNamespace, redisCounters, startOwn
 import { profileShares } from './profile-shares.js'
 import { formatNumber, formatSpread, mib, type Spread, spread, summariseProfile } from './report.js'
 import { measureFanout } from './sse-fanout.js'
+import { runWorstCase } from './worst-case.js'
 import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamBlock } from './stream-block.js'
 
 /**
@@ -31,7 +32,7 @@ import { bytesPerEvent, CACHE_DIR, chatMessagesIn, loadStreamBlock, type StreamB
 const FRESHNESS_PARTS = { 'freshness-embedded': 'memory', 'freshness-cluster': 'cluster' } as const satisfies Record<string, StoreKind>
 type FreshnessPart = keyof typeof FRESHNESS_PARTS
 
-const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', ...Object.keys(FRESHNESS_PARTS) as FreshnessPart[], 'api', 'fanout', 'memory', ...Object.keys(DAY_PARTS) as DayPart[]] as const
+const PARTS = ['ingest', 'embedded', 'cluster', 'freshness', ...Object.keys(FRESHNESS_PARTS) as FreshnessPart[], 'api', 'fanout', 'memory', ...Object.keys(DAY_PARTS) as DayPart[], 'worst-case'] as const
 type Part = typeof PARTS[number]
 
 interface Options {
@@ -53,6 +54,12 @@ interface Options {
   redisSave: string
   profile: boolean
   json: string | undefined
+  worstWords: number
+  worstRooms: number
+  worstPerRoom: number
+  worstWindowTop: number
+  worstRoomWindowTop: number
+  worstLiveSeconds: number
 }
 
 function integer (minimum: number) {
@@ -70,8 +77,10 @@ function parts (value: string): Part[] {
 }
 
 function parseOptions (): Options {
+  // The worst-case part's settings default to the product's (src/config.ts).
+  const defaults = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent' }, null)
   const program = new Command('npm run bench --')
-    .description('Measures the performance targets (docs/PERFORMANCE.md): ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness (into Redis; freshness-embedded, freshness-cluster into the other stores), api, memory, and a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster).')
+    .description('Measures the performance targets (docs/PERFORMANCE.md): ingest, embedded, cluster (ingest into a 3-master Redis Cluster, 16 shards), freshness (into Redis; freshness-embedded, freshness-cluster into the other stores), api, memory, a simulated day into Redis (day), the embedded store (day-embedded) and the cluster (day-cluster), and worst-case (every structure of the memory formula filled to its bound through RedisStore.applyBatch, Redis used_memory beside src/store/memory-bound.ts; --worst-* set its bounds).')
     .option('--only <parts>', `comma-separated parts to run (${PARTS.join(', ')})`, parts, [...PARTS])
     .option('--runs <n>', 'runs of each figure (min / median / max)', integer(1), 3)
     .option('--events <n>', 'events per ingest run', integer(1000), 1_000_000)
@@ -90,6 +99,12 @@ function parseOptions (): Options {
     .option('--redis-save <spec>', 'persistence of the bench\'s own redis-server (e.g. "60 1" as in docker-compose.yml)', '')
     .option('--profile', 'CPU-profile the worker of the first Redis ingest run (and, in the live parts, the paced worker and the API server) and print their hottest functions', false)
     .option('--json <path>', 'also write every figure as JSON')
+    .option('--worst-words <n>', 'worst-case part: MAX_TRACKED_WORDS (the formula is evaluated with the same settings)', integer(1), defaults.MAX_TRACKED_WORDS)
+    .option('--worst-rooms <n>', 'worst-case part: MAX_TRACKED_ROOMS', integer(1), defaults.MAX_TRACKED_ROOMS)
+    .option('--worst-per-room <n>', 'worst-case part: MAX_TRACKED_PER_ROOM', integer(1), defaults.MAX_TRACKED_PER_ROOM)
+    .option('--worst-window-top <n>', 'worst-case part: WINDOW_TOP', integer(1), defaults.WINDOW_TOP)
+    .option('--worst-room-window-top <n>', 'worst-case part: ROOM_WINDOW_TOP', integer(1), defaults.ROOM_WINDOW_TOP)
+    .option('--worst-live-seconds <n>', 'worst-case part: seconds of real time a full slice is written every second (the 1 s buckets live 62 s)', integer(1), 63)
     .parse()
   return program.opts<Options>()
 }
@@ -499,12 +514,22 @@ async function main (): Promise<void> {
     await machine(redis, options)
     const only = new Set(options.only)
     const dayParts = (Object.keys(DAY_PARTS) as DayPart[]).filter((part) => only.has(part))
-    await bench.start(dayParts.length > 0)
+    // The worst-case part writes batches itself: it needs no stream block or load generator.
+    if (options.only.some((part) => part !== 'worst-case')) await bench.start(dayParts.length > 0)
     if (only.has('ingest') || only.has('embedded') || only.has('cluster')) await bench.ingest(only.has('ingest'), only.has('embedded'), only.has('cluster'))
     if (only.has('freshness') || only.has('api') || only.has('fanout')) await bench.live(only.has('freshness'), only.has('api'), only.has('fanout'))
     for (const [part, store] of Object.entries(FRESHNESS_PARTS)) if (only.has(part as FreshnessPart)) await bench.live(true, false, false, store)
     if (only.has('memory')) await bench.memory()
     if (dayParts.length > 0) await bench.day(dayParts)
+    if (only.has('worst-case')) {
+      results['worst-case'] = await runWorstCase({
+        settings: { maxTrackedWords: options.worstWords, maxTrackedRooms: options.worstRooms, maxTrackedPerRoom: options.worstPerRoom, windowTop: options.worstWindowTop, roomWindowTop: options.worstRoomWindowTop, failedLogSize: 1000 },
+        liveSeconds: options.worstLiveSeconds,
+        redis,
+        namespace: namespace(),
+        log
+      })
+    }
     log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
     if (options.json !== undefined) writeFileSync(options.json, JSON.stringify(results, null, 2))
   } finally {

@@ -7,7 +7,8 @@ import { bucketTtlSeconds, MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENT
  * The memory formula of ARCHITECTURE.md ("Memory bounds") as code: the most
  * memory each stored structure can reach, from the settings that bound it
  * (docs/STORAGE.md#bounds). Pure; the bench (`npm run bench -- --only day`) prints
- * it beside the memory it measures over a simulated day.
+ * it beside the memory it measures over a simulated day, and `--only worst-case`
+ * beside every structure filled to its bound (bench/worst-case.ts).
  *
  * Each structure is entries × bytes per entry. The per-entry sizes are named
  * below with how they were found: for Redis, measured on Redis 7.0.15
@@ -60,6 +61,14 @@ export const ROOM_HASH_FIELDS = 2
 const HASH_FIELD_TEXT_BYTES = 16
 /** Bytes of one kept failed message: the raw text cut at 2 KiB plus its reason, time and JSON. */
 export const FAILED_MESSAGE_BYTES = 2048 + 150
+/**
+ * One kept failed message in Redis: a list element of JSON text, where a
+ * control character of the raw text is written `\u00XX` (6 bytes), so the
+ * 2 KiB cut is up to 12 KiB; an element past 8 KB sits alone in a quicklist
+ * node (40 B, allocated as 48) in its jemalloc class. MEMORY USAGE gives
+ * 14,376 B per entry of 2,048 U+0001 (the worst-case bench part, BENCHMARKS.md).
+ */
+export const REDIS_FAILED_MESSAGE_BYTES = jemallocClass(6 * 2048 + 150) + 48
 /** Lease, position, totals, roll-up marks and the like: a few small keys. */
 export const FIXED_BYTES = 16 * 1024
 
@@ -246,7 +255,8 @@ export function memoryBound (settings: MemoryBoundSettings, sizes: MemberSizes, 
     part(`per-room window buckets (${roomBuckets} live buckets x MAX_TRACKED_ROOMS rooms x ROOM_WINDOW_TOP)`, Math.round(roomValues), meanRoomValue),
     part('per-second series (a hash of 60 seconds per minute, 24 h)', minuteHashes, key + 30 + 60 * (redis ? REDIS_LISTPACK_FIELD_BYTES + 8 : EMBEDDED_MAP_ENTRY_BYTES)),
     part('per-minute series (a hash of 1,440 minutes per day, 7 days)', dayHashes, key + 30 + 1440 * (hashField + 16)),
-    part('failed-message log', settings.failedLogSize, FAILED_MESSAGE_BYTES),
+    // The embedded store keeps the raw text as a string (at most 2 KiB even when two-byte); Redis keeps it as JSON.
+    part('failed-message log', settings.failedLogSize, redis ? REDIS_FAILED_MESSAGE_BYTES : FAILED_MESSAGE_BYTES),
     part('system events by command (MAX_EVENT_COMMANDS)', C, hashField + HASH_FIELD_TEXT_BYTES + string(MAX_COMMAND_BYTES)),
     part('lease, position, totals, marks', S, FIXED_BYTES),
     ...(redis ? [] : [part('open 1 s buckets of the writer (at most 500,000 members)', DEFAULT_MAX_OPEN_ENTRIES, EMBEDDED_MAP_ENTRY_BYTES + string(Math.max(w, m), w >= m))])

@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { ConfigSchema } from '../../src/config.js'
 import { MAX_COMMAND_BYTES } from '../../src/model/event-commands.js'
+import { cutRaw, FailureReason } from '../../src/model/payload.js'
 import { MAX_WORD_CODE_POINTS } from '../../src/model/tokenize.js'
 import {
-  FIREHOSE_ROOM_WINDOWS, memoryBound, type MemoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, jemallocClass, redisZsetEntryBytes, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
+  FIREHOSE_ROOM_WINDOWS, FAILED_MESSAGE_BYTES, memoryBound, type MemoryBound, type MemoryBoundSettings, memoryFigures, memoryTable, jemallocClass, redisZsetEntryBytes, REDIS_FAILED_MESSAGE_BYTES, TYPICAL_MEMBERS, WORST_CASE_MEMBERS, worstCaseMembers
 } from '../../src/store/memory-bound.js'
 
 const SETTINGS: MemoryBoundSettings = {
@@ -98,6 +99,17 @@ describe('memory bound formula', () => {
     // The typical firehose's few commands fit in the room value's fixed bytes.
     assert.equal(memoryBound({ ...SETTINGS, maxEventCommands: 100 }, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS).parts.find((p) => p.name.startsWith('per-room window buckets'))!.bytes,
       memoryBound({ ...SETTINGS, maxEventCommands: 10 }, TYPICAL_MEMBERS, 'redis', FIREHOSE_ROOM_WINDOWS).parts.find((p) => p.name.startsWith('per-room window buckets'))!.bytes)
+  })
+
+  it('counts a failed message in Redis as the JSON the store writes, where each control character of the 2 KiB raw text takes 6 bytes', () => {
+    const raw = cutRaw('\u0001'.repeat(5000))
+    const stored = JSON.stringify({ raw, reason: FailureReason.unrecognizedLine, at: Date.now() })
+    assert.equal(Buffer.byteLength(raw), 2048)
+    assert.ok(Buffer.byteLength(stored) > 6 * 2048 && Buffer.byteLength(stored) <= REDIS_FAILED_MESSAGE_BYTES, `${Buffer.byteLength(stored)} B`)
+    // The embedded store keeps the raw string itself.
+    const part = (store: 'redis' | 'embedded'): number => memoryBound(SETTINGS, WORST_CASE_MEMBERS, store).parts.find((p) => p.name === 'failed-message log')!.bytesPerEntry
+    assert.equal(part('redis'), REDIS_FAILED_MESSAGE_BYTES)
+    assert.equal(part('embedded'), FAILED_MESSAGE_BYTES)
   })
 
   describe('at the defaults, as ARCHITECTURE.md states them', () => {
