@@ -150,19 +150,20 @@ export class ThreadCounting implements Counting {
   addEvent (data: string, id: string): void {
     this.check()
     this.outbox.push('e', data, id)
-    this.queued(data.length + id.length)
+    this.queued(data.length + id.length, true)
   }
 
   addFailure (raw: string, reason: string, id: string): void {
     this.check()
     this.outbox.push('f', raw, reason, id)
-    this.queued(raw.length + reason.length + id.length)
+    this.queued(raw.length + reason.length + id.length, true)
   }
 
   addSkipped (id: string): void {
     this.check()
     this.outbox.push('s', id)
-    this.queued(id.length)
+    // As in the builder: a skipped event only counts for the batch when it moves the stream position.
+    this.queued(id.length, id !== '')
   }
 
   get isEmpty (): boolean { return this.added === 0 }
@@ -214,8 +215,8 @@ export class ThreadCounting implements Counting {
     if (this.failure !== null) throw this.failure
   }
 
-  private queued (chars: number): void {
-    this.added++
+  private queued (chars: number, forBatch: boolean): void {
+    if (forBatch) this.added++
     this.outboxChars += chars
     if (++this.outboxEvents >= EVENTS_PER_MESSAGE) {
       this.send()

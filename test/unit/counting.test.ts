@@ -71,6 +71,20 @@ describe('counting in a thread of its own (ThreadCounting)', () => {
     assert.equal(thread.tally.messages, dropped.tally.messages + local.tally.messages)
   })
 
+  it('is empty as the builder is: a skipped event without an id (a keep-alive) makes no batch, one with an id does', async (t) => {
+    const thread = await withThread(t)
+    const local = new LocalCounting({ clock, maxEventCommands: 12 })
+    for (const counting of [thread, local]) counting.addSkipped('')
+    assert.equal(thread.isEmpty, true)
+    assert.equal(local.isEmpty, true)
+    for (const counting of [thread, local]) counting.addSkipped('7')
+    assert.equal(thread.isEmpty, false)
+    assert.equal(local.isEmpty, false)
+    const [mine, theirs] = [await local.take(1), await thread.take(1)]
+    assert.deepEqual(theirs.batch, mine.batch)
+    assert.equal(thread.tally.skipped, 2)
+  })
+
   it('a cut taken before later events holds exactly the events added before it', async (t) => {
     const thread = await withThread(t)
     feed(thread, generateRange(5, 1, 100))
