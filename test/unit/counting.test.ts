@@ -135,6 +135,19 @@ describe('counting in a thread of its own (ThreadCounting)', () => {
     assert.equal(thread.pendingUpdates, local.pendingUpdates)
   })
 
+  it('a thread that fails (here an item it cannot read, sent past the public calls) rejects the take waiting for it and refuses further events with its error', async (t) => {
+    const thread = await withThread(t)
+    feed(thread, generateRange(13, 1, 10))
+    const taken = thread.take(1)
+    // White-box fault injection: the only way to make the thread itself throw.
+    ;(thread as unknown as { post: (message: unknown) => void }).post({ type: 'events', items: ['?'], chars: 1, now: NOW })
+    const second = thread.take(2)
+    assert.equal((await taken).batch.lastEventId, '10')
+    await assert.rejects(second, /unknown item kind/)
+    assert.throws(() => { thread.addEvent('{}', '11') }, /unknown item kind/)
+    assert.equal(thread.backlogChars, 0, 'a failed thread holds no reader back: the error reaches it with its next event')
+  })
+
   it('once closed, refuses events and takes with an error instead of losing them', async (t) => {
     const thread = await withThread(t)
     feed(thread, generateRange(9, 1, 10))
