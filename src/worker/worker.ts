@@ -224,8 +224,12 @@ export class Worker {
       }
     } finally {
       clearInterval(progressTimer)
-      await this.pipeline.finalFlush()
-      await this.pipeline.counting.close()
+      try {
+        await this.pipeline.finalFlush()
+      } finally {
+        // The counting thread, if any, ends with the run, whatever the final flush did.
+        await this.pipeline.counting.close()
+      }
       if (this.role === 'active') await this.lease.release()
       this.role = 'stopped'
       this.reader.setConnected(false)
