@@ -16,9 +16,9 @@ export interface TakenBatch {
  * Where events are counted into batches: in the worker's own thread
  * (LocalCounting, a BatchBuilder), or in a thread of their own
  * (ThreadCounting) so that parsing and counting run on another core than the
- * stream, the flush planning and the store I/O (ARCHITECTURE.md, "The
- * counting thread"). The flush pipeline sees the same calls either way; only
- * take() has to wait for the other thread.
+ * stream, the flush planning and the store I/O (ARCHITECTURE.md, "Counting
+ * in a thread of its own"). The flush pipeline sees the same calls either
+ * way; only take() has to wait for the other thread.
  */
 export interface Counting {
   addEvent: (data: string, id: string) => void
@@ -117,7 +117,7 @@ const EVENTS_PER_MESSAGE = 512
 export class ThreadCounting implements Counting {
   private readonly thread: Thread
   private readonly cells: Float64Array
-  /** Events (and failures, skips) added since the last take() or drop(), sent or not. */
+  /** Events and failures (and skips that move the position) added since the last take() or drop(), sent or not: isEmpty. */
   private added = 0
   private outbox: string[] = []
   private outboxEvents = 0
