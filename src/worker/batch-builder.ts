@@ -163,6 +163,11 @@ export class BatchBuilder {
     return batch
   }
 
+  /** Forgets what was counted since the last take(), as take() would hand it over; the tally goes on (it counts what was read, dropped or not). */
+  drop (): void {
+    this.takeUnsummed(0)
+  }
+
   /**
    * take() without the stream-wide lists, which sumStreamWide(batch,
    * roomless) adds: the counting thread hands its batch over this way, so

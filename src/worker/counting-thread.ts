@@ -14,8 +14,7 @@ const cells = new Float64Array(data.shared)
 const commands = new EventCommands(data.maxEventCommands)
 /** The worker's clock as it sent the events being counted: their arrival time. */
 let now = Date.now()
-const newBuilder = (): BatchBuilder => new BatchBuilder(() => now, data.maxNameBytes ?? undefined, commands)
-let builder = newBuilder()
+const builder = new BatchBuilder(() => now, data.maxNameBytes ?? undefined, commands)
 let countedChars = 0
 
 function publish (): void {
@@ -65,14 +64,10 @@ port.on('message', (message: ToCountingThread) => {
       reply({ type: 'taken', batch, roomless, updates })
       break
     }
-    case 'drop': {
-      const tally = builder.tally
-      builder = newBuilder()
-      // The tally counts what this process read, dropped or not.
-      Object.assign(builder.tally, tally)
+    case 'drop':
+      builder.drop()
       publish()
       break
-    }
     case 'commands':
       commands.reset(message.known)
       break

@@ -59,11 +59,11 @@ export interface CountingOptions {
 /** Counts in the calling thread: a BatchBuilder. */
 export class LocalCounting implements Counting {
   readonly commands: EventCommands
-  private builder: BatchBuilder
+  private readonly builder: BatchBuilder
   readonly backlogChars = 0
   onCounted: (() => void) | null = null
 
-  constructor (private readonly options: CountingOptions) {
+  constructor (options: CountingOptions) {
     this.commands = new EventCommands(options.maxEventCommands)
     this.builder = new BatchBuilder(options.clock, options.maxNameBytes, this.commands)
   }
@@ -80,12 +80,7 @@ export class LocalCounting implements Counting {
     return { batch: this.builder.take(sequence), updates }
   }
 
-  drop (): void {
-    const tally = this.builder.tally
-    this.builder = new BatchBuilder(this.options.clock, this.options.maxNameBytes, this.commands)
-    Object.assign(this.builder.tally, tally)
-  }
-
+  drop (): void { this.builder.drop() }
   resetCommands (known: Iterable<string>): void { this.commands.reset(known) }
   async close (): Promise<void> {}
 }

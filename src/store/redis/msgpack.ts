@@ -1,3 +1,5 @@
+import { addCounts } from '../windows/counts.js'
+
 /**
  * The MessagePack subset the flush sends (arrays, strings, safe integers),
  * as Redis's Lua `cmsgpack.unpack` reads it: in C, so much cheaper for Redis
@@ -24,9 +26,7 @@ export class CountsArray {
 function sumOf (parts: ReadonlyArray<ReadonlyMap<string, number>>): ReadonlyMap<string, number> {
   if (parts.length === 1) return parts[0]!
   const sum = new Map(parts[0])
-  for (let p = 1; p < parts.length; p++) {
-    for (const [member, count] of parts[p]!) if (count > 0) sum.set(member, (sum.get(member) ?? 0) + count)
-  }
+  for (let p = 1; p < parts.length; p++) addCounts(sum, parts[p]!)
   return sum
 }
 
