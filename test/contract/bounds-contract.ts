@@ -175,6 +175,49 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
       assert.deepEqual(await store.top('words', { window: '1m', limit: 10 }), { entries: entries([['c', 6], ['a', 3], ['b', 2]]), maxError: 0 })
     })
 
+    it('keeps exactly the top of each trimmed all-time list over random flushes: ties leave by their bytes, members below a full list stay out (property)', perShard, async (t) => {
+      // Prefixes, equal scores and non-ASCII members test the order a full list trims by; a flush
+      // brings from 1 to 8 members per list, so both ways of adding (a few members, many) are used.
+      const members = ['a', 'ab', 'b', 'ba', 'c', 'cab', 'd', 'e', 'é', 'ж', 'z', 'zz']
+      const flush = fc.array(fc.record({ word: fc.constantFrom(...members), room: fc.constantFrom('#r', '#s'), n: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 16 })
+      /** Add, then keep the `keep` highest; equal counts: the member with the lower UTF-8 bytes leaves first. */
+      const addThenTrim = (list: Counts, add: Counts, keep: number): Counts => {
+        const sum = new Map(list)
+        for (const [member, n] of add) sum.set(member, (sum.get(member) ?? 0) + n)
+        const order = [...sum].sort((x, y) => y[1] - x[1] || Buffer.compare(Buffer.from(y[0]), Buffer.from(x[0])))
+        return new Map(order.slice(0, keep))
+      }
+      const sorted = (list: Counts): Array<[string, number]> => [...list].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+      await fc.assert(fc.asyncProperty(fc.array(flush, { minLength: 1, maxLength: 8 }), fc.integer({ min: 2, max: 5 }), async (flushes, keep) => {
+        const { store, at } = await setup(t, { maxTrackedWords: keep, maxTrackedPerRoom: keep })
+        let words: Counts = new Map()
+        let roomWords: Counts = new Map()
+        let second = DAY + 12_000
+        for (const [i, events] of flushes.entries()) {
+          at(++second)
+          const add: Counts = new Map()
+          const roomAdd: Counts = new Map()
+          const lines = []
+          for (const e of events) {
+            for (let k = 0; k < e.n; k++) lines.push({ nick: 'n', room: e.room, words: [e.word] })
+            add.set(e.word, (add.get(e.word) ?? 0) + e.n)
+            if (e.room === '#r') roomAdd.set(e.word, (roomAdd.get(e.word) ?? 0) + e.n)
+          }
+          await store.applyBatch(batch(i + 1, [chatSlice(second, lines)]))
+          words = addThenTrim(words, add, keep)
+          if (roomAdd.size > 0) roomWords = addThenTrim(roomWords, roomAdd, keep)
+          const listed = (await store.top('words', { window: 'all', limit: 100 })).entries.map((e): [string, number] => [e.value, e.count])
+          assert.deepEqual(sorted(new Map(listed)), sorted(words), `words after flush ${i + 1}`)
+          const roomListed = (await store.roomTop('#r', 'words', { window: 'all', limit: 100 })).entries.map((e): [string, number] => [e.value, e.count])
+          assert.deepEqual(sorted(new Map(roomListed)), sorted(roomWords), `#r words after flush ${i + 1}`)
+        }
+      }), {
+        numRuns: 40,
+        // A full list {d: 3, c: 2}, then 'cab' ties with the lowest, 'c', and ranks above it (a longer member after its prefix).
+        examples: [[[[{ word: 'd', room: '#r', n: 3 }, { word: 'c', room: '#r', n: 2 }], [{ word: 'cab', room: '#r', n: 2 }, { word: 'a', room: '#r', n: 1 }, { word: 'b', room: '#r', n: 1 }, { word: 'e', room: '#r', n: 1 }]], 2]]
+      })
+    })
+
     it('files slices by event second in any order, and late ones into buckets already built', async (t) => {
       const { store, at } = await setup(t)
       const s = DAY + 6000 // the start of a minute

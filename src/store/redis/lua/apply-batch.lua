@@ -97,7 +97,7 @@ end
 
 for _, entry in ipairs(writes[3]) do
   local key, keep, ttl = entry[1], entry[2], entry[3]
-  addToSortedSet(key, entry, 4)
+  addToSortedSet(key, entry, 4, keep)
   if keep > 0 then trimSortedSet(key, keep) end
   if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 end
