@@ -253,7 +253,7 @@ class Bench {
     const { runs, events } = this.options
     const expected = this.expectedMessages
     log(`== ingest: ${formatNumber(events)} events (${formatNumber(expected)} chat messages) per run, unpaced HTTP SSE from the load generator`)
-    const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [], cluster: [], clusterCpu: [], clusterRatio: [] }
+    const rows: Record<string, number[]> = { bare: [], bareCpu: [], redis: [], redisCpu: [], redisServerCpu: [], redisCommands: [], redisRatio: [], redisCpuRatio: [], memory: [], memoryCpu: [], memoryRatio: [], memoryCpuRatio: [], cluster: [], clusterCpu: [], clusterRatio: [], clusterServerCpu: [] }
     // A Redis Cluster (docs/STORAGE.md#sharding-on-a-redis-cluster): three masters on this machine, started like the tests' (all on loopback, sharing the cores).
     const cluster = withCluster ? await startRedisCluster() : null
     if (cluster !== null) log(`Redis Cluster: 3 masters (no replicas) on ${cluster.nodes.join(', ')}, ${CLUSTER_SHARDS} shards`)
@@ -273,14 +273,18 @@ class Bench {
       for (const store of [withRedis ? 'redis' : null, cluster !== null ? 'cluster' : null, withMemory ? 'memory' : null] as const) {
         if (store === null) continue
         if (store === 'cluster') {
+          const mastersBefore = await Promise.all(cluster!.admins.map(redisCounters))
           const { worker, namespace: ns } = await this.workerRun('cluster', events, expected, null, 0, cluster!.nodes.join(','))
+          const mastersAfter = await Promise.all(cluster!.admins.map(redisCounters))
+          const mastersCpu = mastersAfter.reduce((sum, counters, i) => sum + counterDelta(mastersBefore[i]!, counters).cpuSeconds, 0)
           const rate = worker.messages / worker.seconds
           rows.cluster!.push(rate)
           rows.clusterCpu!.push(1e6 * worker.cpuSeconds / worker.messages)
+          rows.clusterServerCpu!.push(1e6 * mastersCpu / worker.messages)
           rows.clusterRatio!.push(rate / bareRate)
           if (worker.storedMessages !== expected) log(`  WARNING: the cluster store counted ${worker.storedMessages} messages, the stream had ${expected}`)
           log(`run ${run}: worker -> Redis Cluster ${formatNumber(rate)} msg/s (ratio ${formatNumber(rate / bareRate, 3)}), ${formatNumber(1e6 * worker.cpuSeconds / worker.messages, 2)} µs worker CPU/msg, ` +
-            `${worker.flushes} flushes (mean ${formatNumber(worker.meanFlushMs)} ms, max ${formatNumber(worker.maxFlushMs)} ms)`)
+            `${worker.flushes} flushes (mean ${formatNumber(worker.meanFlushMs)} ms, max ${formatNumber(worker.maxFlushMs)} ms); Redis ${formatNumber(1e6 * mastersCpu / worker.messages, 2)} µs CPU/msg summed over the masters`)
           await cluster!.deleteKeysWithPrefix(ns)
           continue
         }
@@ -335,6 +339,7 @@ class Bench {
     if (summary.cluster !== undefined) {
       log(`  worker -> Redis Cluster          ${formatSpread(summary.cluster, 0, ' msg/s')}   (${formatSpread(summary.clusterCpu!, 2, ' µs CPU/msg')}; 3 masters, ${CLUSTER_SHARDS} shards, same machine)`)
       log(`    ratio to bare (wall)           ${formatSpread(summary.clusterRatio!, 3)}`)
+      log(`    Redis servers (summed)         ${formatSpread(summary.clusterServerCpu!, 2, ' µs CPU/msg')}`)
     }
     if (summary.memory !== undefined) {
       log(`  worker -> embedded store         ${formatSpread(summary.memory, 0, ' msg/s')}   (${formatSpread(summary.memoryCpu!, 2, ' µs CPU/msg')})`)
