@@ -177,7 +177,7 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
 
     it('keeps exactly the top of each trimmed all-time list over random flushes: ties leave by their bytes, members below a full list stay out (property)', perShard, async (t) => {
       // Prefixes, equal scores and non-ASCII members test the order a full list trims by; a flush
-      // brings from 1 to 8 members per list, so both ways of adding (a few members, many) are used.
+      // brings from 1 to 12 members per list, so both ways of adding (a few members, many) are used.
       const members = ['a', 'ab', 'b', 'ba', 'c', 'cab', 'd', 'e', 'é', 'ж', 'z', 'zz']
       const flush = fc.array(fc.record({ word: fc.constantFrom(...members), room: fc.constantFrom('#r', '#s'), n: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 16 })
       /** Add, then keep the `keep` highest; equal counts: the member with the lower UTF-8 bytes leaves first. */
