@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -75,4 +75,11 @@ describe('SIGTERM through npm and npx', { timeout: 600_000 }, () => {
       assert.ok(lines.some((l) => l.pid === servingPid && l.msg === 'stopped cleanly'), output.slice(-2000))
     })
   }
+
+  it('the built bin is executable with its shebang, as npx runs it (npx may keep a link made before this build)', () => {
+    // npm start above built dist if it was stale; the build, not npm's install, sets the mode.
+    const bin = join(REPO, 'dist/src/cli.js')
+    assert.notEqual(statSync(bin).mode & 0o111, 0, `${bin} is not executable`)
+    assert.ok(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n'), `${bin} does not start with its shebang`)
+  })
 })
