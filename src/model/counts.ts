@@ -9,7 +9,11 @@ export function incrementCount<K> (counts: Map<K, number>, key: K, by = 1): void
   counts.set(key, n === undefined ? by : n + by)
 }
 
-/** Adds every count of `from` into `into`; `from` is left as it was. */
+/**
+ * Adds every count of `from` into `into`; `from` is left as it was. With
+ * forEach, not for-of: for-of's [key, value] pairs are an array each,
+ * garbage the young generation collects (BENCHMARKS.md, "Map iteration").
+ */
 export function addCounts<K> (into: Map<K, number>, from: ReadonlyMap<K, number>): void {
-  for (const [key, n] of from) incrementCount(into, key, n)
+  from.forEach((n, key) => { incrementCount(into, key, n) })
 }

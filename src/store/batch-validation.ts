@@ -16,12 +16,21 @@ function isCount (n: unknown): boolean {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
 }
 
-function checkCounts (counts: unknown, where: string): void {
-  if (!(counts instanceof Map)) throw new InvalidBatchError(`${where} must be a Map`)
-  for (const [key, n] of counts as Map<unknown, unknown>) {
-    if (typeof key !== 'string') throw new InvalidBatchError(`${where} has a non-string key ${String(key)}`)
-    if (!isCount(n)) throw new InvalidBatchError(`${where}[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`)
-  }
+/**
+ * What is wrong with `counts` as a map of non-negative integer counts by
+ * string, as said after its name (the first bad entry), or null. The caller
+ * builds the name only then: this runs on every flush, over every count.
+ */
+function countsProblem (counts: unknown): string | null {
+  if (!(counts instanceof Map)) return ' must be a Map'
+  let problem: string | null = null
+  // forEach, not for-of: no [key, value] array per count (model/counts.ts).
+  ;(counts as Map<unknown, unknown>).forEach((n, key) => {
+    if (problem !== null) return
+    if (typeof key !== 'string') problem = ` has a non-string key ${String(key)}`
+    else if (!isCount(n)) problem = `[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`
+  })
+  return problem
 }
 
 /**
@@ -41,15 +50,22 @@ export function validateBatch (batch: Batch): void {
     if (typeof slice !== 'object' || slice === null) throw new InvalidBatchError(`${where} is not an object`)
     if (!Number.isSafeInteger(slice.second) || slice.second < 0) throw new InvalidBatchError(`${where}.second must be a non-negative integer`)
     if (!isCount(slice.messages)) throw new InvalidBatchError(`${where}.messages must be a non-negative integer`)
-    for (const name of ['words', 'nicks', 'rooms', 'emotes', 'events'] as const) checkCounts(slice[name], `${where}.${name}`)
-    if (!(slice.roomDetail instanceof Map)) throw new InvalidBatchError(`${where}.roomDetail must be a Map`)
-    for (const [room, detail] of slice.roomDetail as Map<unknown, RoomSlice>) {
-      const roomWhere = `${where}.roomDetail[${JSON.stringify(room)}]`
-      if (typeof room !== 'string') throw new InvalidBatchError(`${where}.roomDetail has a non-string key`)
-      if (typeof detail !== 'object' || detail === null) throw new InvalidBatchError(`${roomWhere} is not an object`)
-      if (!isCount(detail.messages)) throw new InvalidBatchError(`${roomWhere}.messages must be a non-negative integer`)
-      for (const name of ['words', 'nicks', 'emotes', 'events'] as const) checkCounts(detail[name], `${roomWhere}.${name}`)
+    for (const name of ['words', 'nicks', 'rooms', 'emotes', 'events'] as const) {
+      const problem = countsProblem(slice[name])
+      if (problem !== null) throw new InvalidBatchError(`${where}.${name}${problem}`)
     }
+    if (!(slice.roomDetail instanceof Map)) throw new InvalidBatchError(`${where}.roomDetail must be a Map`)
+    ;(slice.roomDetail as Map<unknown, RoomSlice>).forEach((detail, room) => {
+      if (typeof room !== 'string') throw new InvalidBatchError(`${where}.roomDetail has a non-string key`)
+      // Built only for an error.
+      const roomWhere = (): string => `${where}.roomDetail[${JSON.stringify(room)}]`
+      if (typeof detail !== 'object' || detail === null) throw new InvalidBatchError(`${roomWhere()} is not an object`)
+      if (!isCount(detail.messages)) throw new InvalidBatchError(`${roomWhere()}.messages must be a non-negative integer`)
+      for (const name of ['words', 'nicks', 'emotes', 'events'] as const) {
+        const problem = countsProblem(detail[name])
+        if (problem !== null) throw new InvalidBatchError(`${roomWhere()}.${name}${problem}`)
+      }
+    })
   }
   if (!isCount(batch.failedCount)) throw new InvalidBatchError('failedCount must be a non-negative integer')
   if (!Array.isArray(batch.failedLog)) throw new InvalidBatchError('failedLog must be an array')

@@ -39,13 +39,14 @@ export function selectTop (counts: ReadonlyMap<string, number>, k: number): TopE
   if (k <= 0) return []
   if (counts.size <= k) {
     const all: TopEntry[] = []
-    for (const [value, count] of counts) all.push({ value, count })
+    counts.forEach((count, value) => { all.push({ value, count }) })
     return all.sort(compareTopEntries)
   }
   // Heap whose root is the entry that ranks last among those kept.
   const heap: TopEntry[] = []
   const after = (a: TopEntry, b: TopEntry): boolean => ranksBefore(b.count, b.value, a.count, a.value)
-  for (const [value, count] of counts) {
+  // forEach, not for-of: no [value, count] array per member (model/counts.ts).
+  counts.forEach((count, value) => {
     if (heap.length < k) {
       let i = heap.length
       const entry = { value, count }
@@ -58,11 +59,11 @@ export function selectTop (counts: ReadonlyMap<string, number>, k: number): TopE
         i = parent
       }
       heap[i] = entry
-      continue
+      return
     }
     const root = heap[0] as TopEntry
     // Most members lose on the count alone: keep that test cheap.
-    if (count < root.count || !ranksBefore(count, value, root.count, root.value)) continue
+    if (count < root.count || !ranksBefore(count, value, root.count, root.value)) return
     const entry = { value, count }
     let i = 0
     for (;;) {
@@ -77,6 +78,6 @@ export function selectTop (counts: ReadonlyMap<string, number>, k: number): TopE
       i = child
     }
     heap[i] = entry
-  }
+  })
   return heap.sort(compareTopEntries)
 }

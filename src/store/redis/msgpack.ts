@@ -146,12 +146,13 @@ class Writer {
     this.at += 5
     for (const item of head) this.value(item)
     let length = head.length
-    for (const [member, n] of counts) {
-      if (!(n > 0)) continue
+    // forEach, not for-of: no [member, n] array per member (model/counts.ts).
+    counts.forEach((n, member) => {
+      if (!(n > 0)) return
       this.string(member)
       this.number(n)
       length += 2
-    }
+    })
     this.buffer.writeUInt32BE(length, at + 1)
   }
 }

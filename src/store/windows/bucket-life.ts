@@ -264,8 +264,9 @@ export class BucketLife {
       if (from.size === 0) return
       added?.push(into, from)
       let created = 0
-      for (const [key, by] of from) {
-        if (by <= 0) continue
+      // forEach, not for-of: no [key, by] array per count (model/counts.ts).
+      from.forEach((by, key) => {
+        if (by <= 0) return
         const old = into.get(key)
         if (old === undefined) {
           created++
@@ -273,7 +274,7 @@ export class BucketLife {
         } else {
           into.set(key, old + by)
         }
-      }
+      })
       open.entries += created
     }
 
