@@ -16,6 +16,16 @@ function isCount (n: unknown): boolean {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
 }
 
+/** The first problem checkEntry found in the map being checked (countsProblem resets it). */
+let problem: string | null = null
+
+/** One entry of a count map (Map.forEach's argument order); module-level, so a check allocates no closure per map. */
+function checkEntry (n: unknown, key: unknown): void {
+  if (problem !== null) return
+  if (typeof key !== 'string') problem = ` has a non-string key ${String(key)}`
+  else if (!isCount(n)) problem = `[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`
+}
+
 /**
  * What is wrong with `counts` as a map of non-negative integer counts by
  * string, as said after its name (the first bad entry), or null. The caller
@@ -23,13 +33,9 @@ function isCount (n: unknown): boolean {
  */
 function countsProblem (counts: unknown): string | null {
   if (!(counts instanceof Map)) return ' must be a Map'
-  let problem: string | null = null
+  problem = null
   // forEach, not for-of: no [key, value] array per count (model/counts.ts).
-  ;(counts as Map<unknown, unknown>).forEach((n, key) => {
-    if (problem !== null) return
-    if (typeof key !== 'string') problem = ` has a non-string key ${String(key)}`
-    else if (!isCount(n)) problem = `[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`
-  })
+  ;(counts as Map<unknown, unknown>).forEach(checkEntry)
   return problem
 }
 
