@@ -59,10 +59,27 @@ export class BackPressure {
 
   /** The store's part of mustPauseReading: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
   private storeBound (): boolean {
-    if (this.overBound) return true
+    return this.overBound || this.readAheadUsed()
+  }
+
+  /** The batch being counted holds about READ_AHEAD_MS of the store's writes (never while the store does not answer). */
+  private readAheadUsed (): boolean {
     if (!this.storeAnswering) return false
     // Until a flush has been timed, the minimum: a fresh worker at a full stream must not read far ahead of a slow store.
     return this.options.countingUpdates() > Math.max(MIN_READ_AHEAD_UPDATES, (this.storeUpdatesPerMs ?? 0) * READ_AHEAD_MS)
+  }
+
+  /**
+   * Whether a flush now is what lets reading go on: the read-ahead is used,
+   * or the counted updates are half of MAX_PENDING_UPDATES or more. Over the
+   * bound mostly for the characters on their way to the counting thread
+   * (one update each), the reader waits for the thread instead, which wakes
+   * it as it counts (an event's characters stand for tens of times more
+   * updates than it adds): flushing then would only cut the batches small
+   * (BENCHMARKS.md, "A backlog does not cut batches").
+   */
+  private flushLetsReadingGoOn (): boolean {
+    return this.options.pendingUpdates() * 2 >= this.options.maxPendingUpdates || this.readAheadUsed()
   }
 
   /** Waits while mustPauseReading() and `active()` hold. */
@@ -85,7 +102,7 @@ export class BackPressure {
       const woken = new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
       // Waiting for the next tick would leave the store idle; a store that does not answer is retried on the timer.
       // (A pause for the counting thread alone ends when it catches up, not with a flush.)
-      if (this.storeAnswering && this.storeBound()) this.options.flushNow()
+      if (this.storeAnswering && this.flushLetsReadingGoOn()) this.options.flushNow()
       await woken
     }
   }
