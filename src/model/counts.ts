@@ -12,7 +12,8 @@ export function incrementCount<K> (counts: Map<K, number>, key: K, by = 1): void
 /**
  * Adds every count of `from` into `into`; `from` is left as it was. With
  * forEach, not for-of: for-of's [key, value] pairs are an array each,
- * garbage the young generation collects (BENCHMARKS.md, "Map iteration").
+ * garbage the young generation collects (BENCHMARKS.md, "Latest: the flush path
+ * allocates less").
  */
 export function addCounts<K> (into: Map<K, number>, from: ReadonlyMap<K, number>): void {
   from.forEach((n, key) => { incrementCount(into, key, n) })

@@ -76,7 +76,8 @@ export class BackPressure {
    * (one update each), the reader waits for the thread instead, which wakes
    * it as it counts (an event's characters stand for tens of times more
    * updates than it adds): flushing then would only cut the batches small
-   * (BENCHMARKS.md, "A backlog does not cut batches").
+   * (BENCHMARKS.md, "Latest: the flush path allocates less, and a backlog
+   * does not cut batches").
    */
   private flushLetsReadingGoOn (): boolean {
     return this.options.pendingUpdates() * 2 >= this.options.maxPendingUpdates || this.readAheadUsed()
