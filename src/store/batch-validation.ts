@@ -17,13 +17,13 @@ function isCount (n: unknown): boolean {
 }
 
 /** The first problem checkEntry found in the map being checked (countsProblem resets it). */
-let problem: string | null = null
+let firstProblem: string | null = null
 
 /** One entry of a count map (Map.forEach's argument order); module-level, so a check allocates no closure per map. */
 function checkEntry (n: unknown, key: unknown): void {
-  if (problem !== null) return
-  if (typeof key !== 'string') problem = ` has a non-string key ${String(key)}`
-  else if (!isCount(n)) problem = `[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`
+  if (firstProblem !== null) return
+  if (typeof key !== 'string') firstProblem = ` has a non-string key ${String(key)}`
+  else if (!isCount(n)) firstProblem = `[${JSON.stringify(key)}] must be a non-negative integer, got ${String(n)}`
 }
 
 /**
@@ -33,10 +33,15 @@ function checkEntry (n: unknown, key: unknown): void {
  */
 function countsProblem (counts: unknown): string | null {
   if (!(counts instanceof Map)) return ' must be a Map'
-  problem = null
+  firstProblem = null
   // forEach, not for-of: no [key, value] array per count (model/counts.ts).
   ;(counts as Map<unknown, unknown>).forEach(checkEntry)
-  return problem
+  return firstProblem
+}
+
+/** How errors name a room's detail (built only for an error). */
+function roomDetailName (where: string, room: string): string {
+  return `${where}.roomDetail[${JSON.stringify(room)}]`
 }
 
 /**
@@ -63,13 +68,11 @@ export function validateBatch (batch: Batch): void {
     if (!(slice.roomDetail instanceof Map)) throw new InvalidBatchError(`${where}.roomDetail must be a Map`)
     ;(slice.roomDetail as Map<unknown, RoomSlice>).forEach((detail, room) => {
       if (typeof room !== 'string') throw new InvalidBatchError(`${where}.roomDetail has a non-string key`)
-      // Built only for an error.
-      const roomWhere = (): string => `${where}.roomDetail[${JSON.stringify(room)}]`
-      if (typeof detail !== 'object' || detail === null) throw new InvalidBatchError(`${roomWhere()} is not an object`)
-      if (!isCount(detail.messages)) throw new InvalidBatchError(`${roomWhere()}.messages must be a non-negative integer`)
+      if (typeof detail !== 'object' || detail === null) throw new InvalidBatchError(`${roomDetailName(where, room)} is not an object`)
+      if (!isCount(detail.messages)) throw new InvalidBatchError(`${roomDetailName(where, room)}.messages must be a non-negative integer`)
       for (const name of ['words', 'nicks', 'emotes', 'events'] as const) {
         const problem = countsProblem(detail[name])
-        if (problem !== null) throw new InvalidBatchError(`${roomWhere()}.${name}${problem}`)
+        if (problem !== null) throw new InvalidBatchError(`${roomDetailName(where, room)}.${name}${problem}`)
       }
     })
   }
