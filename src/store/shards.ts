@@ -52,9 +52,8 @@ export function splitBatch (batch: Batch, shards: number): Batch[] {
     stream.events = slice.events
     for (const label of ['words', 'nicks', 'rooms', 'emotes'] as const) {
       const counts: Counts = slice[label]
-      for (const [member, n] of counts) {
-        piece(shardOf(member, shards))[label].set(member, n)
-      }
+      // forEach, not for-of: no [member, n] array per member (model/counts.ts).
+      counts.forEach((n, member) => { piece(shardOf(member, shards))[label].set(member, n) })
     }
     for (const [room, detail] of slice.roomDetail) {
       piece(shardOf(room, shards)).roomDetail.set(room, detail)
