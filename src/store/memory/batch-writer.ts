@@ -101,7 +101,8 @@ export class BatchWriter {
     addCounts(s.events, slice.events)
     for (const category of CATEGORIES) {
       const list = s.top[category]
-      for (const [value, n] of slice[category]) if (n > 0) list.add(value, n)
+      // forEach, not for-of: no [value, n] array per member (model/counts.ts).
+      slice[category].forEach((n, value) => { if (n > 0) list.add(value, n) })
     }
   }
 
@@ -143,7 +144,7 @@ export class BatchWriter {
         addCounts(state.events, detail.events)
         for (const category of ROOM_CATEGORIES) {
           const list = state[category]
-          for (const [value, n] of detail[category]) if (n > 0) list.add(value, n)
+          detail[category].forEach((n, value) => { if (n > 0) list.add(value, n) })
         }
       }
     }
