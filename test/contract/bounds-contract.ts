@@ -177,9 +177,10 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
 
     it('keeps exactly the top of each trimmed all-time list over random flushes: ties leave by their bytes, members below a full list stay out (property)', perShard, async (t) => {
       // Prefixes, equal scores and non-ASCII members test the order a full list trims by; a flush
-      // brings from 1 to 12 members per list, so both ways of adding (a few members, many) are used.
+      // brings from 1 to 12 members per list, so both ways of adding (a few members, many) are used,
+      // spread over 1 to 3 seconds (slices): a member's count in the whole flush is what ranks it.
       const members = ['a', 'ab', 'b', 'ba', 'c', 'cab', 'd', 'e', 'é', 'ж', 'z', 'zz']
-      const flush = fc.array(fc.record({ word: fc.constantFrom(...members), room: fc.constantFrom('#r', '#s'), n: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 16 })
+      const flush = fc.array(fc.record({ word: fc.constantFrom(...members), room: fc.constantFrom('#r', '#s'), n: fc.integer({ min: 1, max: 3 }), slice: fc.integer({ min: 0, max: 2 }) }), { minLength: 1, maxLength: 16 })
       /** Add, then keep the `keep` highest; equal counts: the member with the lower UTF-8 bytes leaves first. */
       const addThenTrim = (list: Counts, add: Counts, keep: number): Counts => {
         const sum = new Map(list)
@@ -197,13 +198,14 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
           at(++second)
           const add: Counts = new Map()
           const roomAdd: Counts = new Map()
-          const lines = []
+          const lines: Array<Array<{ nick: string, room: string, words: string[] }>> = [[], [], []]
           for (const e of events) {
-            for (let k = 0; k < e.n; k++) lines.push({ nick: 'n', room: e.room, words: [e.word] })
+            for (let k = 0; k < e.n; k++) lines[e.slice]!.push({ nick: 'n', room: e.room, words: [e.word] })
             add.set(e.word, (add.get(e.word) ?? 0) + e.n)
             if (e.room === '#r') roomAdd.set(e.word, (roomAdd.get(e.word) ?? 0) + e.n)
           }
-          await store.applyBatch(batch(i + 1, [chatSlice(second, lines)]))
+          // The slices of seconds this one and the two before it, the latest first (a batch's slices come in any order).
+          await store.applyBatch(batch(i + 1, lines.flatMap((slice, j) => slice.length === 0 ? [] : [chatSlice(second - j, slice)])))
           words = addThenTrim(words, add, keep)
           if (roomAdd.size > 0) roomWords = addThenTrim(roomWords, roomAdd, keep)
           const listed = (await store.top('words', { window: 'all', limit: 100 })).entries.map((e): [string, number] => [e.value, e.count])
@@ -214,7 +216,11 @@ export function describeStorageBounds (setup: BoundsSetup, globalBounds = true):
       }), {
         numRuns: 40,
         // A full list {d: 3, c: 2}, then 'cab' ties with the lowest, 'c', and ranks above it (a longer member after its prefix).
-        examples: [[[[{ word: 'd', room: '#r', n: 3 }, { word: 'c', room: '#r', n: 2 }], [{ word: 'cab', room: '#r', n: 2 }, { word: 'a', room: '#r', n: 1 }, { word: 'b', room: '#r', n: 1 }, { word: 'e', room: '#r', n: 1 }]], 2]]
+        // Then one across slices: 'e' in two slices (1 + 1) ties with 'c' (2) as a whole, and ranks above it.
+        examples: [
+          [[[{ word: 'd', room: '#r', n: 3, slice: 0 }, { word: 'c', room: '#r', n: 2, slice: 0 }], [{ word: 'cab', room: '#r', n: 2, slice: 0 }, { word: 'a', room: '#r', n: 1, slice: 0 }, { word: 'b', room: '#r', n: 1, slice: 0 }, { word: 'e', room: '#r', n: 1, slice: 0 }]], 2],
+          [[[{ word: 'd', room: '#r', n: 3, slice: 0 }, { word: 'c', room: '#r', n: 2, slice: 1 }], [{ word: 'e', room: '#r', n: 1, slice: 0 }, { word: 'e', room: '#r', n: 1, slice: 2 }, { word: 'a', room: '#r', n: 1, slice: 1 }]], 2]
+        ]
       })
     })
 

@@ -1,8 +1,9 @@
-import { type Batch, CATEGORIES, type CountSlice, type Counts, ROOM_CATEGORIES, type StoreBounds } from '../types.js'
+import { type Batch, CATEGORIES, type CountSlice, type Counts, ROOM_CATEGORIES, type RoomSlice, type StoreBounds } from '../types.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
 import { BucketLife } from '../windows/bucket-life.js'
 import { addCount, addCounts } from '../windows/counts.js'
 import { TrackedRooms } from '../windows/tracked-rooms.js'
+import type { BoundedCounts } from './bounded-counts.js'
 import { emptyRoom, type RoomState, type StoreState } from './state.js'
 import { applyWindowPlan, forgetRoomWindows, sweepWindows } from './window-values.js'
 
@@ -29,6 +30,26 @@ function sweepFront (map: Map<number, number>, expired: (key: number) => boolean
 
 function sweepAll (map: Map<number, number>, expired: (key: number) => boolean): void {
   for (const key of map.keys()) if (expired(key)) map.delete(key)
+}
+
+/**
+ * Adds a batch's counts for one all-time list (one map per slice), for a
+ * trimTo(max) after. A member the full list does not hold and whose count in
+ * the batch ranks below the list's lowest is not added: that trim would
+ * remove it (BoundedCounts.lowestIfFull). Several slices are summed first,
+ * so that test sees the member's count in the whole batch.
+ */
+function addToList (list: BoundedCounts, parts: ReadonlyArray<ReadonlyMap<string, number>>, max: number): void {
+  let counts = parts[0]
+  if (counts === undefined) return
+  if (parts.length > 1) {
+    const sum = new Map(counts)
+    for (let i = 1; i < parts.length; i++) addCounts(sum, parts[i]!)
+    counts = sum
+  }
+  const floor = list.lowestIfFull(max)
+  // forEach, not for-of: no [value, n] array per member (model/counts.ts).
+  counts.forEach((n, value) => { if (n > 0) list.add(value, n, floor) })
 }
 
 /** The bounds the writer keeps (see MemoryStoreOptions). */
@@ -64,7 +85,8 @@ export class BatchWriter {
   apply (s: StoreState, batch: Batch, now: number): void {
     // First build what the clock alone has made final, so late counts below find their built ancestors.
     this.advanceWindows(s, now)
-    for (const slice of batch.slices) this.applyAllTime(s, slice, now)
+    for (const slice of batch.slices) this.applyTotals(s, slice, now)
+    for (const category of CATEGORIES) addToList(s.top[category], batch.slices.map((slice) => slice[category]), this.bounds.maxTrackedWords)
     const evicted = this.applyRooms(s, batch.slices)
     const plan = this.life.plan(batch.slices, now, (room) => this.tracked.has(room), evicted)
     applyWindowPlan(s.levels, plan, this.bounds.windowTop, this.bounds.roomWindowTop)
@@ -77,6 +99,7 @@ export class BatchWriter {
     if (batch.lastMessageAt !== undefined) s.lastMessageAt = Math.max(s.lastMessageAt ?? batch.lastMessageAt, batch.lastMessageAt)
     s.sequence = batch.sequence
     if (batch.lastEventId !== undefined) s.lastEventId = batch.lastEventId
+    // After applyRooms: it reads the rooms list's all-time counts with this batch added, before the trim (as the Redis store does).
     for (const category of CATEGORIES) s.top[category].trimTo(this.bounds.maxTrackedWords)
     this.sweep(s, now, false)
   }
@@ -89,8 +112,8 @@ export class BatchWriter {
     s.windowLife = this.life.state()
   }
 
-  /** Totals, series and all-time lists: every slice counts all-time, however old (docs/COUNTING.md#event-time). */
-  private applyAllTime (s: StoreState, slice: CountSlice, now: number): void {
+  /** Totals and series (the all-time lists take the batch as a whole): every slice counts all-time, however old (docs/COUNTING.md#event-time). */
+  private applyTotals (s: StoreState, slice: CountSlice, now: number): void {
     s.totalMessages += slice.messages
     if (slice.messages > 0) {
       // Series only hold what falls inside their retention: an older second would only expire.
@@ -99,11 +122,6 @@ export class BatchWriter {
       if (!minuteExpired(minute, now)) addCount(s.minutes, minute, slice.messages)
     }
     addCounts(s.events, slice.events)
-    for (const category of CATEGORIES) {
-      const list = s.top[category]
-      // forEach, not for-of: no [value, n] array per member (model/counts.ts).
-      slice[category].forEach((n, value) => { if (n > 0) list.add(value, n) })
-    }
   }
 
   /**
@@ -128,12 +146,15 @@ export class BatchWriter {
       }
       state.messages = score
     }
-    const touched = new Set<string>()
+    /** Per tracked room in this batch, its detail in each slice. */
+    const touched = new Map<string, RoomSlice[]>()
     for (const slice of slices) {
       for (const [room, detail] of slice.roomDetail) {
         const state = s.rooms.get(room)
         if (state === undefined) continue
-        touched.add(room)
+        const parts = touched.get(room)
+        if (parts === undefined) touched.set(room, [detail])
+        else parts.push(detail)
         // First seen: the earliest second of its detail since it entered tracking (slices come in any order).
         // A room tracked before first-seen times were kept (null) stays unknown.
         if (admitted.has(room)) {
@@ -142,15 +163,14 @@ export class BatchWriter {
           state.firstSeen = slice.second
         }
         addCounts(state.events, detail.events)
-        for (const category of ROOM_CATEGORIES) {
-          const list = state[category]
-          detail[category].forEach((n, value) => { if (n > 0) list.add(value, n) })
-        }
       }
     }
-    for (const room of touched) {
+    for (const [room, parts] of touched) {
       const state = s.rooms.get(room) as RoomState
-      for (const category of ROOM_CATEGORIES) state[category].trimTo(this.bounds.maxTrackedPerRoom)
+      for (const category of ROOM_CATEGORIES) {
+        addToList(state[category], parts.map((detail) => detail[category]), this.bounds.maxTrackedPerRoom)
+        state[category].trimTo(this.bounds.maxTrackedPerRoom)
+      }
     }
     return plan.evicted
   }

@@ -17,7 +17,7 @@ export function codePointKey (value: string): string {
   return out
 }
 
-interface KeyedEntry extends TopEntry {
+export interface KeyedEntry extends TopEntry {
   key: string
 }
 
@@ -183,13 +183,34 @@ export class BoundedCounts {
     return this.counts.size
   }
 
-  /** Adds `by` (> 0) to a member. */
-  add (value: string, by: number): void {
-    const old = this.counts.get(value) ?? 0
+  /**
+   * Adds `by` (> 0) to a member. With `floor` (lowestIfFull, read before the
+   * batch's first add), a member the list does not hold whose `by` ranks
+   * below it is left out: the batch's trimTo would remove it.
+   */
+  add (value: string, by: number, floor: KeyedEntry | null = null): void {
+    const held = this.counts.get(value)
+    if (held === undefined && floor !== null && (by < floor.count || (by === floor.count && codePointKey(value) < floor.key))) return
+    const old = held ?? 0
     const count = old + by
     this.counts.set(value, count)
     this.cache?.increased(value, old, count)
     if (old === 0 && this.pool !== null) this.offerToPool(value, count, codePointKey(value))
+  }
+
+  /**
+   * When the list holds `max` members or more: a member that ranks at or
+   * below its lowest (the pool's least entry as recorded: counts only grow,
+   * so it ranks at or below every member held), else null. Read before a
+   * batch's adds, it tells which new members that batch's trimTo(max) would
+   * remove at once (add's `floor`), as the Redis script's full-list skip
+   * does: scores only grow, so such a member ranks below every member
+   * already held, and the trim removes at least as many members as the
+   * batch adds.
+   */
+  lowestIfFull (max: number): KeyedEntry | null {
+    if (this.counts.size < max || this.pool === null) return null
+    return this.pool[0] ?? null
   }
 
   /** The first `limit` members not excluded, in top-list order. */
