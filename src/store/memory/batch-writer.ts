@@ -1,7 +1,7 @@
 import { type Batch, CATEGORIES, type CountSlice, type Counts, ROOM_CATEGORIES, type RoomSlice, type StoreBounds } from '../types.js'
 import { MINUTE_SERIES_RETENTION_SECONDS, SECOND_SERIES_RETENTION_SECONDS } from '../windows.js'
 import { BucketLife } from '../windows/bucket-life.js'
-import { addCount, addCounts } from '../windows/counts.js'
+import { addCount, addCounts, sumCounts } from '../windows/counts.js'
 import { TrackedRooms } from '../windows/tracked-rooms.js'
 import type { BoundedCounts } from './bounded-counts.js'
 import { emptyRoom, type RoomState, type StoreState } from './state.js'
@@ -40,13 +40,8 @@ function sweepAll (map: Map<number, number>, expired: (key: number) => boolean):
  * so that test sees the member's count in the whole batch.
  */
 function addToList (list: BoundedCounts, parts: ReadonlyArray<ReadonlyMap<string, number>>, max: number): void {
-  let counts = parts[0]
-  if (counts === undefined) return
-  if (parts.length > 1) {
-    const sum = new Map(counts)
-    for (let i = 1; i < parts.length; i++) addCounts(sum, parts[i]!)
-    counts = sum
-  }
+  if (parts.length === 0) return
+  const counts = sumCounts(parts)
   const floor = list.lowestIfFull(max)
   // forEach, not for-of: no [value, n] array per member (model/counts.ts).
   counts.forEach((n, value) => { if (n > 0) list.add(value, n, floor) })

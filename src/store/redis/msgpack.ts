@@ -1,4 +1,4 @@
-import { addCounts } from '../windows/counts.js'
+import { sumCounts } from '../windows/counts.js'
 
 /**
  * The MessagePack subset the flush sends (arrays, strings, safe integers),
@@ -18,16 +18,8 @@ export class CountsArray {
   readonly counts: ReadonlyMap<string, number>
 
   constructor (readonly head: readonly Packable[], counts: ReadonlyMap<string, number> | ReadonlyArray<ReadonlyMap<string, number>>) {
-    this.counts = counts instanceof Map ? counts : sumOf(counts as ReadonlyArray<ReadonlyMap<string, number>>)
+    this.counts = counts instanceof Map ? counts : sumCounts(counts as ReadonlyArray<ReadonlyMap<string, number>>)
   }
-}
-
-/** One map, or the sum of several in the order their members are first seen (no copy for one). */
-function sumOf (parts: ReadonlyArray<ReadonlyMap<string, number>>): ReadonlyMap<string, number> {
-  if (parts.length === 1) return parts[0]!
-  const sum = new Map(parts[0])
-  for (let p = 1; p < parts.length; p++) addCounts(sum, parts[p]!)
-  return sum
 }
 
 /**
