@@ -97,7 +97,7 @@ function parseOptions (): Options {
     .option('--flush-interval <ms>', 'FLUSH_INTERVAL_MS of the worker', integer(10), 250)
     .option('--redis-url <url>', 'use this Redis instead of starting a redis-server on a free port')
     .option('--redis-save <spec>', 'persistence of the bench\'s own redis-server (e.g. "60 1" as in docker-compose.yml)', '')
-    .option('--profile', 'CPU-profile the worker of the first Redis ingest run (and, in the live parts, the paced worker and the API server) and print their hottest functions', false)
+    .option('--profile', 'CPU-profile the worker of the first ingest run into each store (and, in the live parts, the paced worker and the API server) and print their hottest functions', false)
     .option('--json <path>', 'also write every figure as JSON')
     .option('--worst-words <n>', 'worst-case part: MAX_TRACKED_WORDS (the formula is evaluated with the same settings)', integer(1), defaults.MAX_TRACKED_WORDS)
     .option('--worst-rooms <n>', 'worst-case part: MAX_TRACKED_ROOMS', integer(1), defaults.MAX_TRACKED_ROOMS)
@@ -141,7 +141,18 @@ interface WorkerResult {
   meanFlushMs: number
   maxFlushMs: number
   maxBatch: number
+  /** Seconds the worker's reader waited, by cause (BackPressure.pausedMs). */
+  readerPausedSeconds: { store: number, counting: number }
+  /** Seconds the counting thread was busy; null without one. */
+  countingBusySeconds: number | null
   samples: Array<{ at: number, committed: number, rss: number, heapUsed: number }>
+}
+
+/** What held the worker back in a run: its reader's pauses by cause and its counting thread's busy share. */
+function limits (worker: WorkerResult): string {
+  const { store, counting } = worker.readerPausedSeconds
+  const thread = worker.countingBusySeconds === null ? 'no counting thread' : `counting thread busy ${formatNumber(worker.countingBusySeconds, 1)} s (${formatNumber(100 * worker.countingBusySeconds / worker.seconds)} %)`
+  return `reader paused ${formatNumber(store + counting, 1)} s of ${formatNumber(worker.seconds, 1)} s (for the store ${formatNumber(store, 1)}, for the counting thread ${formatNumber(counting, 1)}); ${thread}`
 }
 
 interface BareResult {
@@ -160,6 +171,15 @@ function mainThreadProfile (dir: string): string | null {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))
   files.sort((a, b) => statSync(b).size - statSync(a).size)
   return files[0] ?? null
+}
+
+/** Prints the hottest functions and the shares of the worker's main thread profiled into `dir` (nothing when not profiled). */
+function printWorkerProfile (dir: string | null): void {
+  const profile = dir === null ? null : mainThreadProfile(dir)
+  if (profile === null) return
+  log(`  worker CPU profile (${profile}), self time:`)
+  for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
+  log('  worker main thread, ' + profileShares(profile).join('\n    '))
 }
 
 class Bench {
@@ -272,9 +292,11 @@ class Bench {
       log(`run ${run}: bare loop ${formatNumber(bareRate)} msg/s (${formatNumber(bareCpuPerMessage, 2)} µs CPU/msg)`)
       for (const store of [withRedis ? 'redis' : null, cluster !== null ? 'cluster' : null, withMemory ? 'memory' : null] as const) {
         if (store === null) continue
+        const storeProfileDir = run === 1 && profileDir !== null ? join(profileDir, store) : null
+        if (storeProfileDir !== null) mkdirSync(storeProfileDir, { recursive: true })
         if (store === 'cluster') {
           const mastersBefore = await Promise.all(cluster!.admins.map(redisCounters))
-          const { worker, namespace: ns } = await this.workerRun('cluster', events, expected, null, 0, cluster!.nodes.join(','))
+          const { worker, namespace: ns } = await this.workerRun('cluster', events, expected, storeProfileDir, 0, cluster!.nodes.join(','))
           const mastersAfter = await Promise.all(cluster!.admins.map(redisCounters))
           const mastersCpu = mastersAfter.reduce((sum, counters, i) => sum + counterDelta(mastersBefore[i]!, counters).cpuSeconds, 0)
           const rate = worker.messages / worker.seconds
@@ -285,11 +307,11 @@ class Bench {
           if (worker.storedMessages !== expected) log(`  WARNING: the cluster store counted ${worker.storedMessages} messages, the stream had ${expected}`)
           log(`run ${run}: worker -> Redis Cluster ${formatNumber(rate)} msg/s (ratio ${formatNumber(rate / bareRate, 3)}), ${formatNumber(1e6 * worker.cpuSeconds / worker.messages, 2)} µs worker CPU/msg, ` +
             `${worker.flushes} flushes (mean ${formatNumber(worker.meanFlushMs)} ms, max ${formatNumber(worker.maxFlushMs)} ms); Redis ${formatNumber(1e6 * mastersCpu / worker.messages, 2)} µs CPU/msg summed over the masters`)
+          log(`  ${limits(worker)}`)
           await cluster!.deleteKeysWithPrefix(ns)
+          printWorkerProfile(storeProfileDir)
           continue
         }
-        const storeProfileDir = run === 1 && profileDir !== null ? join(profileDir, store) : null
-        if (storeProfileDir !== null) mkdirSync(storeProfileDir, { recursive: true })
         const { worker, redis, namespace: ns } = await this.workerRun(store, events, expected, storeProfileDir)
         const rate = worker.messages / worker.seconds
         const cpuPerMessage = 1e6 * worker.cpuSeconds / worker.messages
@@ -305,6 +327,7 @@ class Bench {
           rows.redisServerCpu!.push(1e6 * redis.cpuSeconds / worker.messages)
           rows.redisCommands!.push(commands / worker.messages)
           log(`${line}; Redis ${formatNumber(1e6 * redis.cpuSeconds / worker.messages, 2)} µs CPU/msg, ${formatNumber(commands / worker.messages, 2)} commands/msg`)
+          log(`  ${limits(worker)}`)
           if (run === 1 || this.options.profile) this.printRedisProfile(redis, worker.messages)
           await deleteNamespace(this.redis.admin, ns)
         } else {
@@ -313,13 +336,9 @@ class Bench {
           rows.memoryRatio!.push(rate / bareRate)
           rows.memoryCpuRatio!.push(bareCpuPerMessage / cpuPerMessage)
           log(line)
+          log(`  ${limits(worker)}`)
         }
-        const profile = storeProfileDir === null ? null : mainThreadProfile(storeProfileDir)
-        if (profile !== null) {
-          log(`  worker CPU profile (${profile}), self time:`)
-          for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
-          log('  worker main thread, ' + profileShares(profile).join('\n    '))
-        }
+        printWorkerProfile(storeProfileDir)
       }
     }
     } finally {

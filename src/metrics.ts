@@ -1,12 +1,14 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Batch } from './store/types.js'
+import { PAUSE_CAUSES, type PauseCause } from './worker/back-pressure.js'
 import type { WorkerHooks } from './worker/worker.js'
 
 /**
  * Every metric of the service, in one registry that `GET /metrics` renders.
  * The API records the HTTP ones as they happen; a worker's flush, store-error
  * and connection events arrive through `WORKER_METRIC_HOOKS`, and its event
- * tally and pending updates are read at each scrape (`watchWorker`). One
+ * tally, pending updates, reader pauses and counting-thread time are read at
+ * each scrape (`watchWorker`). One
  * registry per process.
  */
 export const metricsRegistry = new Registry()
@@ -25,12 +27,19 @@ export interface IngestProgress {
   readonly pendingUpdates: number
   /** Milliseconds the connected stream has delivered nothing countable (0 while disconnected). */
   readonly msWithoutCounted?: number
+  /** Milliseconds the stream reader has waited, by what it waited for, cumulative. */
+  readonly readerPausedMs?: Readonly<Record<PauseCause, number>>
+  /** Milliseconds the counting thread has been busy, cumulative; null without one. */
+  readonly countingBusyMs?: number | null
 }
 
 const TALLY_FIELD: Record<IngestOutcome, keyof IngestProgress['tally']> = { message: 'messages', system: 'system', failed: 'failed', skipped: 'skipped' }
 
 /** The workers read at each scrape. */
 const watchedWorkers = new Set<IngestProgress>()
+/** What workers no longer watched had reached (reader pauses and counting time in ms): counters never go back. */
+const settledPausedMs: Record<PauseCause, number> = { store: 0, counting: 0 }
+let settledCountingBusyMs = 0
 /** Events of workers no longer watched, and events recorded directly: counters never go back. */
 const settledEvents: Record<IngestOutcome, number> = { message: 0, system: 0, failed: 0, skipped: 0 }
 
@@ -107,6 +116,33 @@ new Gauge({
     let ms = 0
     for (const worker of watchedWorkers) ms = Math.max(ms, worker.msWithoutCounted ?? 0)
     this.set(ms / 1000)
+  }
+})
+
+new Counter<'cause'>({
+  name: 'chat_stats_reader_paused_seconds_total',
+  help: 'Seconds the worker stopped reading the stream, by what it waited for: store (its writes are behind, or it does not answer) or counting (the counting thread is behind). Growing by about 1 per second: the worker is at its limit, and the cause says which',
+  labelNames: ['cause'],
+  registers: [metricsRegistry],
+  collect () {
+    this.reset()
+    for (const cause of PAUSE_CAUSES) {
+      let ms = settledPausedMs[cause]
+      for (const worker of watchedWorkers) ms += worker.readerPausedMs?.[cause] ?? 0
+      this.inc({ cause }, ms / 1000)
+    }
+  }
+})
+
+new Counter({
+  name: 'chat_stats_counting_thread_busy_seconds_total',
+  help: 'Seconds the counting thread (COUNTING_THREAD) has been busy parsing and counting events; its rate near 1 means it limits ingest',
+  registers: [metricsRegistry],
+  collect () {
+    this.reset()
+    let ms = settledCountingBusyMs
+    for (const worker of watchedWorkers) ms += worker.countingBusyMs ?? 0
+    this.inc(ms / 1000)
   }
 })
 
@@ -209,14 +245,16 @@ export const WORKER_METRIC_HOOKS: WorkerHooks = {
 }
 
 /**
- * Reads `worker`'s event tally and pending updates at each scrape from now
- * on. The returned function stops that, keeping its final tally in the
- * counters.
+ * Reads `worker`'s event tally, pending updates, reader pauses and counting
+ * thread time at each scrape from now on. The returned function stops that,
+ * keeping its final totals in the counters.
  */
 export function watchWorker (worker: IngestProgress): () => void {
   watchedWorkers.add(worker)
   return () => {
     if (!watchedWorkers.delete(worker)) return
     for (const outcome of INGEST_OUTCOMES) settledEvents[outcome] += worker.tally[TALLY_FIELD[outcome]]
+    for (const cause of PAUSE_CAUSES) settledPausedMs[cause] += worker.readerPausedMs?.[cause] ?? 0
+    settledCountingBusyMs += worker.countingBusyMs ?? 0
   }
 }

@@ -23,7 +23,19 @@ export interface BackPressureOptions {
   flushNow: () => void
   /** Characters of events on their way to the counting thread, an upper bound on the updates they add (Counting.backlogChars); default none. */
   countingBacklog?: (() => number) | undefined
+  /** A clock in ms for the time paused (pausedMs); default performance.now. */
+  now?: (() => number) | undefined
 }
+
+/**
+ * What a pause of the reader waits for: the store (MAX_PENDING_UPDATES of
+ * counted updates held, half of it counted, or READ_AHEAD_MS of its writes
+ * read ahead: faster writes, or a store that answers again, end it) or the
+ * counting thread (events on their way to it: it ends when the thread
+ * catches up). Which one a saturated worker waits for says what limits it.
+ */
+export type PauseCause = 'store' | 'counting'
+export const PAUSE_CAUSES: readonly PauseCause[] = ['store', 'counting']
 
 /**
  * When the reader must stop and wait for the store: beyond MAX_PENDING_UPDATES
@@ -38,9 +50,13 @@ export class BackPressure {
   private storeUpdatesPerMs: number | null = null
   /** False after a failed flush, until one succeeds: then only MAX_PENDING_UPDATES bounds reading. */
   private storeAnswering = true
+  private readonly now: () => number
+  /** Milliseconds the reader has waited in waitForDrain, by cause, cumulative (chat_stats_reader_paused_seconds_total). */
+  readonly pausedMs: Record<PauseCause, number> = { store: 0, counting: 0 }
 
   constructor (options: BackPressureOptions) {
     this.options = options
+    this.now = options.now ?? (() => performance.now())
   }
 
   /**
@@ -101,11 +117,24 @@ export class BackPressure {
       }
       first = false
       const woken = new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
+      const cause = this.pauseCause()
+      const pausedAt = this.now()
       // Waiting for the next tick would leave the store idle; a store that does not answer is retried on the timer.
       // (A pause for the counting thread alone ends when it catches up, not with a flush.)
-      if (this.storeAnswering && this.flushLetsReadingGoOn()) this.options.flushNow()
+      if (this.storeAnswering && cause === 'store') this.options.flushNow()
       await woken
+      this.pausedMs[cause] += this.now() - pausedAt
     }
+  }
+
+  /**
+   * What the pause that starts now waits for (see PauseCause): the store
+   * when a flush is what lets reading go on, or when it does not answer and
+   * its part of the bound holds; otherwise the counting thread's backlog.
+   */
+  private pauseCause (): PauseCause {
+    const store = this.storeAnswering ? this.flushLetsReadingGoOn() : this.storeBound()
+    return store ? 'store' : 'counting'
   }
 
   /** Lets waiting readers check again (after a flush, a lease loss, stop). */

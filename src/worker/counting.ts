@@ -46,6 +46,13 @@ export interface Counting {
   readonly backlogChars: number
   /** Called each time the thread has counted more (back-pressure looks again). */
   onCounted: (() => void) | null
+  /**
+   * Milliseconds the counting thread has been busy since it started (its
+   * event loop's active time: counting and handing batches over), or null
+   * when counting runs in the worker's thread. Busy nearly all the time, it
+   * is what limits ingest (chat_stats_counting_thread_busy_seconds_total).
+   */
+  readonly busyMs: number | null
   /** Stops the thread, if any. */
   close: () => Promise<void>
 }
@@ -61,6 +68,7 @@ export class LocalCounting implements Counting {
   readonly commands: EventCommands
   private readonly builder: BatchBuilder
   readonly backlogChars = 0
+  readonly busyMs = null
   onCounted: (() => void) | null = null
 
   constructor (options: CountingOptions) {
@@ -123,6 +131,8 @@ export class ThreadCounting implements Counting {
   private readonly takes: Array<{ resolve: (taken: TakenBatch) => void, reject: (err: Error) => void }> = []
   private failure: Error | null = null
   private closed = false
+  /** busyMs as last read while the thread ran. */
+  private lastBusyMs = 0
   onCounted: (() => void) | null = null
 
   private readonly clock: () => number
@@ -167,6 +177,16 @@ export class ThreadCounting implements Counting {
   get tally (): EventTally {
     const c = this.cells
     return { messages: c[CELL.messages] as number, system: c[CELL.system] as number, failed: c[CELL.failed] as number, skipped: c[CELL.skipped] as number }
+  }
+
+  get busyMs (): number {
+    if (this.failure === null) this.readBusy()
+    return this.lastBusyMs
+  }
+
+  private readBusy (): void {
+    // Never backwards: a thread that has exited reports 0.
+    this.lastBusyMs = Math.max(this.lastBusyMs, this.thread.performance.eventLoopUtilization().active)
   }
 
   get backlogChars (): number {
@@ -247,6 +267,8 @@ export class ThreadCounting implements Counting {
 
   private fail (err: Error): void {
     if (this.failure !== null) return
+    // What the thread did until now stays counted (busyMs reads no more after this).
+    this.readBusy()
     this.failure = err
     if (!this.closed) this.logger.error({ err }, 'the counting thread failed')
     for (const take of this.takes.splice(0)) take.reject(err)

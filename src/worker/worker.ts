@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ChunkSource } from '../ingest/sources.js'
 import type { Batch, ResumePlan, StatsStore } from '../store/types.js'
-import { BackPressure } from './back-pressure.js'
+import { BackPressure, type PauseCause } from './back-pressure.js'
 import { CaptureReplay } from './capture-replay.js'
 import type { EventTally } from './batch-builder.js'
 import { FlushPipeline } from './flush-pipeline.js'
@@ -191,6 +191,16 @@ export class Worker {
   /** Events read by this process, by outcome. */
   get tally (): EventTally {
     return this.pipeline.counting.tally
+  }
+
+  /** Milliseconds the stream reader has waited for the store or the counting thread, by cause (BackPressure.pausedMs), cumulative. */
+  get readerPausedMs (): Readonly<Record<PauseCause, number>> {
+    return this.backPressure.pausedMs
+  }
+
+  /** Milliseconds the counting thread has been busy (Counting.busyMs), or null without one. */
+  get countingBusyMs (): number | null {
+    return this.pipeline.counting.busyMs
   }
 
   /**

@@ -126,7 +126,8 @@ describe('GET /metrics', () => {
       'chat_stats_ingest_events_total', 'chat_stats_failed_messages_total', 'chat_stats_stream_reconnects_total',
       'chat_stats_stream_connected', 'chat_stats_flush_duration_seconds', 'chat_stats_flush_batch_messages',
       'chat_stats_pending_updates', 'chat_stats_store_errors_total', 'chat_stats_http_request_duration_seconds',
-      'chat_stats_sse_clients', 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes'
+      'chat_stats_sse_clients', 'chat_stats_reader_paused_seconds_total', 'chat_stats_counting_thread_busy_seconds_total',
+      'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes'
     ]) {
       assert.match(res.body, new RegExp(`^# TYPE ${name} `, 'm'), name)
     }

@@ -52,4 +52,26 @@ describe('worker metrics', () => {
     assert.match(text, /^chat_stats_flush_batch_messages_sum \d+/m)
     assert.match(text, /^chat_stats_flush_duration_seconds_count [1-9]\d*/m)
   })
+
+  it('read how long each watched worker\'s reader waited, by cause, and its counting thread\'s busy time, and keep them after unwatching', async () => {
+    const paused = async (cause: string): Promise<number> => await value('chat_stats_reader_paused_seconds_total', { cause })
+    const before = { store: await paused('store'), counting: await paused('counting'), busy: await value('chat_stats_counting_thread_busy_seconds_total') }
+    const threaded = { tally: { messages: 0, system: 0, failed: 0, skipped: 0 }, pendingUpdates: 0, readerPausedMs: { store: 1500, counting: 250 }, countingBusyMs: 4000 }
+    // Counting in the worker's own thread: no thread time.
+    const local = { tally: { messages: 0, system: 0, failed: 0, skipped: 0 }, pendingUpdates: 0, readerPausedMs: { store: 500, counting: 0 }, countingBusyMs: null }
+    const unwatchThreaded = watchWorker(threaded)
+    const unwatchLocal = watchWorker(local)
+    assert.equal(await paused('store') - before.store, 2)
+    assert.equal(await paused('counting') - before.counting, 0.25)
+    assert.equal(await value('chat_stats_counting_thread_busy_seconds_total') - before.busy, 4)
+    threaded.readerPausedMs = { store: 1500, counting: 1250 }
+    threaded.countingBusyMs = 6000
+    unwatchThreaded()
+    unwatchLocal()
+    // A stopped worker's figures stay, and no longer move.
+    threaded.countingBusyMs = 1e9
+    assert.equal(await paused('store') - before.store, 2)
+    assert.equal(await paused('counting') - before.counting, 1.25)
+    assert.equal(await value('chat_stats_counting_thread_busy_seconds_total') - before.busy, 6)
+  })
 })

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { BackPressure, MIN_READ_AHEAD_UPDATES } from '../../src/worker/back-pressure.js'
+import { COUNTING_BACKLOG_CHARS } from '../../src/worker/counting.js'
 
 const silent = pino({ level: 'silent' })
 
-/** A BackPressure over plain numbers the test moves, recording each flushNow(). */
-function fixture (state: { pending: number, counting: number, backlog: number }, max = 1000) {
+/** A BackPressure over plain numbers the test moves (the clock too: state.now, in ms), recording each flushNow(). */
+function fixture (state: { pending: number, counting: number, backlog: number, now?: number }, max = 1000) {
   const flushes: Array<{ pending: number, backlog: number }> = []
   const backPressure = new BackPressure({
     maxPendingUpdates: max,
@@ -14,9 +15,15 @@ function fixture (state: { pending: number, counting: number, backlog: number },
     pendingUpdates: () => state.pending,
     countingUpdates: () => state.counting,
     countingBacklog: () => state.backlog,
-    flushNow: () => { flushes.push({ pending: state.pending, backlog: state.backlog }) }
+    flushNow: () => { flushes.push({ pending: state.pending, backlog: state.backlog }) },
+    now: () => state.now ?? 0
   })
   return { backPressure, flushes }
+}
+
+/** Lets a woken waitForDrain run its next check. */
+async function turn (): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve))
 }
 
 describe('BackPressure', () => {
@@ -73,5 +80,44 @@ describe('BackPressure', () => {
     state.pending = 0
     backPressure.storeCommitted(2000, 10)
     await waiting
+  })
+
+  it('adds the time the reader waits to what it waited for: the store, or the counting thread; a pause that changes cause is split', async () => {
+    // Over the bound for the backlog alone: the counting thread.
+    const state = { pending: 300, counting: 300, backlog: 900, now: 1000 }
+    const { backPressure } = fixture(state)
+    let waiting = backPressure.waitForDrain(() => true)
+    state.now += 25
+    // The thread counted part of it, and the counted updates reach half the bound: now a flush ends the pause.
+    state.backlog = 600
+    state.pending = 500
+    backPressure.wakeReaders()
+    await turn()
+    assert.deepEqual(backPressure.pausedMs, { store: 0, counting: 25 })
+    state.now += 40
+    state.pending = 0
+    state.backlog = 0
+    backPressure.storeCommitted(1000, 100)
+    await waiting
+    assert.deepEqual(backPressure.pausedMs, { store: 40, counting: 25 })
+
+    // Over COUNTING_BACKLOG_CHARS with few updates: the thread again.
+    state.backlog = COUNTING_BACKLOG_CHARS + 1
+    waiting = backPressure.waitForDrain(() => true)
+    state.now += 7
+    state.backlog = 0
+    backPressure.wakeReaders()
+    await waiting
+    assert.deepEqual(backPressure.pausedMs, { store: 40, counting: 32 })
+
+    // A store that does not answer, over the bound: the store, and no flush is asked for.
+    backPressure.storeFailed()
+    state.pending = 1200
+    waiting = backPressure.waitForDrain(() => true)
+    state.now += 300
+    state.pending = 0
+    backPressure.storeCommitted(1200, 10)
+    await waiting
+    assert.deepEqual(backPressure.pausedMs, { store: 340, counting: 32 })
   })
 })

@@ -148,6 +148,23 @@ describe('counting in a thread of its own (ThreadCounting)', () => {
     assert.equal(thread.backlogChars, 0, 'a failed thread holds no reader back: the error reaches it with its next event')
   })
 
+  it('reports how long the thread has been busy: it grows with the events counted and keeps its value once the thread is closed', async (t) => {
+    const thread = await withThread(t)
+    assert.equal(new LocalCounting({ clock, maxEventCommands: 12 }).busyMs, null)
+    const idle = thread.busyMs
+    feed(thread, generateRange(15, 1, 20_000))
+    await thread.take(1)
+    const busy = thread.busyMs
+    // 20,000 events take the thread tens of ms at least; an idle thread's event loop stays under a few.
+    assert.ok(busy > idle + 10, `busy ${busy} ms, before ${idle} ms`)
+    await thread.close()
+    // A thread that has exited reports no time: what it did stays.
+    const closed = thread.busyMs
+    assert.ok(closed >= busy, `${closed} ms once closed, ${busy} ms before`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal(thread.busyMs, closed)
+  })
+
   it('once closed, refuses events and takes with an error instead of losing them', async (t) => {
     const thread = await withThread(t)
     feed(thread, generateRange(9, 1, 10))
