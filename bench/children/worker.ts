@@ -61,6 +61,9 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
 
   let startedAt = 0
   let cpuAtStart = process.cpuUsage()
+  // What limits the run: the reader's pauses by cause and the counting thread's busy time, from the connection on.
+  let pausedAtStart = { store: 0, counting: 0 }
+  let countingBusyAtStart = 0
   let committed = 0
   let flushes = 0
   let flushMs = 0
@@ -89,6 +92,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
         if (!connected || startedAt !== 0) return
         startedAt = performance.now()
         cpuAtStart = process.cpuUsage()
+        pausedAtStart = { ...worker.readerPausedMs }
+        countingBusyAtStart = worker.countingBusyMs ?? 0
         sample()
         // The first report: the baseline before anything is stored.
         if ((message.progressMs ?? 0) > 0) reportProgress()
@@ -111,6 +116,9 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
   await finished
   const seconds = (performance.now() - startedAt) / 1000
   const cpu = process.cpuUsage(cpuAtStart)
+  const readerPausedSeconds = { store: (worker.readerPausedMs.store - pausedAtStart.store) / 1000, counting: (worker.readerPausedMs.counting - pausedAtStart.counting) / 1000 }
+  const countingBusyMs = worker.countingBusyMs
+  const countingBusySeconds = countingBusyMs === null ? null : (countingBusyMs - countingBusyAtStart) / 1000
   sample()
   if (timer !== null) clearInterval(timer)
   if (progress !== null) clearInterval(progress)
@@ -129,6 +137,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     meanFlushMs: flushMs / Math.max(1, flushes),
     maxFlushMs,
     maxBatch,
+    readerPausedSeconds,
+    countingBusySeconds,
     samples
   })
 }
