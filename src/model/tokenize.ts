@@ -14,6 +14,8 @@ export const MAX_WORD_CODE_POINTS = 64
 // Bodies that are plain ASCII need no normalisation: most of the firehose.
 // eslint-disable-next-line no-control-regex -- the ASCII range starts at NUL
 const NON_ASCII = /[^\x00-\x7f]/
+/** A character isWideWhiteSpace accepts, anywhere in a string (a test keeps the two the same). */
+export const HAS_WIDE_WHITE_SPACE = /[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/
 const PUNCTUATION = /^\p{P}$/u
 
 /** Per ASCII code: 1 = white space, 2 = punctuation (\p{P}), 4 = upper-case letter. */
@@ -23,7 +25,7 @@ for (const c of '!"#%&\'()*,-./:;?@[\\]_{}') ASCII_CLASS[c.charCodeAt(0)] = 2
 for (let c = 65; c <= 90; c++) ASCII_CLASS[c] = 4
 
 /** Unicode White_Space outside ASCII (U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000). */
-function isWideWhiteSpace (c: number): boolean {
+export function isWideWhiteSpace (c: number): boolean {
   return c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
     c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
 }

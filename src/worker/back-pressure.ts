@@ -21,8 +21,10 @@ export interface BackPressureOptions {
   countingUpdates: () => number
   /** Asks for a flush now instead of at its tick. */
   flushNow: () => void
-  /** Characters of events on their way to the counting thread, an upper bound on the updates they add (Counting.backlogChars); default none. */
-  countingBacklog?: (() => number) | undefined
+  /** Characters of events on their way to the counting thread (Counting.backlogChars): past COUNTING_BACKLOG_CHARS the reader waits; default none. */
+  countingBacklogChars?: (() => number) | undefined
+  /** An upper bound on the updates those events can still add (Counting.backlogUpdates), counted against MAX_PENDING_UPDATES; default none. */
+  countingBacklogUpdates?: (() => number) | undefined
   /** A clock in ms for the time paused (pausedMs); default performance.now. */
   now?: (() => number) | undefined
 }
@@ -61,16 +63,16 @@ export class BackPressure {
 
   /**
    * True when held counts may exceed MAX_PENDING_UPDATES, whatever the store
-   * does: those counted, plus at most one per character of the events the
-   * counting thread has not counted yet (so the bound holds with it too).
+   * does: those counted, plus the most the events the counting thread has
+   * not counted yet can add (so the bound holds with it too).
    */
   get overBound (): boolean {
-    return this.options.pendingUpdates() + (this.options.countingBacklog?.() ?? 0) > this.options.maxPendingUpdates
+    return this.options.pendingUpdates() + (this.options.countingBacklogUpdates?.() ?? 0) > this.options.maxPendingUpdates
   }
 
   /** True when reading on would hold more than the bound: MAX_PENDING_UPDATES, about READ_AHEAD_MS of store writes, or the counting thread's backlog. */
   mustPauseReading (): boolean {
-    return (this.options.countingBacklog?.() ?? 0) > COUNTING_BACKLOG_CHARS || this.storeBound()
+    return (this.options.countingBacklogChars?.() ?? 0) > COUNTING_BACKLOG_CHARS || this.storeBound()
   }
 
   /** The store's part of mustPauseReading: MAX_PENDING_UPDATES, or about READ_AHEAD_MS of store writes. */
@@ -88,10 +90,10 @@ export class BackPressure {
   /**
    * Whether a flush now is what lets reading go on: the read-ahead is used,
    * or the counted updates are half of MAX_PENDING_UPDATES or more. Over the
-   * bound mostly for the characters on their way to the counting thread
-   * (one update each), the reader waits for the thread instead, which wakes
-   * it as it counts (an event's characters stand for tens of times more
-   * updates than it adds): flushing then would only cut the batches small
+   * bound mostly for the events on their way to the counting thread (charged
+   * the most they can add), the reader waits for the thread instead, which
+   * wakes it as it counts (an event adds several times less than its
+   * charge): flushing then would only cut the batches small
    * (BENCHMARKS.md, "Latest: the flush path allocates less, and a backlog
    * does not cut batches").
    */

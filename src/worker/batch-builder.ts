@@ -4,7 +4,7 @@ import { EventCommands } from '../model/event-commands.js'
 import { eventTime } from '../model/event-time.js'
 import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { type ChatPayload, cutRaw, decodePayloadInto, roomOf, systemCommand } from '../model/payload.js'
-import { forEachWord } from '../model/tokenize.js'
+import { forEachWord, HAS_WIDE_WHITE_SPACE } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
 
 /** Failed messages kept per batch (the store keeps the newest 1,000 overall). */
@@ -41,6 +41,59 @@ export interface EventTally {
  * only by its counters.
  */
 export const SLICE_UPDATES = 12
+
+/** The most an event adds besides its words and emotes: a new slice, a new room, and a system event's two command counts (a chat message's nick adds 2 of those 4). */
+const EVENT_FIXED_UPDATES = SLICE_UPDATES + 1 + 4
+
+/**
+ * An upper bound on the counter updates (pendingUpdates) that addEvent(data)
+ * can add to any builder, read from the raw text without parsing it: the
+ * worker's thread charges each event it sends to the counting thread this
+ * much until the thread has counted it, so MAX_PENDING_UPDATES holds with
+ * events in flight (back-pressure.ts). It averages 35 over the simulator's
+ * firehose (374 characters and about 6 updates an event), where one update
+ * per character, the bound before it, charged 374 (ARCHITECTURE.md).
+ *
+ * Besides EVENT_FIXED_UPDATES, an event adds 2 per new member, and only its
+ * words and emotes can be many:
+ * - words: the body's words are at most its white-space characters plus
+ *   one. A valid JSON string holds white space raw only as a space (tabs and
+ *   line ends must be escaped) or as a character above ASCII; an escape
+ *   starts with a backslash and makes one character.
+ * - emotes: each is one START-END range of the emotes tag, with its own
+ *   dash. Without escapes, the tag's value is raw text from `emotes=` to the
+ *   next ';' or '"': the dashes of every such stretch bound them (tag names
+ *   and ids have dashes too, and are not counted).
+ * With escapes, an escape makes one character, white space or a dash, so
+ * words and emotes are at most spaces + dashes + backslashes + 1. Text with
+ * raw white space above ASCII (rare; NFC maps no other character to white
+ * space) is charged as if every character were a member, which bounds any
+ * event too.
+ */
+export function maxUpdatesOf (data: string): number {
+  if (HAS_WIDE_WHITE_SPACE.test(data)) return EVENT_FIXED_UPDATES + 2 * data.length
+  const escapes = occurrences(data, '\\')
+  const emotes = escapes === 0 ? emoteDashes(data) : occurrences(data, '-') + escapes
+  return EVENT_FIXED_UPDATES + 2 * (occurrences(data, ' ') + emotes + 1)
+}
+
+function occurrences (text: string, char: string): number {
+  let n = 0
+  for (let at = text.indexOf(char); at !== -1; at = text.indexOf(char, at + 1)) n++
+  return n
+}
+
+/** The dashes from each `emotes=` of unescaped JSON text to the next ';' or '"' (see maxUpdatesOf). */
+function emoteDashes (data: string): number {
+  let n = 0
+  for (let at = data.indexOf('emotes='); at !== -1; at = data.indexOf('emotes=', at + 7)) {
+    const semicolon = data.indexOf(';', at)
+    const quote = data.indexOf('"', at)
+    const end = semicolon === -1 ? quote : quote === -1 ? semicolon : Math.min(semicolon, quote)
+    for (let dash = data.indexOf('-', at); dash !== -1 && (end === -1 || dash < end); dash = data.indexOf('-', dash + 1)) n++
+  }
+  return n
+}
 
 /**
  * Aggregates decoded events into the counts of the next flush. Counts are

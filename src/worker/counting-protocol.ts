@@ -8,7 +8,7 @@ import type { Batch, RoomSlice } from '../store/types.js'
  */
 export type ToCountingThread =
   /** `now`: the worker's clock when it sent them, their arrival time (an event without tmi-sent-ts is filed in its second). */
-  | { type: 'events', items: string[], chars: number, now: number }
+  | { type: 'events', items: string[], chars: number, updateBound: number, now: number }
   | { type: 'take', sequence: number }
   | { type: 'drop' }
   | { type: 'commands', known: string[] }
@@ -28,8 +28,9 @@ export interface CountingThreadData {
 /**
  * What the thread publishes in shared memory after each message, for the
  * worker to read without waiting: its tally, the counter updates of the
- * batch being counted, and the characters of events counted so far. Whole
+ * batch being counted, and the characters and update bounds (what the
+ * worker charged them, maxUpdatesOf) of the events counted so far. Whole
  * numbers far below 2^53 in 8-byte cells, written by the thread only.
  */
-export const CELL = { messages: 0, system: 1, failed: 2, skipped: 3, pendingUpdates: 4, countedChars: 5 } as const
-export const CELLS = 6
+export const CELL = { messages: 0, system: 1, failed: 2, skipped: 3, pendingUpdates: 4, countedChars: 5, countedUpdateBound: 6 } as const
+export const CELLS = 7

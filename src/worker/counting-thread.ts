@@ -16,6 +16,8 @@ const commands = new EventCommands(data.maxEventCommands)
 let now = Date.now()
 const builder = new BatchBuilder(() => now, data.maxNameBytes ?? undefined, commands)
 let countedChars = 0
+/** The sum of the update bounds (maxUpdatesOf) of the events counted so far, as the worker charged them. */
+let countedUpdateBound = 0
 
 function publish (): void {
   const { tally } = builder
@@ -25,6 +27,7 @@ function publish (): void {
   cells[CELL.skipped] = tally.skipped
   cells[CELL.pendingUpdates] = builder.pendingUpdates
   cells[CELL.countedChars] = countedChars
+  cells[CELL.countedUpdateBound] = countedUpdateBound
 }
 
 function count (items: string[]): void {
@@ -54,6 +57,7 @@ port.on('message', (message: ToCountingThread) => {
       now = message.now
       count(message.items)
       countedChars += message.chars
+      countedUpdateBound += message.updateBound
       publish()
       reply({ type: 'counted' })
       break

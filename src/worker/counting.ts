@@ -3,7 +3,7 @@ import { Worker as Thread } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { EventCommands } from '../model/event-commands.js'
 import type { Batch } from '../store/types.js'
-import { BatchBuilder, type EventTally, sumStreamWide } from './batch-builder.js'
+import { BatchBuilder, type EventTally, maxUpdatesOf, sumStreamWide } from './batch-builder.js'
 import { CELL, CELLS, type CountingThreadData, type FromCountingThread, type ToCountingThread } from './counting-protocol.js'
 
 /** A batch ended by take(), with the counter updates it holds (what the back-pressure bound counts). */
@@ -36,14 +36,14 @@ export interface Counting {
   drop: () => void
   /** The system-event commands counted (docs/COUNTING.md#system-event-commands): starts again from the store's. */
   resetCommands: (known: Iterable<string>) => void
-  /**
-   * Characters of events added and not yet counted (0 in the worker's own
-   * thread). Also an upper bound on the counter updates they can still add:
-   * an event adds at most one per character (a new member takes 2 updates
-   * and at least 2 characters with its separator, and the JSON around a
-   * message outweighs its slice and room updates).
-   */
+  /** Characters of events added and not yet counted (0 in the worker's own thread): the memory they hold on their way, bounded by COUNTING_BACKLOG_CHARS. */
   readonly backlogChars: number
+  /**
+   * An upper bound on the counter updates the events added and not yet
+   * counted can still add (0 in the worker's own thread): the sum of their
+   * maxUpdatesOf, 1 for a failure. MAX_PENDING_UPDATES counts them too.
+   */
+  readonly backlogUpdates: number
   /** Called each time the thread has counted more (back-pressure looks again). */
   onCounted: (() => void) | null
   /**
@@ -68,6 +68,7 @@ export class LocalCounting implements Counting {
   readonly commands: EventCommands
   private readonly builder: BatchBuilder
   readonly backlogChars = 0
+  readonly backlogUpdates = 0
   readonly busyMs = null
   onCounted: (() => void) | null = null
 
@@ -125,9 +126,13 @@ export class ThreadCounting implements Counting {
   private outbox: string[] = []
   private outboxEvents = 0
   private outboxChars = 0
+  /** The update bound of the events in the outbox (see backlogUpdates). */
+  private outboxUpdateBound = 0
   private sendScheduled = false
   /** Characters of events sent to the thread (its countedChars cell catches up). */
   private sentChars = 0
+  /** Their update bound (its countedUpdateBound cell catches up). */
+  private sentUpdateBound = 0
   private readonly takes: Array<{ resolve: (taken: TakenBatch) => void, reject: (err: Error) => void }> = []
   private failure: Error | null = null
   private closed = false
@@ -155,20 +160,20 @@ export class ThreadCounting implements Counting {
   addEvent (data: string, id: string): void {
     this.check()
     this.outbox.push('e', data, id)
-    this.queued(data.length + id.length, true)
+    this.queued(data.length + id.length, maxUpdatesOf(data), true)
   }
 
   addFailure (raw: string, reason: string, id: string): void {
     this.check()
     this.outbox.push('f', raw, reason, id)
-    this.queued(raw.length + reason.length + id.length, true)
+    this.queued(raw.length + reason.length + id.length, 1, true)
   }
 
   addSkipped (id: string): void {
     this.check()
     this.outbox.push('s', id)
     // As in the builder: a skipped event only counts for the batch when it moves the stream position.
-    this.queued(id.length, id !== '')
+    this.queued(id.length, 0, id !== '')
   }
 
   get isEmpty (): boolean { return this.added === 0 }
@@ -194,6 +199,11 @@ export class ThreadCounting implements Counting {
     if (this.failure !== null) return 0
     // Events still in the outbox count too: they are on their way.
     return this.sentChars + this.outboxChars - (this.cells[CELL.countedChars] as number)
+  }
+
+  get backlogUpdates (): number {
+    if (this.failure !== null) return 0
+    return this.sentUpdateBound + this.outboxUpdateBound - (this.cells[CELL.countedUpdateBound] as number)
   }
 
   async take (sequence: number): Promise<TakenBatch> {
@@ -230,9 +240,10 @@ export class ThreadCounting implements Counting {
     if (this.failure !== null) throw this.failure
   }
 
-  private queued (chars: number, forBatch: boolean): void {
+  private queued (chars: number, updateBound: number, forBatch: boolean): void {
     if (forBatch) this.added++
     this.outboxChars += chars
+    this.outboxUpdateBound += updateBound
     if (++this.outboxEvents >= EVENTS_PER_MESSAGE) {
       this.send()
     } else if (!this.sendScheduled) {
@@ -244,11 +255,13 @@ export class ThreadCounting implements Counting {
   /** Posts the events gathered so far. */
   private send (): void {
     if (this.outboxEvents === 0 || this.failure !== null) return
-    const message: ToCountingThread = { type: 'events', items: this.outbox, chars: this.outboxChars, now: this.clock() }
+    const message: ToCountingThread = { type: 'events', items: this.outbox, chars: this.outboxChars, updateBound: this.outboxUpdateBound, now: this.clock() }
     this.sentChars += this.outboxChars
+    this.sentUpdateBound += this.outboxUpdateBound
     this.outbox = []
     this.outboxEvents = 0
     this.outboxChars = 0
+    this.outboxUpdateBound = 0
     this.post(message)
   }
 

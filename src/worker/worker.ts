@@ -137,7 +137,8 @@ export class Worker {
       logger: this.log,
       pendingUpdates: () => this.pipeline.pendingUpdates,
       countingUpdates: () => this.pipeline.counting.pendingUpdates,
-      countingBacklog: () => this.pipeline.counting.backlogChars,
+      countingBacklogChars: () => this.pipeline.counting.backlogChars,
+      countingBacklogUpdates: () => this.pipeline.counting.backlogUpdates,
       flushNow: () => this.pipeline.flushNow()
     })
     const keepReading = (): boolean => !this.stopping && this.role === 'active'

@@ -6,15 +6,20 @@ import { COUNTING_BACKLOG_CHARS } from '../../src/worker/counting.js'
 
 const silent = pino({ level: 'silent' })
 
-/** A BackPressure over plain numbers the test moves (the clock too: state.now, in ms), recording each flushNow(). */
-function fixture (state: { pending: number, counting: number, backlog: number, now?: number }, max = 1000) {
+/**
+ * A BackPressure over plain numbers the test moves, recording each flushNow(): `backlog` is the
+ * most the events on their way to the counting thread can add, `backlogChars` their characters
+ * (default: as many), `now` the clock in ms.
+ */
+function fixture (state: { pending: number, counting: number, backlog: number, backlogChars?: number, now?: number }, max = 1000) {
   const flushes: Array<{ pending: number, backlog: number }> = []
   const backPressure = new BackPressure({
     maxPendingUpdates: max,
     logger: silent,
     pendingUpdates: () => state.pending,
     countingUpdates: () => state.counting,
-    countingBacklog: () => state.backlog,
+    countingBacklogUpdates: () => state.backlog,
+    countingBacklogChars: () => state.backlogChars ?? state.backlog,
     flushNow: () => { flushes.push({ pending: state.pending, backlog: state.backlog }) },
     now: () => state.now ?? 0
   })
@@ -84,7 +89,7 @@ describe('BackPressure', () => {
 
   it('adds the time the reader waits to what it waited for: the store, or the counting thread; a pause that changes cause is split', async () => {
     // Over the bound for the backlog alone: the counting thread.
-    const state = { pending: 300, counting: 300, backlog: 900, now: 1000 }
+    const state: { pending: number, counting: number, backlog: number, backlogChars?: number, now: number } = { pending: 300, counting: 300, backlog: 900, now: 1000 }
     const { backPressure } = fixture(state)
     let waiting = backPressure.waitForDrain(() => true)
     state.now += 25
@@ -102,9 +107,12 @@ describe('BackPressure', () => {
     assert.deepEqual(backPressure.pausedMs, { store: 40, counting: 25 })
 
     // Over COUNTING_BACKLOG_CHARS with few updates: the thread again.
-    state.backlog = COUNTING_BACKLOG_CHARS + 1
+    state.backlogChars = COUNTING_BACKLOG_CHARS + 1
+    state.backlog = 10
+    assert.equal(backPressure.overBound, false)
     waiting = backPressure.waitForDrain(() => true)
     state.now += 7
+    state.backlogChars = 0
     state.backlog = 0
     backPressure.wakeReaders()
     await waiting
