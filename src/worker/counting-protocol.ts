@@ -28,9 +28,12 @@ export interface CountingThreadData {
 /**
  * What the thread publishes in shared memory after each message, for the
  * worker to read without waiting: its tally, the counter updates of the
- * batch being counted, and the characters and update bounds (what the
- * worker charged them, maxUpdatesOf) of the events counted so far. Whole
- * numbers far below 2^53 in 8-byte cells, written by the thread only.
+ * batch being counted, the updates of the batches taken so far, and the
+ * characters and update bounds (what the worker charged them, maxUpdatesOf)
+ * of the events counted so far. Whole numbers far below 2^53 in 8-byte
+ * cells, written by the thread only, in an order that never shows the
+ * worker fewer updates than are held (a batch taken is added to the taken
+ * updates before the pending ones drop).
  */
-export const CELL = { messages: 0, system: 1, failed: 2, skipped: 3, pendingUpdates: 4, countedChars: 5, countedUpdateBound: 6 } as const
-export const CELLS = 7
+export const CELL = { messages: 0, system: 1, failed: 2, skipped: 3, pendingUpdates: 4, countedChars: 5, countedUpdateBound: 6, takenUpdates: 7 } as const
+export const CELLS = 8

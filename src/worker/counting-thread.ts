@@ -18,9 +18,13 @@ const builder = new BatchBuilder(() => now, data.maxNameBytes ?? undefined, comm
 let countedChars = 0
 /** The sum of the update bounds (maxUpdatesOf) of the events counted so far, as the worker charged them. */
 let countedUpdateBound = 0
+/** The updates of the batches taken so far: until the worker has them, they are still held (Counting.pendingUpdates). */
+let takenUpdates = 0
 
 function publish (): void {
   const { tally } = builder
+  // Before pendingUpdates: a batch just taken is never missing from both.
+  cells[CELL.takenUpdates] = takenUpdates
   cells[CELL.messages] = tally.messages
   cells[CELL.system] = tally.system
   cells[CELL.failed] = tally.failed
@@ -64,6 +68,7 @@ port.on('message', (message: ToCountingThread) => {
     case 'take': {
       const updates = builder.pendingUpdates
       const { batch, roomless } = builder.takeUnsummed(message.sequence)
+      takenUpdates += updates
       publish()
       reply({ type: 'taken', batch, roomless, updates })
       break

@@ -26,7 +26,7 @@ export interface Counting {
   addSkipped: (id: string) => void
   /** True when nothing has been added since the last take() or drop(). */
   readonly isEmpty: boolean
-  /** Counter updates held by the batch being counted (the thread's figure lags by the events still on their way to it). */
+  /** Counter updates held: by the batch being counted, and by batches taken and not yet handed back (the thread's figure lags by the events still on their way to it: backlogUpdates). */
   readonly pendingUpdates: number
   /** Events seen by this process, by outcome (cumulative: take() and drop() do not reset it). */
   readonly tally: EventTally
@@ -136,6 +136,8 @@ export class ThreadCounting implements Counting {
   private readonly takes: Array<{ resolve: (taken: TakenBatch) => void, reject: (err: Error) => void }> = []
   private failure: Error | null = null
   private closed = false
+  /** The updates of the batches received from the thread (its takenUpdates cell runs ahead by those on their way). */
+  private receivedUpdates = 0
   /** busyMs as last read while the thread ran. */
   private lastBusyMs = 0
   onCounted: (() => void) | null = null
@@ -177,7 +179,10 @@ export class ThreadCounting implements Counting {
   }
 
   get isEmpty (): boolean { return this.added === 0 }
-  get pendingUpdates (): number { return this.cells[CELL.pendingUpdates] as number }
+  get pendingUpdates (): number {
+    // Batches taken by the thread and not yet received here are still held.
+    return (this.cells[CELL.pendingUpdates] as number) + (this.cells[CELL.takenUpdates] as number) - this.receivedUpdates
+  }
 
   get tally (): EventTally {
     const c = this.cells
@@ -271,6 +276,7 @@ export class ThreadCounting implements Counting {
 
   private received (message: FromCountingThread): void {
     if (message.type === 'taken') {
+      this.receivedUpdates += message.updates
       sumStreamWide(message.batch, message.roomless)
       this.takes.shift()?.resolve({ batch: message.batch, updates: message.updates })
     } else {

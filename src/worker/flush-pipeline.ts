@@ -35,7 +35,7 @@ export interface FlushPipelineOptions {
 
 interface CutBatch {
   taken: Promise<TakenBatch>
-  /** The most counter updates it holds: as known when it was cut, plus the most its events still on their way to the counting thread add. */
+  /** Its counter updates once it has been handed back (until then the counting's pendingUpdates holds them). */
   updates: number
   /** The stream ordinal of its last event. */
   ordinal: number
@@ -64,12 +64,6 @@ export class FlushPipeline {
   /** A batch sent to the store whose outcome is unknown: resent as is until it commits. */
   private unconfirmed: Batch | null = null
   private unconfirmedUpdates = 0
-  /**
-   * The most a batch being taken holds, from take() until it arrives: the
-   * counting's own figure drops as soon as the counting thread hands it
-   * over, and MAX_PENDING_UPDATES must still count it on the way.
-   */
-  private takingUpdates = 0
   /** An attempt to send the unconfirmed batch had an unknown outcome (it may be in the store). */
   private unconfirmedMayHaveCommitted = false
   private timer: NodeJS.Timeout | null = null
@@ -96,7 +90,7 @@ export class FlushPipeline {
   get pendingUpdates (): number {
     let cut = 0
     for (const { updates } of this.cut) cut += updates
-    return this.counting.pendingUpdates + this.takingUpdates + this.unconfirmedUpdates + cut
+    return this.counting.pendingUpdates + this.unconfirmedUpdates + cut
   }
 
   /** True when everything counted is committed. */
@@ -152,12 +146,11 @@ export class FlushPipeline {
   /** Ends the batch being counted at the stream ordinal `ordinal` (a commit point of the resume plan). */
   cutAt (ordinal: number): void {
     if (this.counting.isEmpty) return
-    // Everything added before the cut is in it, counted or still on its way to the counting thread.
-    const updates = this.counting.pendingUpdates + this.counting.backlogUpdates
-    const taken = this.counting.take(0)
+    const cut: CutBatch = { taken: this.counting.take(0), updates: 0, ordinal }
+    // Its updates move here from the counting's figure when it is handed back (in the same turn of the event loop).
     // Awaited by takeNextBatch, unless dropped first: then nobody waits for it.
-    taken.catch(() => {})
-    this.cut.push({ taken, updates, ordinal })
+    cut.taken.then(({ updates }) => { cut.updates = updates }, () => {})
+    this.cut.push(cut)
   }
 
   /** The lease is lost: what was not committed is the next worker's to count. The tally goes on. */
@@ -290,12 +283,7 @@ export class FlushPipeline {
         if (this.backPressure?.overBound !== true) return false
         this.options.logger.error({ sequence, ordinal }, 'events without new ids fill memory while a replay waits for a commit point: sending them; counts of the parts ahead may be inexact')
       }
-      this.takingUpdates = this.counting.pendingUpdates + this.counting.backlogUpdates
-      try {
-        taken = await this.counting.take(sequence)
-      } finally {
-        this.takingUpdates = 0
-      }
+      taken = await this.counting.take(sequence)
       if (generation !== this.generation) return false
     }
     taken.batch.sequence = sequence

@@ -7,6 +7,7 @@ import type { Batch } from '../../src/store/types.js'
 import { BackPressure } from '../../src/worker/back-pressure.js'
 import { maxUpdatesOf } from '../../src/worker/batch-builder.js'
 import { COUNTING_BACKLOG_CHARS, type Counting, LocalCounting, ThreadCounting, useCountingThread } from '../../src/worker/counting.js'
+import { CELL } from '../../src/worker/counting-protocol.js'
 
 const silent = pino({ level: 'silent' })
 
@@ -84,6 +85,26 @@ describe('counting in a thread of its own (ThreadCounting)', () => {
     const [mine, theirs] = [await local.take(1), await thread.take(1)]
     assert.deepEqual(theirs.batch, mine.batch)
     assert.equal(thread.tally.skipped, 2)
+  })
+
+  it('a batch the thread has taken counts as held until it is handed back: the updates never vanish on the way', async (t) => {
+    const thread = await withThread(t)
+    feed(thread, generateRange(17, 1, 2000))
+    const local = new LocalCounting({ clock, maxEventCommands: 12 })
+    feed(local, generateRange(17, 1, 2000))
+    await new Promise<void>((resolve) => { thread.onCounted = () => { if (thread.backlogChars === 0) resolve() } })
+    const held = thread.pendingUpdates
+    assert.equal(held, local.pendingUpdates)
+    const taken = thread.take(1)
+    // White-box: block this thread's event loop until the counting thread has taken the batch
+    // (its cell drops to 0), so the batch cannot have been received yet.
+    const cells = (thread as unknown as { cells: Float64Array }).cells
+    const until = Date.now() + 5000
+    while (cells[CELL.pendingUpdates] !== 0 && Date.now() < until) { /* wait for the thread */ }
+    assert.equal(cells[CELL.pendingUpdates], 0, 'the thread took the batch')
+    assert.equal(thread.pendingUpdates, held)
+    assert.equal((await taken).updates, held)
+    assert.equal(thread.pendingUpdates, 0)
   })
 
   it('a cut taken before later events holds exactly the events added before it', async (t) => {
