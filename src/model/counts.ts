@@ -12,7 +12,7 @@ export function incrementCount<K> (counts: Map<K, number>, key: K, by = 1): void
 /**
  * Adds every count of `from` into `into`; `from` is left as it was. With
  * forEach, not for-of: for-of's [key, value] pairs are an array each,
- * garbage the young generation collects (BENCHMARKS.md, "Latest: the flush path
+ * garbage the young generation collects (BENCHMARKS.md, "Earlier: the flush path
  * allocates less").
  */
 export function addCounts<K> (into: Map<K, number>, from: ReadonlyMap<K, number>): void {

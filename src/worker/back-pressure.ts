@@ -94,7 +94,7 @@ export class BackPressure {
    * the most they can add), the reader waits for the thread instead, which
    * wakes it as it counts (an event adds several times less than its
    * charge): flushing then would only cut the batches small
-   * (BENCHMARKS.md, "Latest: the flush path allocates less, and a backlog
+   * (BENCHMARKS.md, "Earlier: the flush path allocates less, and a backlog
    * does not cut batches").
    */
   private flushLetsReadingGoOn (): boolean {
