@@ -18,7 +18,7 @@ const builder = new BatchBuilder(() => now, data.maxNameBytes ?? undefined, comm
 let countedChars = 0
 /** The sum of the update bounds (maxUpdatesOf) of the events counted so far, as the worker charged them. */
 let countedUpdateBound = 0
-/** The updates of the batches taken so far: until the worker has them, they are still held (Counting.pendingUpdates). */
+/** The updates of the batches taken so far: until the worker has them, they are still held (Counting.handingOverUpdates). */
 let takenUpdates = 0
 
 function publish (): void {

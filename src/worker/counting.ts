@@ -26,8 +26,10 @@ export interface Counting {
   addSkipped: (id: string) => void
   /** True when nothing has been added since the last take() or drop(). */
   readonly isEmpty: boolean
-  /** Counter updates held: by the batch being counted, and by batches taken and not yet handed back (the thread's figure lags by the events still on their way to it: backlogUpdates). */
+  /** Counter updates held by the batch being counted (the thread's figure lags by the events still on their way to it: backlogUpdates). */
   readonly pendingUpdates: number
+  /** Counter updates of batches taken and not yet handed back (0 in the worker's own thread): still held, no longer being counted. */
+  readonly handingOverUpdates: number
   /** Events seen by this process, by outcome (cumulative: take() and drop() do not reset it). */
   readonly tally: EventTally
   /** Ends the batch being counted (everything added before this call) and hands it over. */
@@ -69,6 +71,7 @@ export class LocalCounting implements Counting {
   private readonly builder: BatchBuilder
   readonly backlogChars = 0
   readonly backlogUpdates = 0
+  readonly handingOverUpdates = 0
   readonly busyMs = null
   onCounted: (() => void) | null = null
 
@@ -179,9 +182,10 @@ export class ThreadCounting implements Counting {
   }
 
   get isEmpty (): boolean { return this.added === 0 }
-  get pendingUpdates (): number {
-    // Batches taken by the thread and not yet received here are still held.
-    return (this.cells[CELL.pendingUpdates] as number) + (this.cells[CELL.takenUpdates] as number) - this.receivedUpdates
+  get pendingUpdates (): number { return this.cells[CELL.pendingUpdates] as number }
+
+  get handingOverUpdates (): number {
+    return (this.cells[CELL.takenUpdates] as number) - this.receivedUpdates
   }
 
   get tally (): EventTally {

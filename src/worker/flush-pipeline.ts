@@ -35,7 +35,7 @@ export interface FlushPipelineOptions {
 
 interface CutBatch {
   taken: Promise<TakenBatch>
-  /** Its counter updates once it has been handed back (until then the counting's pendingUpdates holds them). */
+  /** Its counter updates once it has been handed back (until then the counting's handingOverUpdates holds them). */
   updates: number
   /** The stream ordinal of its last event. */
   ordinal: number
@@ -90,7 +90,7 @@ export class FlushPipeline {
   get pendingUpdates (): number {
     let cut = 0
     for (const { updates } of this.cut) cut += updates
-    return this.counting.pendingUpdates + this.unconfirmedUpdates + cut
+    return this.counting.pendingUpdates + this.counting.handingOverUpdates + this.unconfirmedUpdates + cut
   }
 
   /** True when everything counted is committed. */
@@ -147,7 +147,7 @@ export class FlushPipeline {
   cutAt (ordinal: number): void {
     if (this.counting.isEmpty) return
     const cut: CutBatch = { taken: this.counting.take(0), updates: 0, ordinal }
-    // Its updates move here from the counting's figure when it is handed back (in the same turn of the event loop).
+    // Its updates move here from the counting's handingOverUpdates when it is handed back (in the same turn of the event loop).
     // Awaited by takeNextBatch, unless dropped first: then nobody waits for it.
     cut.taken.then(({ updates }) => { cut.updates = updates }, () => {})
     this.cut.push(cut)

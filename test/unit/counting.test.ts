@@ -102,9 +102,10 @@ describe('counting in a thread of its own (ThreadCounting)', () => {
     const until = Date.now() + 5000
     while (cells[CELL.pendingUpdates] !== 0 && Date.now() < until) { /* wait for the thread */ }
     assert.equal(cells[CELL.pendingUpdates], 0, 'the thread took the batch')
-    assert.equal(thread.pendingUpdates, held)
+    assert.equal(thread.pendingUpdates, 0, 'nothing is being counted')
+    assert.equal(thread.handingOverUpdates, held, 'the batch on its way is still held')
     assert.equal((await taken).updates, held)
-    assert.equal(thread.pendingUpdates, 0)
+    assert.equal(thread.pendingUpdates + thread.handingOverUpdates, 0)
   })
 
   it('a cut taken before later events holds exactly the events added before it', async (t) => {
