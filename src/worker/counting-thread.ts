@@ -67,10 +67,11 @@ port.on('message', (message: ToCountingThread) => {
       break
     case 'take': {
       const updates = builder.pendingUpdates
-      const { batch, roomless } = builder.takeUnsummed(message.sequence)
+      const batch = builder.takePacked(message.sequence)
       takenUpdates += updates
       publish()
-      reply({ type: 'taken', batch, roomless, updates })
+      // The typed arrays move to the worker's thread instead of being copied.
+      port.postMessage({ type: 'taken', batch, updates } satisfies FromCountingThread, [batch.entries.groups.buffer, batch.entries.counts.buffer])
       break
     }
     case 'drop':
