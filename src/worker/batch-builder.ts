@@ -266,7 +266,7 @@ export class BatchBuilder {
     let index = this.sliceIndex.get(second)
     if (index === undefined) {
       index = this.slices.length
-      this.slices.push({ second, messages: 0, rooms: new Map(), roomless: -1, events: this.newTally(index, TALLY_SLICE_EVENTS, '') })
+      this.slices.push({ index, second, messages: 0, rooms: new Map(), roomless: -1, events: this.newTally(index, TALLY_SLICE_EVENTS, '') })
       this.sliceIndex.set(second, index)
       this.pendingUpdates += SLICE_UPDATES
     }
@@ -288,7 +288,7 @@ export class BatchBuilder {
     if (this.roomTally !== -1 && this.roomName === room) return this.roomTally
     let tally = slice.rooms.get(room)
     if (tally === undefined) {
-      tally = this.newTally(this.tallySlices[slice.events]!, TALLY_ROOM, room)
+      tally = this.newTally(slice.index, TALLY_ROOM, room)
       slice.rooms.set(room, tally)
       this.pendingUpdates++
     }
@@ -298,7 +298,7 @@ export class BatchBuilder {
   }
 
   private roomlessTallyOf (slice: SliceTally): number {
-    if (slice.roomless === -1) slice.roomless = this.newTally(this.tallySlices[slice.events]!, TALLY_ROOMLESS, '')
+    if (slice.roomless === -1) slice.roomless = this.newTally(slice.index, TALLY_ROOMLESS, '')
     return slice.roomless
   }
 }
@@ -316,6 +316,8 @@ export const TALLY_SLICE_EVENTS = 2
 
 /** One second of a batch being counted. */
 interface SliceTally {
+  /** Its place in the batch's slices (the order first seen). */
+  index: number
   second: number
   messages: number
   /** The tally of each room with events in this second. */
