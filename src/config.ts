@@ -49,8 +49,7 @@ export const ConfigSchema = Type.Object({
   COUNTING_THREAD: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
     description: 'Where the worker parses and counts events: in a thread of its own (on), in its main thread with the stream and the store writes (off), or on when more than one core is available (auto: the cores this process may run on; a container\'s CPU quota is not seen, so set off under a quota of one CPU)', default: 'auto'
   }),
-  // At most 10^8: the counting table (worker/count-table.ts) numbers its entries and lists in 32-bit integers, and 10^8 updates are already about 10 GB of worker memory.
-  MAX_PENDING_UPDATES: Integer('Counter updates the worker holds while the store is down before it stops reading (at most 100,000,000)', 2_000_000, 1000, 100_000_000),
+  MAX_PENDING_UPDATES: Integer('Counter updates the worker holds while the store is down before it stops reading', 2_000_000, 1000),
   SNAPSHOT_PATH: Type.String({ description: 'Snapshot file of the embedded store', default: 'data/chat-stats.snapshot.json', minLength: 1 }),
   SNAPSHOT_INTERVAL_MS: Integer('How often the embedded store writes its snapshot', 60000, 100),
   LEASE_TTL_MS: Integer('Lifetime of the worker lease; a standby worker takes over after it lapses', 10000, 500, 600000),

@@ -1,4 +1,4 @@
-import { incrementCount } from '../model/counts.js'
+import { addCounts } from '../model/counts.js'
 import { emotesTag, forEachEmote } from '../model/emotes.js'
 import { EventCommands } from '../model/event-commands.js'
 import { eventTime } from '../model/event-time.js'
@@ -6,10 +6,26 @@ import { DEFAULT_MAX_NAME_BYTES } from '../model/names.js'
 import { type ChatPayload, cutRaw, decodePayloadInto, roomOf, systemCommand } from '../model/payload.js'
 import { forEachWord, HAS_WIDE_WHITE_SPACE } from '../model/tokenize.js'
 import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../store/types.js'
-import { CountTable, type TableEntries } from './count-table.js'
 
 /** Failed messages kept per batch (the store keeps the newest 1,000 overall). */
 export const MAX_FAILED_LOG = 1000
+
+function newRoomSlice (): RoomSlice {
+  return { messages: 0, words: new Map(), nicks: new Map(), emotes: new Map(), events: new Map() }
+}
+
+function newSlice (second: number): CountSlice {
+  return {
+    second,
+    messages: 0,
+    words: new Map(),
+    nicks: new Map(),
+    rooms: new Map(),
+    emotes: new Map(),
+    events: new Map(),
+    roomDetail: new Map()
+  }
+}
 
 export interface EventTally {
   messages: number
@@ -80,7 +96,6 @@ function emoteDashes (data: string): number {
 }
 
 /**
-/**
  * Aggregates decoded events into the counts of the next flush. Counts are
  * kept per event second (docs/COUNTING.md#event-time: `tmi-sent-ts`, else arrival) so the
  * store can file them in exact time buckets; a replay brings many seconds,
@@ -88,36 +103,31 @@ function emoteDashes (data: string): number {
  *
  * The hot path counts nicks, words and emotes once, into the message's room
  * (or a room-less tally); the stream-wide lists are sums of those, built in
- * unpackBatch. A batch has several times fewer distinct (room, member) pairs
- * than occurrences, so this halves the counter updates per message. Every
- * list of the batch is a group of one CountTable: a tally (one room, the
- * room-less messages or the system events of one second) holds four groups,
- * tally × 4 + its kind (WORDS, NICKS, EMOTES, EVENTS).
+ * take(). A batch has several times fewer distinct (room, member) pairs than
+ * occurrences, so this halves the map updates per message.
  */
 export class BatchBuilder {
-  private slices: SliceTally[] = []
+  private slices: CountSlice[] = []
+  /** Per slice (same index): counts of chat messages without a room, or null. */
+  private roomless: Array<RoomSlice | null> = []
   /** The index of each second's slice. */
   private readonly sliceIndex = new Map<number, number>()
-  private current: SliceTally | null = null
-  /** The tallies of this batch (PackedBatch has their meaning). */
-  private tallySlices: number[] = []
-  private tallyKinds: number[] = []
-  private tallyRooms: string[] = []
-  private tallyMessages: number[] = []
-  /** The current slice's tally of `roomName`, or -1: consecutive events often share a room. */
-  private roomTally = -1
+  /** False once a slice was added for a second before the latest one: take() sorts then. */
+  private ascending = true
+  private current: CountSlice | null = null
+  private currentIndex = -1
+  private room: RoomSlice | null = null
   private roomName = ''
-  private readonly table = new CountTable()
-  /** The groups the word and emote callbacks count into (the current message's room). */
-  private wordsGroup = 0
-  private emotesGroup = 0
+  /** The maps the word and emote callbacks count into (the current message's room). */
+  private words: Counts = new Map()
+  private emotes: Counts = new Map()
   private failedCount = 0
   private failedLog: FailedMessage[] = []
   private lastEventId: string | undefined
   private lastMessageAt: number | undefined
   private readonly payload: ChatPayload = { command: '', room: '', nick: '', target: '', body: '', tags: '' }
-  private readonly countWord = (word: string): void => { this.bump(this.wordsGroup, word) }
-  private readonly countEmote = (emote: string): void => { this.bump(this.emotesGroup, emote) }
+  private readonly countWord = (word: string): void => { this.bump(this.words, word) }
+  private readonly countEmote = (emote: string): void => { this.bump(this.emotes, emote) }
   /**
    * Distinct counter updates held: the measure of memory the back-pressure
    * bound uses. A new (room, member) pair counts 2: itself and, at most, one
@@ -162,19 +172,19 @@ export class BatchBuilder {
     const room = roomOf(payload)
     if (!chat) {
       this.tally.system++
-      this.bump(slice.events * 4 + EVENTS, command)
-      if (room !== '') this.bump(this.roomTallyOf(slice, room) * 4 + EVENTS, command)
+      this.bump(slice.events, command)
+      if (room !== '') this.bump(this.roomSlice(slice, room).events, command)
     } else {
       this.tally.messages++
       slice.messages++
-      const tally = room !== '' ? this.roomTallyOf(slice, room) : this.roomlessTallyOf(slice)
-      this.tallyMessages[tally]!++
-      this.bump(tally * 4 + NICKS, payload.nick)
-      this.wordsGroup = tally * 4 + WORDS
+      const detail = room !== '' ? this.roomSlice(slice, room) : this.roomlessSlice()
+      detail.messages++
+      this.bump(detail.nicks, payload.nick)
+      this.words = detail.words
       forEachWord(payload.body, this.countWord)
       const tag = emotesTag(payload.tags)
       if (tag !== '') {
-        this.emotesGroup = tally * 4 + EMOTES
+        this.emotes = detail.emotes
         forEachEmote(payload.body, tag, this.countEmote, this.maxNameBytes)
       }
       // The time of the latest chat message (the stores keep the latest across batches too).
@@ -201,49 +211,51 @@ export class BatchBuilder {
 
   /** Hands over everything aggregated so far as a batch and starts afresh. */
   take (sequence: number): Batch {
-    return unpackBatch(this.takePacked(sequence))
+    const { batch, roomless } = this.takeUnsummed(sequence)
+    sumStreamWide(batch, roomless)
+    return batch
   }
 
   /** Forgets what was counted since the last take(), as take() would hand it over; the tally goes on (it counts what was read, dropped or not). */
   drop (): void {
-    this.takePacked(0)
+    this.takeUnsummed(0)
   }
 
   /**
-   * take() in the form the counting thread hands over: flat arrays, which
-   * cost less to copy between threads than a Map per list, and each count
-   * once; unpackBatch builds the batch and its stream-wide sums on the
-   * worker's thread, the less busy one.
+   * take() without the stream-wide lists, which sumStreamWide(batch,
+   * roomless) adds: the counting thread hands its batch over this way, so
+   * the copy between threads carries each count once and the sums are made
+   * on the worker's thread, the less busy one.
    */
-  takePacked (sequence: number): PackedBatch {
-    const packed: PackedBatch = {
+  takeUnsummed (sequence: number): UnsummedBatch {
+    let slices = this.slices
+    let roomless = this.roomless
+    if (!this.ascending) {
+      const order = slices.map((_, i) => i).sort((a, b) => (slices[a] as CountSlice).second - (slices[b] as CountSlice).second)
+      slices = order.map((i) => this.slices[i] as CountSlice)
+      roomless = order.map((i) => this.roomless[i] ?? null)
+    }
+    const batch: Batch = {
       sequence,
-      seconds: this.slices.map((slice) => slice.second),
-      messages: this.slices.map((slice) => slice.messages),
-      tallySlices: this.tallySlices,
-      tallyKinds: this.tallyKinds,
-      tallyRooms: this.tallyRooms,
-      tallyMessages: this.tallyMessages,
-      entries: this.table.take(),
+      slices,
       failedCount: this.failedCount,
       failedLog: this.failedLog.length > MAX_FAILED_LOG ? this.failedLog.slice(-MAX_FAILED_LOG) : this.failedLog,
       lastEventId: this.lastEventId,
       lastMessageAt: this.lastMessageAt
     }
     this.slices = []
+    this.roomless = []
     this.sliceIndex.clear()
+    this.ascending = true
     this.current = null
-    this.tallySlices = []
-    this.tallyKinds = []
-    this.tallyRooms = []
-    this.tallyMessages = []
-    this.roomTally = -1
+    this.currentIndex = -1
+    this.room = null
     this.failedCount = 0
     this.failedLog = []
     this.lastEventId = undefined
     this.lastMessageAt = undefined
     this.pendingUpdates = 0
-    return packed
+    return { batch, roomless }
   }
 
   private addFailureAt (raw: string, reason: string, id: string, now: number): void {
@@ -255,163 +267,83 @@ export class BatchBuilder {
     if (id !== '') this.lastEventId = id
   }
 
-  private bump (group: number, key: string): void {
-    if (this.table.add(group, key)) this.pendingUpdates += 2
+  private bump (counts: Counts, key: string): void {
+    const n = counts.get(key)
+    if (n === undefined) {
+      counts.set(key, 1)
+      this.pendingUpdates += 2
+    } else {
+      counts.set(key, n + 1)
+    }
   }
 
-  private sliceAt (atMs: number): SliceTally {
+  private sliceAt (atMs: number): CountSlice {
     const second = Math.floor(atMs / 1000)
     const current = this.current
     if (current !== null && current.second === second) return current
     let index = this.sliceIndex.get(second)
     if (index === undefined) {
-      index = this.slices.length
-      this.slices.push({ index, second, messages: 0, rooms: new Map(), roomless: -1, events: this.newTally(index, TALLY_SLICE_EVENTS, '') })
+      const last = this.slices[this.slices.length - 1]
+      if (last !== undefined && second < last.second) this.ascending = false
+      this.slices.push(newSlice(second))
+      this.roomless.push(null)
+      index = this.slices.length - 1
       this.sliceIndex.set(second, index)
       this.pendingUpdates += SLICE_UPDATES
     }
     this.current = this.slices[index]!
+    this.currentIndex = index
     // The room cache belongs to the slice it was looked up in.
-    this.roomTally = -1
+    this.room = null
     return this.current
   }
 
-  private newTally (slice: number, kind: number, room: string): number {
-    this.tallySlices.push(slice)
-    this.tallyKinds.push(kind)
-    this.tallyRooms.push(room)
-    this.tallyMessages.push(0)
-    return this.tallyKinds.length - 1
-  }
-
-  private roomTallyOf (slice: SliceTally, room: string): number {
-    if (this.roomTally !== -1 && this.roomName === room) return this.roomTally
-    let tally = slice.rooms.get(room)
-    if (tally === undefined) {
-      tally = this.newTally(slice.index, TALLY_ROOM, room)
-      slice.rooms.set(room, tally)
+  private roomSlice (slice: CountSlice, room: string): RoomSlice {
+    // Consecutive events often share a room: skip the map lookup then.
+    if (this.room !== null && this.roomName === room) return this.room
+    let detail = slice.roomDetail.get(room)
+    if (detail === undefined) {
+      detail = newRoomSlice()
+      slice.roomDetail.set(room, detail)
       this.pendingUpdates++
     }
-    this.roomTally = tally
+    this.room = detail
     this.roomName = room
-    return tally
+    return detail
   }
 
-  private roomlessTallyOf (slice: SliceTally): number {
-    if (slice.roomless === -1) slice.roomless = this.newTally(slice.index, TALLY_ROOMLESS, '')
-    return slice.roomless
-  }
-}
-
-/** The kinds of list of a tally: an entry's group is tally × 4 + kind. */
-const WORDS = 0
-const NICKS = 1
-const EMOTES = 2
-const EVENTS = 3
-
-/** Whose counts a tally holds: a room's (RoomSlice), the room-less chat messages' of a second (summed into its stream-wide lists only), or the system events of a second (its stream-wide events list). */
-export const TALLY_ROOM = 0
-export const TALLY_ROOMLESS = 1
-export const TALLY_SLICE_EVENTS = 2
-
-/** One second of a batch being counted. */
-interface SliceTally {
-  /** Its place in the batch's slices (the order first seen). */
-  index: number
-  second: number
-  messages: number
-  /** The tally of each room with events in this second. */
-  rooms: Map<string, number>
-  /** The tally of chat messages without a room, or -1. */
-  roomless: number
-  /** The tally of this second's system events. */
-  events: number
-}
-
-/** A batch as BatchBuilder.takePacked hands it over (unpackBatch makes it a Batch). */
-export interface PackedBatch {
-  sequence: number
-  /** Per slice, in the order first seen: its epoch second and its chat messages. */
-  seconds: number[]
-  messages: number[]
-  /** Per tally (an entry's group, divided by 4): its slice, whose counts (TALLY_*), its room ('' but for TALLY_ROOM) and its chat messages. */
-  tallySlices: number[]
-  tallyKinds: number[]
-  tallyRooms: string[]
-  tallyMessages: number[]
-  entries: TableEntries
-  failedCount: number
-  failedLog: FailedMessage[]
-  lastEventId: string | undefined
-  lastMessageAt: number | undefined
-}
-
-function newRoomSlice (messages: number): RoomSlice {
-  return { messages, words: new Map(), nicks: new Map(), emotes: new Map(), events: new Map() }
-}
-
-function newSlice (second: number, messages: number): CountSlice {
-  return {
-    second,
-    messages,
-    words: new Map(),
-    nicks: new Map(),
-    rooms: new Map(),
-    emotes: new Map(),
-    events: new Map(),
-    roomDetail: new Map()
-  }
-}
-
-/**
- * The batch a PackedBatch holds, with its slices ascending: each room's
- * lists, and the stream-wide lists as the sums over the rooms and the
- * room-less messages of each second.
- */
-export function unpackBatch (packed: PackedBatch): Batch {
-  const slices = packed.seconds.map((second, i) => newSlice(second, packed.messages[i]!))
-  const tallies = packed.tallyKinds.length
-  // Per group: the list its counts are, and the stream-wide list they add to.
-  const lists: Array<Counts | undefined> = new Array<Counts | undefined>(tallies * 4).fill(undefined)
-  const sums: Array<Counts | undefined> = new Array<Counts | undefined>(tallies * 4).fill(undefined)
-  for (let tally = 0; tally < tallies; tally++) {
-    const slice = slices[packed.tallySlices[tally]!]!
-    const group = tally * 4
-    const kind = packed.tallyKinds[tally]
-    if (kind === TALLY_SLICE_EVENTS) {
-      lists[group + EVENTS] = slice.events
-      continue
+  private roomlessSlice (): RoomSlice {
+    let detail = this.roomless[this.currentIndex]
+    if (detail === undefined || detail === null) {
+      detail = newRoomSlice()
+      this.roomless[this.currentIndex] = detail
     }
-    if (kind === TALLY_ROOM) {
-      const room = packed.tallyRooms[tally]!
-      const detail = newRoomSlice(packed.tallyMessages[tally]!)
-      slice.roomDetail.set(room, detail)
-      if (detail.messages > 0) slice.rooms.set(room, detail.messages)
-      lists[group + WORDS] = detail.words
-      lists[group + NICKS] = detail.nicks
-      lists[group + EMOTES] = detail.emotes
-      lists[group + EVENTS] = detail.events
-    }
-    sums[group + WORDS] = slice.words
-    sums[group + NICKS] = slice.nicks
-    sums[group + EMOTES] = slice.emotes
+    return detail
   }
-  const { groups, keys, counts } = packed.entries
-  for (let i = 0; i < groups.length; i++) {
-    const group = groups[i]!
-    const key = keys[i]!
-    const n = counts[i]!
-    lists[group]?.set(key, n)
-    const sum = sums[group]
-    if (sum !== undefined) incrementCount(sum, key, n)
+}
+
+/** A batch from takeUnsummed: per slice (same index), the counts of its chat messages without a room, or null. */
+export interface UnsummedBatch {
+  batch: Batch
+  roomless: Array<RoomSlice | null>
+}
+
+/** Fills the stream-wide lists of a batch from takeUnsummed (take() does this itself). */
+export function sumStreamWide (batch: Batch, roomless: ReadonlyArray<RoomSlice | null>): void {
+  batch.slices.forEach((slice, i) => { fillStreamWideCounts(slice, roomless[i] ?? null) })
+}
+
+/** The stream-wide lists of a slice: the sums over its rooms and its room-less messages. */
+function fillStreamWideCounts (slice: CountSlice, roomless: RoomSlice | null): void {
+  for (const [room, detail] of slice.roomDetail) {
+    if (detail.messages > 0) slice.rooms.set(room, detail.messages)
+    addCounts(slice.nicks, detail.nicks)
+    addCounts(slice.words, detail.words)
+    addCounts(slice.emotes, detail.emotes)
   }
-  slices.sort((a, b) => a.second - b.second)
-  return {
-    sequence: packed.sequence,
-    slices,
-    failedCount: packed.failedCount,
-    failedLog: packed.failedLog,
-    lastEventId: packed.lastEventId,
-    lastMessageAt: packed.lastMessageAt
+  if (roomless !== null) {
+    addCounts(slice.nicks, roomless.nicks)
+    addCounts(slice.words, roomless.words)
+    addCounts(slice.emotes, roomless.emotes)
   }
 }

@@ -1,4 +1,4 @@
-import type { PackedBatch } from './batch-builder.js'
+import type { Batch, RoomSlice } from '../store/types.js'
 
 /**
  * The messages between the worker and its counting thread (counting.ts,
@@ -14,8 +14,8 @@ export type ToCountingThread =
   | { type: 'commands', known: string[] }
 
 export type FromCountingThread =
-  /** Packed: the worker unpacks it and adds its stream-wide lists (BatchBuilder.takePacked, unpackBatch). */
-  | { type: 'taken', batch: PackedBatch, updates: number }
+  /** Without its stream-wide lists: the worker adds them (BatchBuilder.takeUnsummed, sumStreamWide). */
+  | { type: 'taken', batch: Batch, roomless: Array<RoomSlice | null>, updates: number }
   | { type: 'counted' }
 
 export interface CountingThreadData {

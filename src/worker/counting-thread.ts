@@ -67,11 +67,10 @@ port.on('message', (message: ToCountingThread) => {
       break
     case 'take': {
       const updates = builder.pendingUpdates
-      const batch = builder.takePacked(message.sequence)
+      const { batch, roomless } = builder.takeUnsummed(message.sequence)
       takenUpdates += updates
       publish()
-      // The typed arrays move to the worker's thread instead of being copied.
-      port.postMessage({ type: 'taken', batch, updates } satisfies FromCountingThread, [batch.entries.groups.buffer, batch.entries.counts.buffer])
+      reply({ type: 'taken', batch, roomless, updates })
       break
     }
     case 'drop':

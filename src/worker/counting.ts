@@ -3,7 +3,7 @@ import { Worker as Thread } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { EventCommands } from '../model/event-commands.js'
 import type { Batch } from '../store/types.js'
-import { BatchBuilder, type EventTally, maxUpdatesOf, unpackBatch } from './batch-builder.js'
+import { BatchBuilder, type EventTally, maxUpdatesOf, sumStreamWide } from './batch-builder.js'
 import { CELL, CELLS, type CountingThreadData, type FromCountingThread, type ToCountingThread } from './counting-protocol.js'
 
 /** A batch ended by take(), with the counter updates it holds (what the back-pressure bound counts). */
@@ -281,7 +281,8 @@ export class ThreadCounting implements Counting {
   private received (message: FromCountingThread): void {
     if (message.type === 'taken') {
       this.receivedUpdates += message.updates
-      this.takes.shift()?.resolve({ batch: unpackBatch(message.batch), updates: message.updates })
+      sumStreamWide(message.batch, message.roomless)
+      this.takes.shift()?.resolve({ batch: message.batch, updates: message.updates })
     } else {
       this.onCounted?.()
     }

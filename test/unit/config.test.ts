@@ -14,16 +14,6 @@ function assertRefused (env: Record<string, string>, variable: string, names: Re
   }, JSON.stringify(env))
 }
 
-describe('loadConfig: one variable out of its range', () => {
-  it('MAX_PENDING_UPDATES: from 1,000 to 100,000,000 (the counting table numbers its lists in 32-bit integers)', () => {
-    assert.equal(load({ MAX_PENDING_UPDATES: '100000000' }).MAX_PENDING_UPDATES, 100_000_000)
-    assert.equal(load({ MAX_PENDING_UPDATES: '1000' }).MAX_PENDING_UPDATES, 1000)
-    assertRefused({ MAX_PENDING_UPDATES: '100000001' }, 'MAX_PENDING_UPDATES', /MAX_PENDING_UPDATES/)
-    assertRefused({ MAX_PENDING_UPDATES: '999' }, 'MAX_PENDING_UPDATES', /MAX_PENDING_UPDATES/)
-    assertRefused({ MAX_PENDING_UPDATES: '1e12' }, 'MAX_PENDING_UPDATES', /MAX_PENDING_UPDATES/)
-  })
-})
-
 describe('loadConfig: the rules that span variables (checked at start)', () => {
   it('refuses shards without Redis, a cluster with a single Redis, and braces in a sharded namespace, naming the variables', () => {
     assertRefused({ STORE_SHARDS: '4' }, 'STORE_SHARDS', /STORE_SHARDS needs Redis \(REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES\)/)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { emotesOf, emotesTag } from '../../src/model/emotes.js'
-import { incrementCount } from '../../src/model/counts.js'
+import { addCounts, incrementCount } from '../../src/model/counts.js'
 import { eventTime, MAX_SENT_AHEAD_MS, sentTimestamp } from '../../src/model/event-time.js'
 import { classifyPayload, cutRaw, decodePayload, type ChatPayload } from '../../src/model/payload.js'
 import { tokenize } from '../../src/model/tokenize.js'
@@ -134,6 +134,14 @@ describe('count maps', () => {
     incrementCount(counts, 'a')
     incrementCount(counts, 'b', 5)
     assert.deepEqual([...counts], [['a', 3], ['b', 5]])
+  })
+
+  it('addCounts adds a map into another and leaves the source as it was', () => {
+    const into = new Map([['a', 1], ['b', 2]])
+    const from = new Map([['b', 3], ['c', 4]])
+    addCounts(into, from)
+    assert.deepEqual([...into], [['a', 1], ['b', 5], ['c', 4]])
+    assert.deepEqual([...from], [['b', 3], ['c', 4]])
   })
 })
 
