@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
@@ -166,20 +166,36 @@ function namespace (): string {
   return `bench:${randomBytes(6).toString('hex')}:`
 }
 
-/** The main thread's profile: tsx's loader thread writes one too, smaller. */
-function mainThreadProfile (dir: string): string | null {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))
-  files.sort((a, b) => statSync(b).size - statSync(a).size)
-  return files[0] ?? null
+/**
+ * The profiles of a process, its main thread's first: `--cpu-prof` writes one
+ * per thread, named CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile
+ * (thread 0 is the main thread; the worker's counting thread is another).
+ */
+function threadProfiles (dir: string): Array<{ file: string, thread: number }> {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ file: join(dir, f), thread: Number(f.split('.')[4]) }))
+    .sort((a, b) => a.thread - b.thread)
 }
 
-/** Prints the hottest functions and the shares of the worker's main thread profiled into `dir` (nothing when not profiled). */
+/** The main thread's profile in `dir`, or null. */
+function mainThreadProfile (dir: string): string | null {
+  return threadProfiles(dir).find((profile) => profile.thread === 0)?.file ?? null
+}
+
+/** Prints the hottest functions of each thread of the worker profiled into `dir`, and the shares of its main thread (nothing when not profiled). */
 function printWorkerProfile (dir: string | null): void {
-  const profile = dir === null ? null : mainThreadProfile(dir)
-  if (profile === null) return
-  log(`  worker CPU profile (${profile}), self time:`)
-  for (const line of summariseProfile(profile, 25)) log(`    ${line}`)
-  log('  worker main thread, ' + profileShares(profile).join('\n    '))
+  if (dir === null) return
+  for (const { file, thread } of threadProfiles(dir)) {
+    if (thread === 0) {
+      log(`  worker CPU profile, main thread (${file}), self time:`)
+      for (const line of summariseProfile(file, 25)) log(`    ${line}`)
+      log('  worker main thread, ' + profileShares(file).join('\n    '))
+    } else {
+      log(`  worker CPU profile, thread ${thread} (the counting thread, if it shows batch-builder.ts) (${file}), self time:`)
+      for (const line of summariseProfile(file, 15)) log(`    ${line}`)
+    }
+  }
 }
 
 class Bench {
