@@ -69,13 +69,16 @@ export function splitBatch (batch: Batch, shards: number): Batch[] {
  * commit point at each higher position a shard holds. Sequences follow the
  * stream (a batch's sequence is the ordinal of its last event), so the shard
  * at sequence n takes the replayed batches after the one that ends at n.
- * A stream without ids cannot be replayed: then the plan resumes above every
+ * A shard that never committed (a crash in the very first flush) is the
+ * lowest, at the start of the stream: the replay starts over, and the shards
+ * that did commit are commit points like any other. A stream without ids
+ * (no shard holds one) cannot be replayed: then the plan resumes above every
  * shard, and all of them take what comes next.
  */
 export function resumePlanOf (positions: readonly Position[]): ResumePlan {
   if (positions.length === 0) throw new RangeError('no shard positions')
   const lowest = positions.reduce((a, b) => b.sequence < a.sequence ? b : a)
-  if (lowest.lastEventId === null) {
+  if (positions.every((p) => p.lastEventId === null)) {
     const highest = positions.reduce((a, b) => b.sequence > a.sequence ? b : a)
     return { from: { lastEventId: null, sequence: highest.sequence }, commitPoints: [] }
   }

@@ -12,7 +12,8 @@ describe('resumePlanOf (a sharded store after a crash mid-flush)', () => {
   const cases: Array<[string, Position[], ReturnType<typeof resumePlanOf>]> = [
     ['all shards level: no commit points', [at(7), at(7), at(7)], { from: at(7), commitPoints: [] }],
     ['resume from the lowest; each higher position once, ascending', [at(2500), at(1000), at(4000), at(1000), at(2500)], { from: at(1000), commitPoints: [at(2500), at(4000)] }],
-    ['a shard that never committed: from the start', [at(0, null), at(0, null), at(3)], { from: at(3, null), commitPoints: [] }],
+    // It once resumed above every shard (at(3, null)), as for a stream without ids: the shards behind refused every batch.
+    ['a shard that never committed (a crash in the first flush): the replay starts over, each shard ahead a commit point', [at(0, null), at(0, null), at(3), at(5)], { from: at(0, null), commitPoints: [at(3), at(5)] }],
     ['a stream without ids cannot be replayed: above every shard', [at(4, null), at(9, null)], { from: at(9, null), commitPoints: [] }]
   ]
   for (const [name, positions, expected] of cases) it(name, () => assert.deepEqual(resumePlanOf(positions), expected))
