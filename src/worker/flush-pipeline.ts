@@ -54,6 +54,15 @@ export class FlushPipeline {
   committed: Position = { sequence: 0, lastEventId: null }
   /** The store's message total as of `committed`: what it must still hold (a rollback below it lost the difference). */
   storeMessages = 0
+  /**
+   * Whether the next batch asks the store to still hold `committed`
+   * (Batch.previousSequence). Not right after starting or rebasing on a
+   * position without an event id: a stream without ids resumes above every
+   * part of a sharded store (resumePlanOf), and a part a crash left behind
+   * must take what comes next, not refuse it as a store that went back (the
+   * worker retried such a batch forever). Asked again from the first commit.
+   */
+  private askStoreHolds = true
   /** Rollbacks and lost messages found but not yet recorded in the store: the next batch carries them. */
   private unreported = { rollbacks: 0, messagesLost: 0 }
   private readonly options: FlushPipelineOptions
@@ -107,6 +116,7 @@ export class FlushPipeline {
    */
   start (committed: Position, storeMessages: number, storeCommands: Iterable<string>, position: StreamPosition, backPressure: BackPressure): void {
     this.committed = committed
+    this.askStoreHolds = committed.lastEventId !== null
     this.counting.resetCommands(storeCommands)
     this.storeMessages = storeMessages
     this.position = position
@@ -181,6 +191,7 @@ export class FlushPipeline {
    */
   rebase (position: Position, storeMessages: number): void {
     this.committed = position
+    this.askStoreHolds = position.lastEventId !== null
     this.storeMessages = storeMessages
   }
 
@@ -205,7 +216,7 @@ export class FlushPipeline {
     const log = this.options.logger
     const started = performance.now()
     // The store must still hold what this worker committed: it refuses the batch if it went back.
-    batch.previousSequence = this.committed.sequence
+    batch.previousSequence = this.askStoreHolds ? this.committed.sequence : undefined
     // Rollbacks not yet recorded ride on this batch, unless an attempt of it may have committed
     // without them (an unknown outcome): a resend must then be the same batch.
     if (!this.unconfirmedMayHaveCommitted && this.unreported.rollbacks > 0) {
@@ -223,6 +234,7 @@ export class FlushPipeline {
       this.unconfirmed = null
       this.unconfirmedUpdates = 0
       this.unconfirmedMayHaveCommitted = false
+      this.askStoreHolds = true
       this.backPressure?.storeCommitted(updates, durationMs)
       this.options.onFlush?.(durationMs, batch)
       return true

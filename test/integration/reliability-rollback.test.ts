@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
@@ -9,6 +7,7 @@ import { RedisKeys } from '../../src/store/redis/keys.js'
 import { differences, dumpRedisCounts } from '../helpers/dump.js'
 import { cleanupProcesses, lostAndDoubled, redisWorkerEnv, startChatStats, waitUntil } from '../helpers/processes.js'
 import { startRedisServer } from '../helpers/redis-server.js'
+import { startStreamWithoutIds } from '../helpers/streams.js'
 
 /**
  * Redis loses writes: it is SIGKILLed and restarted from a snapshot older
@@ -99,27 +98,6 @@ describe('Redis restarted from an older snapshot (RDB, then AOF): the worker rep
     assert.equal(Number(await client.hget(new RedisKeys(namespace).totals, 'messagesLost') ?? 0), 0, 'nothing lost for good: the stream was replayed')
   })
 })
-
-/** An SSE interface without `id:` lines: `count` chat messages, `perTick` every 20 ms. Nothing can be replayed. */
-async function startStreamWithoutIds (count: number, perTick: number): Promise<{ url: string, sent: () => number, close: () => Promise<void> }> {
-  let sent = 0
-  const line = `data: ${JSON.stringify({ command: '', room: '#r', nick: 'n', target: '', body: 'hello there', tags: '' })}\n\n`
-  const server = http.createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/event-stream' })
-    const timer = setInterval(() => {
-      const n = Math.min(perTick, count - sent)
-      if (n > 0) { response.write(line.repeat(n)); sent += n }
-    }, 20)
-    response.on('close', () => clearInterval(timer))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    sent: () => sent,
-    close: async () => { server.closeAllConnections(); await new Promise<void>((resolve) => server.close(() => resolve())) }
-  }
-}
 
 describe('Redis rollback under a stream without ids: the loss is measured and reported', () => {
   after(cleanupProcesses)

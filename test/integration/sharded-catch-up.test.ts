@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { after, describe, it } from 'node:test'
+import { after, describe, it, type TestContext } from 'node:test'
 import { pino } from 'pino'
 import { httpSource } from '../../src/ingest/sources.js'
 import { StreamParser } from '../../src/ingest/stream-parser.js'
@@ -12,6 +12,7 @@ import { Worker } from '../../src/worker/worker.js'
 import { differences, dumpShardedCounts } from '../helpers/dump.js'
 import { createTestRedis, deleteKeysWithPrefix, randomPrefix, TEST_REDIS } from '../helpers/redis.js'
 import { commitOnShards } from '../helpers/shards.js'
+import { MESSAGE_WITHOUT_ID, startStreamWithoutIds } from '../helpers/streams.js'
 
 const SEED = 77
 const COUNT = 6000
@@ -46,15 +47,21 @@ describe('sharded store: a worker resumes after a crash mid-flush (docs/STORAGE.
   const admin = createTestRedis()
   after(() => admin.disconnect())
 
+  /** A 4-shard store in a namespace of its own, closed and deleted after the test. */
+  async function openStore (t: TestContext, prefix: string): Promise<{ namespace: string, store: ShardedRedisStore }> {
+    const namespace = randomPrefix(prefix)
+    const store = new ShardedRedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 60_000 }), namespace, shards: 4, maxTrackedWords: 1_000_000, maxTrackedPerRoom: 100_000, maxTrackedRooms: 100_000 })
+    t.after(async () => {
+      await store.close()
+      await deleteKeysWithPrefix(admin, namespace)
+    })
+    await store.open()
+    return { namespace, store }
+  }
+
   for (const [label, history, positions] of HISTORIES) {
     it(`${label}: replays from the lowest shard position, each event only to the shards that had not committed it: exact counts`, async (t) => {
-      const namespace = randomPrefix('catchup')
-      const store = new ShardedRedisStore({ redis: createRedisClient({ ...TEST_REDIS, commandTimeoutMs: 60_000 }), namespace, shards: 4, maxTrackedWords: 1_000_000, maxTrackedPerRoom: 100_000, maxTrackedRooms: 100_000 })
-      t.after(async () => {
-        await store.close()
-        await deleteKeysWithPrefix(admin, namespace)
-      })
-      await store.open()
+      const { namespace, store } = await openStore(t, 'catchup')
       for (const [first, last, shards] of history) await commitOnShards(store, batchOf(first, last), shards)
       assert.deepEqual((await store.shardPositions()).map((p) => `${p.sequence}:${p.lastEventId ?? ''}`), positions)
       const lowest = Math.min(...positions.map((p) => Number(p.split(':')[0])))
@@ -82,4 +89,36 @@ describe('sharded store: a worker resumes after a crash mid-flush (docs/STORAGE.
       assert.deepEqual((await store.shardPositions()).map((p) => p.sequence), [COUNT, COUNT, COUNT, COUNT], 'sequences follow the stream')
     })
   }
+
+  it('a stream without ids after a crash mid-flush: the worker resumes above every shard, and the shards behind take what comes next', async (t) => {
+    const { store } = await openStore(t, 'catchup-noid')
+    // Batches without an event id, as a worker on such a stream flushes them: the second reached shards 0 and 2 only.
+    const batchWithoutIds = (messages: number, sequence: number): ReturnType<BatchBuilder['take']> => {
+      const builder = new BatchBuilder()
+      for (let i = 0; i < messages; i++) builder.addEvent(MESSAGE_WITHOUT_ID, '')
+      return builder.take(sequence)
+    }
+    await commitOnShards(store, batchWithoutIds(100, 1), [0, 1, 2, 3])
+    await commitOnShards(store, batchWithoutIds(50, 2), [0, 2])
+    assert.deepEqual((await store.shardPositions()).map((p) => `${p.sequence}:${p.lastEventId ?? ''}`), ['2:', '1:', '2:', '1:'])
+
+    const stream = await startStreamWithoutIds(1000, 50)
+    const worker = new Worker({ store, source: httpSource(stream.url, 'stream without ids'), logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), flushIntervalMs: 50 })
+    const running = worker.run()
+    try {
+      // Shard 0 holds the totals. The shards behind once refused every batch (the worker had committed 2, they held 1) and the worker retried forever.
+      const deadline = Date.now() + 30_000
+      while ((await store.totals()).totalMessages < 150 + 1000) {
+        if (Date.now() > deadline) throw new Error(`the worker's messages did not all reach the store: ${(await store.totals()).totalMessages} of ${150 + 1000}`)
+        await sleep(50)
+      }
+    } finally {
+      await worker.stop()
+      await running
+      await stream.close()
+    }
+    assert.equal((await store.totals()).totalMessages, 1150)
+    const positions = await store.shardPositions()
+    assert.ok(positions.every((p) => p.sequence > 2 && p.sequence === positions[0]!.sequence), `every shard took the new batches: ${JSON.stringify(positions)}`)
+  })
 })
