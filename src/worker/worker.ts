@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ChunkSource } from '../ingest/sources.js'
-import type { Batch, ResumePlan, StatsStore } from '../store/types.js'
+import type { Batch, Position, ResumePlan, StatsStore } from '../store/types.js'
 import { BackPressure, type PauseCause } from './back-pressure.js'
 import { CaptureReplay } from './capture-replay.js'
 import type { EventTally } from './batch-builder.js'
@@ -56,6 +56,9 @@ export interface WorkerHooks {
   onStoreRollback?: (messagesLost: number) => void
 }
 
+/** How often a store that refuses every flush as behind, while its position is not, is logged (storeDisagrees). */
+const DISAGREEMENT_REPORT_MS = 60_000
+
 export type WorkerRole = 'starting' | 'standby' | 'active' | 'stopped'
 
 /**
@@ -86,6 +89,8 @@ export class Worker {
   private readonly append: boolean
   /** Set while the worker handles a store that went back. */
   private rollback: Promise<void> | null = null
+  /** Flushes refused as behind while the store's position was not (storeDisagrees): since which commit, how many, and when last logged. */
+  private readonly disagreement = { committed: -1, refusals: 0, reportedAt: -Infinity }
   /** A capture must be read again from the store's position (it went back). */
   private readAgain = false
   private stopping = false
@@ -327,8 +332,11 @@ export class Worker {
         return
       }
       const from = plan.from
-      // Already handled (a flush and the lease renewal both found it), or not behind after all.
-      if (this.role !== 'active' || from.sequence >= this.pipeline.committed.sequence) return
+      if (this.role !== 'active') return
+      if (from.sequence >= this.pipeline.committed.sequence) {
+        this.storeDisagrees(from)
+        return
+      }
       const missing = Math.max(0, this.pipeline.storeMessages - storeMessages)
       const facts = { committed: this.pipeline.committed, store: from, storeMessages, expectedMessages: this.pipeline.storeMessages }
       // An interface resumes after Last-Event-ID; a capture is read again and skipped up to that id.
@@ -350,6 +358,28 @@ export class Worker {
       this.pipeline.rebase(from, storeMessages)
     })().finally(() => { this.rollback = null })
     await this.rollback
+  }
+
+  /**
+   * The store refused a flush as behind what this worker committed, yet its
+   * position is not behind. Once is a loss already handled (a lease renewal
+   * found it first and the worker carried on from the store's position).
+   * Again with nothing committed in between, the store and the worker
+   * disagree on the position, and the flush is refused and retried every
+   * tick: that must not go unseen, so it is logged, at most once a minute.
+   */
+  private storeDisagrees (store: Position): void {
+    const committed = this.pipeline.committed
+    const seen = this.disagreement
+    if (seen.committed !== committed.sequence) {
+      seen.committed = committed.sequence
+      seen.refusals = 0
+    }
+    seen.refusals++
+    const now = this.clock()
+    if (seen.refusals < 2 || now - seen.reportedAt < DISAGREEMENT_REPORT_MS) return
+    seen.reportedAt = now
+    this.log.warn({ committed, store, refusals: seen.refusals }, 'the store refuses every flush as behind what this worker committed, yet its position is not behind: retrying, nothing is committed meanwhile (a store that is not the one this worker wrote to?)')
   }
 
   /** After an event (its id, '' when the stream has none): the stream position moves on, and a batch ends at a commit point. */

@@ -26,6 +26,8 @@ class FakeStore implements StatsStore {
   loseNextAnswer = false
   leaseHolder: string | null = null
   released = 0
+  /** While true, applyBatch refuses every batch as behind, whatever its position says. */
+  refuseAsBehind = false
 
   async open (): Promise<void> {}
   async close (): Promise<void> {}
@@ -41,7 +43,7 @@ class FakeStore implements StatsStore {
       this.calls.push({ batch, outcome: 'failed' })
       throw new Error('store down')
     }
-    if (batch.previousSequence !== undefined && this.committed.sequence < batch.previousSequence) {
+    if (this.refuseAsBehind || (batch.previousSequence !== undefined && this.committed.sequence < batch.previousSequence)) {
       this.calls.push({ batch, outcome: 'behind' })
       throw new StoreBehindError()
     }
@@ -382,6 +384,30 @@ for (const countingThread of [false, true]) describe(`Worker (fake store, fake c
     await waitUntil(() => store.messages === 5, 'the messages read since are counted')
     assert.deepEqual(source.opens, [null], 'nothing to replay from: no reconnection')
     assert.equal(worker.role, 'active')
+  })
+
+  it('logs a store that refuses every flush as behind while its position is not, once a minute, and keeps retrying', async (t) => {
+    const warnings: Array<{ msg: string, refusals: number, committed: Position, store: Position }> = []
+    const logger = pino({ level: 'warn' }, { write: (line: string) => { warnings.push(JSON.parse(line)) } })
+    const { store, source, worker } = startWorker(t, { countingThread, logger })
+    await waitUntil(() => worker.role === 'active', 'active')
+    source.write(events(1, 4))
+    await waitUntil(() => store.committed.sequence === 4, 'first commit')
+    store.refuseAsBehind = true
+    source.write(events(5, 8))
+    await waitUntil(() => store.calls.filter((c) => c.outcome === 'behind').length >= 6, 'refused again and again')
+    const disagreeing = warnings.filter((w) => w.msg.startsWith('the store refuses every flush as behind'))
+    // Refused 6 times or more within the minute: logged once, from the second refusal, with both positions.
+    assert.equal(disagreeing.length, 1)
+    assert.equal(disagreeing[0]!.refusals, 2)
+    assert.deepEqual(disagreeing[0]!.committed, { sequence: 4, lastEventId: '4' })
+    assert.deepEqual(disagreeing[0]!.store, { sequence: 4, lastEventId: '4' })
+    assert.equal(worker.role, 'active')
+    assert.deepEqual(source.opens, [null], 'nothing replayed: the store did not go back')
+    store.refuseAsBehind = false
+    await waitUntil(() => store.committed.sequence === 8, 'committed once the store accepts')
+    assert.equal(store.messages, 8)
+    assert.equal(store.rollbacks, 0)
   })
 
   it('replays a capture into a store that committed part of it: skips what is committed, counts the rest once', async (t) => {
