@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BatchBuilder, MAX_FAILED_LOG, SLICE_UPDATES } from '../../src/worker/batch-builder.js'
+import { deserialize, serialize } from 'node:v8'
+import type { RoomSlice } from '../../src/store/types.js'
+import { BatchBuilder, MAX_FAILED_LOG, NO_COUNTS, SLICE_UPDATES } from '../../src/worker/batch-builder.js'
 
 const chat = (nick: string, room: string, body: string, tags = ''): string =>
   JSON.stringify({ command: '', room, nick, target: '', body, tags })
@@ -60,6 +62,41 @@ describe('BatchBuilder', () => {
     assert.deepEqual([...slice!.nicks].sort(), [['a', 2], ['b', 1]])
     assert.deepEqual([...slice!.rooms].sort(), [['#r', 1], ['#s', 1]])
     assert.deepEqual([...slice!.roomDetail.get('#r')!.words].sort(), [['x', 1], ['y', 1]])
+  })
+
+  it('gives a room slice its own list only once it counts into it: the others share one empty map, which stays empty, across threads too', () => {
+    const builder = new BatchBuilder(() => 5000)
+    const clear = (target: string): string => JSON.stringify({ command: 'CLEARCHAT', room: '', nick: '', target, body: 'x', tags: '' })
+    builder.addEvent(chat('a', '#quiet', 'hi there'), '1')
+    builder.addEvent(clear('#banned'), '2')
+    builder.addEvent(chat('b', '#loud', 'Kappa', 'emotes=25:0-4'), '3')
+    builder.addEvent(chat('c', '#loud', '!!!'), '4')
+    builder.addEvent(clear('#loud'), '5')
+    // A room's first list counted after others were: #quiet gets emotes and an event late.
+    builder.addEvent(chat('d', '#quiet', 'Kappa', 'emotes=25:0-4'), '6')
+    builder.addEvent(clear('#quiet'), '7')
+    builder.addEvent(chat('e', '#plain', 'ok'), '8')
+    const [slice] = builder.take(8).slices
+    const room = (name: string): Record<string, unknown> => {
+      const detail = slice!.roomDetail.get(name)!
+      return { messages: detail.messages, words: [...detail.words], nicks: [...detail.nicks], emotes: [...detail.emotes], events: [...detail.events] }
+    }
+    assert.deepEqual(room('#quiet'), { messages: 2, words: [['hi', 1], ['there', 1], ['kappa', 1]], nicks: [['a', 1], ['d', 1]], emotes: [['Kappa', 1]], events: [['CLEARCHAT', 1]] })
+    assert.deepEqual(room('#banned'), { messages: 0, words: [], nicks: [], emotes: [], events: [['CLEARCHAT', 1]] })
+    assert.deepEqual(room('#loud'), { messages: 2, words: [['kappa', 1]], nicks: [['b', 1], ['c', 1]], emotes: [['Kappa', 1]], events: [['CLEARCHAT', 1]] })
+    assert.deepEqual(room('#plain'), { messages: 1, words: [['ok', 1]], nicks: [['e', 1]], emotes: [], events: [] })
+    const banned = slice!.roomDetail.get('#banned')!
+    const plain = slice!.roomDetail.get('#plain')!
+    // The lists never counted into are the one shared map, and it is still empty.
+    assert.ok(banned.words === NO_COUNTS && banned.nicks === NO_COUNTS && banned.emotes === NO_COUNTS && plain.emotes === NO_COUNTS && plain.events === NO_COUNTS)
+    assert.equal(NO_COUNTS.size, 0)
+    // The stream-wide lists are sums of the rooms' and take nothing from the shared map.
+    assert.deepEqual([...slice!.emotes], [['Kappa', 2]])
+    assert.deepEqual([...slice!.events], [['CLEARCHAT', 3]])
+    // The copy the counting thread hands over keeps the sharing: one empty map, not one per list.
+    const copy = deserialize(serialize(slice!.roomDetail)) as Map<string, RoomSlice>
+    assert.equal(copy.get('#banned')!.words, copy.get('#plain')!.emotes)
+    assert.equal(copy.get('#banned')!.words.size, 0)
   })
 
   it('files messages at the second of their tmi-sent-ts, in any order, and hands the slices over ascending', () => {
