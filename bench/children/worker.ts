@@ -40,8 +40,10 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     REDIS_NAMESPACE: message.namespace,
-    // COUNTING_THREAD from the bench's environment, to compare the worker with and without its counting thread.
+    // COUNTING_THREAD and MAX_PENDING_UPDATES from the bench's environment, to compare the worker with and without its
+    // counting thread, and its memory and speed with other bounds.
     ...(process.env.COUNTING_THREAD !== undefined ? { COUNTING_THREAD: process.env.COUNTING_THREAD } : {}),
+    ...(process.env.MAX_PENDING_UPDATES !== undefined ? { MAX_PENDING_UPDATES: process.env.MAX_PENDING_UPDATES } : {}),
     ...(message.store === 'redis' ? { REDIS_URL: message.redisUrl } : {}),
     ...(message.store === 'cluster' ? { REDIS_CLUSTER_NODES: message.redisUrl, STORE_SHARDS: String(CLUSTER_SHARDS) } : {}),
     // The API beside the worker (serveApi) on a free loopback port, its rate limit lifted as in the api child.
@@ -87,6 +89,7 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     logger,
     flushIntervalMs: message.flushIntervalMs,
     countingThread: useCountingThread(config.COUNTING_THREAD),
+    maxPendingUpdates: config.MAX_PENDING_UPDATES,
     hooks: {
       onConnected: (connected) => {
         if (!connected || startedAt !== 0) return
