@@ -49,7 +49,7 @@ export const ConfigSchema = Type.Object({
   COUNTING_THREAD: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
     description: 'Where the worker parses and counts events: in a thread of its own (on), in its main thread with the stream and the store writes (off), or on when more than one core is available (auto: the cores this process may run on; a container\'s CPU quota is not seen, so set off under a quota of one CPU)', default: 'auto'
   }),
-  MAX_PENDING_UPDATES: Integer('Counter updates the worker holds while the store is down before it stops reading', 2_000_000, 1000),
+  MAX_PENDING_UPDATES: Integer('Counter updates the worker holds (while the store is down, or while it reads ahead of it in a catch-up) before it stops reading; its memory follows: at 2,000,000 about 700 MiB of RSS on a live-shaped stream and 1.1 GiB on a replay spread over a day, at 500,000 under 800 MiB (ARCHITECTURE.md#the-workers-memory)', 2_000_000, 1000),
   SNAPSHOT_PATH: Type.String({ description: 'Snapshot file of the embedded store', default: 'data/chat-stats.snapshot.json', minLength: 1 }),
   SNAPSHOT_INTERVAL_MS: Integer('How often the embedded store writes its snapshot', 60000, 100),
   LEASE_TTL_MS: Integer('Lifetime of the worker lease; a standby worker takes over after it lapses', 10000, 500, 600000),

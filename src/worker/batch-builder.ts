@@ -16,7 +16,7 @@ export const MAX_FAILED_LOG = 1000
  * most never count an emote or an event (and a room that only saw system
  * events, a nick or a word). Four maps of their own made up about 40 % of a
  * batch's memory on a replay spread over a day, and each was copied between
- * threads (docs: ARCHITECTURE.md, "The worker's memory"). The builder gives a
+ * threads (ARCHITECTURE.md, "The worker's memory"). The builder gives a
  * room its own map before its first count in a list; nothing else writes to
  * a room slice's lists, so this one stays empty. A batch copied to another
  * thread keeps the sharing (a structured clone keeps an object referenced
