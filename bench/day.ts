@@ -149,6 +149,8 @@ interface DayRun {
   secondHalfGrowth: number
   /** A cluster's masters at the end, each over its start (null otherwise). */
   perMasterAtEnd: number[] | null
+  /** The embedded store: the V8 heap it holds at the end (heap used after a full collection once the worker stopped, over its value before the stream); null otherwise. */
+  storeHeap: number | null
 }
 
 /** Runs the day part for one store, --runs times, each in a fresh namespace and worker process. */
@@ -200,8 +202,10 @@ export async function runDay (context: DayContext, part: DayPart, cluster: DayCl
     if (worst === null || typical === null) {
       log('  formula: none for this store: it has no MAX_TRACKED_ROOMS / WINDOW_TOP setting, so its per-room and window structures are bounded by nothing (ARCHITECTURE.md, "Memory bounds")')
     } else {
-      const end = r.at.at(-1)!
-      log(`  formula (src/store/memory-bound.ts, ${boundStore}): worst case ${mib(worst.total)}, typical ${mib(typical.total)}; measured at the end ${mib(end)}: ${end <= worst.total ? 'within the worst case' : 'OVER the worst case'}${end <= typical.total ? ', within the typical figure' : ''}${redisBacked ? '' : ' (RSS also holds Node itself and the worker\'s pending batch)'}`)
+      // The embedded store is measured by its own heap; the worker's RSS beside it also holds the worker's batches, both threads' heaps and Node.
+      const end = r.storeHeap ?? r.at.at(-1)!
+      const what = r.storeHeap === null ? '' : ` (the store's heap: V8 heap used after a full collection once the worker stopped, over before the stream; the worker's RSS at the end ${mib(r.samples.at(-1)!.rss)})`
+      log(`  formula (src/store/memory-bound.ts, ${boundStore}): worst case ${mib(worst.total)}, typical ${mib(typical.total)}; measured at the end ${mib(end)}${what}: ${end <= worst.total ? 'within the worst case' : 'OVER the worst case'}${end <= typical.total ? ', within the typical figure' : ''}`)
     }
   }
   printFormula(context, worst, typical, settings)
@@ -210,7 +214,8 @@ export async function runDay (context: DayContext, part: DayPart, cluster: DayCl
     workerCpuPerMessage: spread(rows.map((r) => r.workerCpuPerMessage)),
     redisCpuPerMessage: redisBacked ? spread(rows.map((r) => r.redisCpuPerMessage ?? Number.NaN)) : null,
     atFractions: REPORTED_FRACTIONS.map((_, i) => spread(rows.map((r) => r.at[i]!))),
-    growthRatio: spread(rows.map((r) => r.secondHalfGrowth / r.firstHalfGrowth))
+    growthRatio: spread(rows.map((r) => r.secondHalfGrowth / r.firstHalfGrowth)),
+    storeHeap: redisBacked ? null : spread(rows.map((r) => r.storeHeap ?? Number.NaN))
   }
   log(`${part} summary (min / median / max over ${runs} run(s)):`)
   log(`  rate                               ${formatSpread(summary.rate, 0, ' msg/s')}`)
@@ -221,6 +226,7 @@ export async function runDay (context: DayContext, part: DayPart, cluster: DayCl
     log(`  ${measured} at ${formatNumber(100 * fraction).padStart(3)} %${' '.repeat(Math.max(1, 19 - measured.length))}${mib(s.min)} / ${mib(s.median)} / ${mib(s.max)}`)
   }
   log(`  2nd-half growth / 1st-half growth  ${formatSpread(summary.growthRatio, 2)}   levels off at <= ${LEVELS_OFF_RATIO}`)
+  if (summary.storeHeap !== null) log(`  the store's heap at the end         ${mib(summary.storeHeap.min)} / ${mib(summary.storeHeap.median)} / ${mib(summary.storeHeap.max)}`)
   if (worst !== null) log(`  formula: worst case ${mib(worst.total)}, typical ${mib(typical!.total)}   target: measured within the formula, worst case < 1 GiB`)
   log()
   return { store, events, messages, runs: rows, summary, formula: worst === null ? null : { settings, worst, typical, masters } }
@@ -282,7 +288,8 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
     }
   }
   let reading: Promise<void> | null = null
-  const child = Child.start('worker')
+  // The embedded store's own heap is read after a full collection (storeHeap): RSS also holds the worker's batches, both threads' heaps and Node.
+  const child = Child.start('worker', store === 'memory' ? ['--expose-gc'] : [])
   try {
     child.on('progress', (progress) => {
       const committed = progress.committed as number
@@ -307,9 +314,10 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
       expectedMessages: messages,
       flushIntervalMs: context.flushIntervalMs,
       sampleMemoryMs: SAMPLE_MS,
-      progressMs: SAMPLE_MS
+      progressMs: SAMPLE_MS,
+      storeHeap: store === 'memory'
     })
-    const worker = await child.next('worker-result', 7_200_000) as unknown as { messages: number, seconds: number, cpuSeconds: number, storedMessages: number, samples: Array<{ rss: number }> }
+    const worker = await child.next('worker-result', 7_200_000) as unknown as { messages: number, seconds: number, cpuSeconds: number, storedMessages: number, samples: Array<{ rss: number }>, storeHeap: number | null }
     await reading
     if (worker.storedMessages !== messages) context.log(`  WARNING: the store counted ${worker.storedMessages} messages, the stream had ${messages}`)
     const end = source === null ? null : await source.read()
@@ -333,7 +341,8 @@ async function dayRun (context: DayContext, store: StoreKind, source: MemorySour
       at,
       firstHalfGrowth: middle - memoryOf(samples[0]!),
       secondHalfGrowth: at.at(-1)! - middle,
-      perMasterAtEnd: store === 'cluster' ? perMasterAtEnd : null
+      perMasterAtEnd: store === 'cluster' ? perMasterAtEnd : null,
+      storeHeap: worker.storeHeap
     }
   } finally {
     await child.stop()

@@ -19,7 +19,12 @@ export type FromParent =
    * progressMs > 0: a 'progress' message ({ committed, rss, heapUsed, cpuSeconds }) that often while the stream runs.
    * serveApi: the API on the worker's own store in the same process, as `chat-stats start` runs the embedded store; 'listening' ({ url }) once it listens.
    */
-  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number, progressMs?: number, serveApi?: boolean }
+  /**
+   * storeHeap (the embedded store, the child started with --expose-gc): also report the V8 heap
+   * the store holds at the end: heap used after a full collection once the worker has stopped,
+   * over its value before the stream connected.
+   */
+  | { type: 'run-worker', store: StoreKind, streamUrl: string, redisUrl: string, namespace: string, expectedMessages: number, flushIntervalMs: number, sampleMemoryMs: number, progressMs?: number, serveApi?: boolean, storeHeap?: boolean }
   | { type: 'run-bare', streamUrl: string, expectedEvents: number }
   /** store 'cluster': redisUrl holds the cluster's nodes (host:port, comma-separated) and the API reads CLUSTER_SHARDS shards. */
   | { type: 'serve-api', redisUrl: string, namespace: string, store?: 'redis' | 'cluster' }

@@ -55,6 +55,11 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     ? new MemoryStore({ snapshotPath: null, maxTrackedWords: config.MAX_TRACKED_WORDS, maxTrackedPerRoom: config.MAX_TRACKED_PER_ROOM, maxTrackedRooms: config.MAX_TRACKED_ROOMS, windowTop: config.WINDOW_TOP, roomWindowTop: config.ROOM_WINDOW_TOP, logger })
     : createStore(config, logger).store
   await store.open()
+  // storeHeap: the heap in use before anything is stored, after a full collection (the child runs with --expose-gc).
+  const collect = message.storeHeap === true ? globalThis.gc : undefined
+  if (message.storeHeap === true && collect === undefined) throw new Error('storeHeap needs the worker child started with --expose-gc')
+  collect?.()
+  const heapBefore = process.memoryUsage().heapUsed
   let api: ApiServer | null = null
   if (message.serveApi === true) {
     api = await startApiServer({ config, store, logger: pino({ level: 'silent' }), port: 0 })
@@ -128,6 +133,9 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
   await worker.stop()
   await running
   const totals = await store.totals()
+  // What the store holds: the worker has stopped, its batches are committed and dropped, its counting thread gone.
+  collect?.()
+  const storeHeap = collect === undefined ? null : process.memoryUsage().heapUsed - heapBefore
   await api?.close()
   await store.close()
   sendToParent({
@@ -142,7 +150,8 @@ async function runWorker (message: Extract<FromParent, { type: 'run-worker' }>):
     maxBatch,
     readerPausedSeconds,
     countingBusySeconds,
-    samples
+    samples,
+    storeHeap
   })
 }
 
