@@ -14,6 +14,8 @@ import type { TestRedisCluster } from '../test/helpers/redis-cluster.js'
  * `used_memory` and key count (summed over the masters of a cluster), or
  * the worker's RSS for the embedded store. Printed at 10, 50, 90 and 100 %
  * of the day beside the formula of ARCHITECTURE.md (src/store/memory-bound.ts).
+ * The embedded store is checked against the formula by its own heap at the
+ * end (the worker's RSS also holds its batches, both threads' heaps and Node).
  */
 
 /** Parts of `npm run bench` that run a day, and the store each writes. */
