@@ -11,16 +11,16 @@ import type { Batch, CountSlice, Counts, FailedMessage, RoomSlice } from '../sto
 export const MAX_FAILED_LOG = 1000
 
 /**
- * The empty list every room slice starts with, shared: a batch holds a room
- * slice per (second, room) it saw, most of them with one or two messages, so
- * most never count an emote or an event (and a room that only saw system
- * events, a nick or a word). Four maps of their own made up about 40 % of a
- * batch's memory on a replay spread over a day, and each was copied between
- * threads (ARCHITECTURE.md, "The worker's memory"). The builder gives a
- * room its own map before its first count in a list; nothing else writes to
- * a room slice's lists, so this one stays empty. A batch copied to another
- * thread keeps the sharing (a structured clone keeps an object referenced
- * twice as one).
+ * The empty list every room slice starts with, shared. A batch holds a room
+ * slice per (second, room) it saw, most with one or two messages: most never
+ * count an emote or an event, and one that saw only system events counts no
+ * nick or word. Four maps of their own in each were about 40 % of a batch's
+ * memory on a replay spread over a day, and each was copied between threads
+ * (ARCHITECTURE.md, "The worker's memory"). The builder gives a room its own
+ * map before its first count in a list; nothing else writes to a room
+ * slice's lists, so this one stays empty. A batch copied to another thread
+ * keeps the sharing (a structured clone keeps an object referenced twice as
+ * one).
  */
 export const NO_COUNTS: Counts = new Map()
 
